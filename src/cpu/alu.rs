@@ -1,0 +1,1 @@
+//! Integer arithmetic with its EFLAGS effects. STUB: filled by the ALU work.

@@ -1,0 +1,3 @@
+//! Execution engines. They all run the same [`crate::Machine`].
+
+pub mod interp;

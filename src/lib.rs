@@ -1,0 +1,23 @@
+//! bt86: a pure-software x86 virtual machine.
+//!
+//! ```text
+//!   loader ──► Machine { CpuState, GuestRam, Platform, Clock }
+//!                 │
+//!        ┌────────┼─────────┐
+//!     interp      bt       trap        (engine/)
+//!        └────────┴─────────┘
+//!          system/: the one meaning of every privileged
+//!                   and sensitive instruction
+//! ```
+//!
+//! See docs/architecture.md.
+
+pub mod cpu;
+pub mod devices;
+pub mod engine;
+pub mod loader;
+pub mod machine;
+pub mod memory;
+pub mod system;
+
+pub use machine::{Machine, MachineConfig};
