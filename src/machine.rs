@@ -4,7 +4,7 @@
 
 use crate::cpu::CpuState;
 use crate::devices::Platform;
-use crate::memory::GuestRam;
+use crate::memory::{GuestRam, Mmu};
 
 /// Default guest RAM, as QEMU's default `-m`.
 pub const DEFAULT_MEM: u32 = 128 << 20;
@@ -18,18 +18,34 @@ pub struct Clock {
     /// Guest instructions retired so far (see docs/architecture.md for what
     /// counts as retired).
     pub retired: u64,
+    /// Virtual time that passed while the CPU was halted, waiting for an
+    /// interrupt (deterministic mode jumps straight to the next deadline).
+    pub idle: u64,
     realtime: Option<std::time::Instant>,
 }
 
 impl Clock {
     /// A deterministic clock at zero.
     pub fn deterministic() -> Clock {
-        Clock { retired: 0, realtime: None }
+        Clock { retired: 0, idle: 0, realtime: None }
     }
 
     /// A clock that follows host time.
     pub fn realtime() -> Clock {
-        Clock { retired: 0, realtime: Some(std::time::Instant::now()) }
+        Clock { retired: 0, idle: 0, realtime: Some(std::time::Instant::now()) }
+    }
+
+    /// A halted CPU waits until virtual time `t`.
+    pub fn idle_until(&mut self, t: u64) {
+        match self.realtime {
+            None => self.idle = self.idle.max(t.saturating_sub(self.retired)),
+            Some(t0) => {
+                let now = t0.elapsed().as_nanos() as u64;
+                if t > now {
+                    std::thread::sleep(std::time::Duration::from_nanos((t - now).min(10_000_000)));
+                }
+            }
+        }
     }
 
     /// Whether virtual time follows retired instructions.
@@ -41,7 +57,7 @@ impl Clock {
     #[inline]
     pub fn now(&self) -> u64 {
         match self.realtime {
-            None => self.retired,
+            None => self.retired + self.idle,
             Some(t0) => t0.elapsed().as_nanos() as u64,
         }
     }
@@ -51,19 +67,34 @@ impl Clock {
     #[inline]
     pub fn retired_at(&self, t: u64) -> u64 {
         match self.realtime {
-            None => t,
+            None => t.saturating_sub(self.idle),
             // Host time cannot be reached by counting: check again soon.
             Some(_) => self.retired + 10_000,
         }
     }
 }
 
+/// A condition that stops the machine for good: bt86's own failures, each
+/// with its distinct even exit status (see `main.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fatal {
+    /// The guest used something bt86 does not implement.
+    Unsupported(String),
+    /// A fault while delivering a double fault: the CPU shuts down.
+    TripleFault,
+}
+
 /// The whole virtual machine.
 pub struct Machine {
     pub cpu: CpuState,
     pub ram: GuestRam,
+    pub mmu: Mmu,
     pub platform: Platform,
     pub clock: Clock,
+    /// Set when the machine must stop (see [`Fatal`]).
+    pub fatal: Option<Fatal>,
+    /// What WRMSR to the TSC added to virtual time.
+    pub cpu_tsc_offset: u64,
 }
 
 /// How to build a [`Machine`].
@@ -84,8 +115,22 @@ impl Machine {
         Ok(Machine {
             cpu: CpuState::reset(),
             ram: GuestRam::new(config.mem_size)?,
+            mmu: Mmu::new(config.mem_size),
             platform: Platform::new(serial_out),
+            fatal: None,
+            cpu_tsc_offset: 0,
             clock: if config.realtime { Clock::realtime() } else { Clock::deterministic() },
         })
+    }
+}
+
+impl Machine {
+    /// Records that the guest needs an unimplemented feature and returns
+    /// the #UD the current instruction ends with; the engine stops at once.
+    pub fn unsupported(&mut self, what: impl Into<String>) -> crate::cpu::Exception {
+        if self.fatal.is_none() {
+            self.fatal = Some(Fatal::Unsupported(what.into()));
+        }
+        crate::cpu::Exception::InvalidOpcode
     }
 }

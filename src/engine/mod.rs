@@ -1,3 +1,33 @@
-//! Execution engines. They all run the same [`crate::Machine`].
+//! Execution engines. They all run the same [`crate::Machine`] and stop
+//! with an [`Exit`].
 
 pub mod interp;
+
+use crate::machine::Fatal;
+
+/// Why a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest wrote to isa-debug-exit: the process status to leave with.
+    GuestExit(i32),
+    /// The guest asked for a reset (i8042 0xFE); like QEMU with
+    /// `-no-reboot`, bt86 stops.
+    Reset,
+    /// bt86 cannot go on (triple fault, unsupported feature).
+    Fatal(Fatal),
+    /// HLT with interrupts disabled: nothing can ever wake the CPU.
+    HaltForever,
+    /// `--max-insns` reached.
+    InsnLimit,
+    /// `--timeout` reached (host time).
+    Timeout,
+}
+
+/// Limits on a run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Stop after this many retired instructions.
+    pub max_insns: Option<u64>,
+    /// Stop after this much host time.
+    pub timeout: Option<std::time::Duration>,
+}

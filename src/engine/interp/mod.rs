@@ -1,1 +1,245 @@
-//! The reference interpreter.
+//! The reference interpreter: the oracle every other engine is compared
+//! with, and the slow path they may fall back to.
+//!
+//! ```text
+//!   loop:
+//!     service()  — SMC invalidations, device events, timer deadlines,
+//!                  pending interrupts, HLT, limits
+//!     block      — CS:EIP → linear → physical (fetch), decode cache lookup
+//!     execute    — one instruction at a time until the block ends, EIP
+//!                  leaves it, a deadline is reached or the guest writes
+//!                  to a code page
+//! ```
+//!
+//! Interrupts are taken only at instruction boundaries the service step
+//! sees: at block ends (every instruction that can make one deliverable —
+//! STI, POPF, IRET, OUT, MOV SS... — ends its block) and exactly at timer
+//! deadlines, which the per-instruction budget stops at.
+
+pub mod cache;
+pub mod exec;
+pub mod operand;
+
+use crate::cpu::state::{flags, Seg};
+use crate::cpu::Exception;
+use crate::devices::PlatformEvent;
+use crate::engine::{Exit, Limits};
+use crate::machine::Machine;
+use crate::memory::{Access, LinAddr};
+use cache::{BlockKey, DecodeCache};
+use iced_x86::{Decoder, DecoderOptions, Instruction};
+use std::time::Instant;
+
+/// Counters for `--stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InterpStats {
+    pub blocks_decoded: u64,
+    pub block_lookups: u64,
+    pub uncached_insns: u64,
+    pub exceptions: u64,
+    pub interrupts: u64,
+    pub smc_invalidations: u64,
+}
+
+/// The interpreter engine.
+pub struct Interp {
+    cache: DecodeCache,
+    /// Virtual time of the next device deadline.
+    deadline: u64,
+    pub stats: InterpStats,
+}
+
+impl Interp {
+    /// An interpreter; `decode_cache` off decodes every instruction every
+    /// time (for testing the cache).
+    pub fn new(decode_cache: bool) -> Interp {
+        Interp { cache: DecodeCache::new(decode_cache), deadline: 0, stats: InterpStats::default() }
+    }
+
+    /// Runs until the guest exits or a limit is reached.
+    pub fn run(&mut self, m: &mut Machine, limits: Limits) -> Exit {
+        let started = Instant::now();
+        let mut rounds = 0u32;
+        loop {
+            if let Some(exit) = self.service(m, &limits) {
+                return exit;
+            }
+            rounds = rounds.wrapping_add(1);
+            if rounds % 4096 == 0 && limits.timeout.is_some_and(|t| started.elapsed() >= t) {
+                return Exit::Timeout;
+            }
+            if m.cpu.halted != 0 {
+                continue;
+            }
+            let stop_at = m.clock.retired_at(self.deadline).min(limits.max_insns.unwrap_or(u64::MAX));
+            let budget = stop_at.saturating_sub(m.clock.retired).max(1);
+            self.run_block(m, budget);
+        }
+    }
+
+    /// Everything between blocks. Returns an exit when the run is over.
+    fn service(&mut self, m: &mut Machine, limits: &Limits) -> Option<Exit> {
+        if !m.mmu.smc_pages.is_empty() {
+            for page in std::mem::take(&mut m.mmu.smc_pages) {
+                self.stats.smc_invalidations += self.cache.invalidate_page(page) as u64;
+            }
+        }
+        if let Some(f) = m.fatal.take() {
+            return Some(Exit::Fatal(f));
+        }
+        match m.platform.take_event() {
+            Some(PlatformEvent::Exit(status)) => return Some(Exit::GuestExit(status)),
+            Some(PlatformEvent::Reset) => return Some(Exit::Reset),
+            None => {}
+        }
+        if limits.max_insns.is_some_and(|n| m.clock.retired >= n) {
+            return Some(Exit::InsnLimit);
+        }
+        let now = m.clock.now();
+        if now >= self.deadline {
+            m.platform.update(now);
+            self.deadline = m.platform.next_deadline(now);
+        }
+        if m.cpu.eflags & flags::IF != 0 && m.cpu.int_shadow == 0 && m.platform.interrupt_pending() {
+            let vector = m.platform.acknowledge_interrupt();
+            self.stats.interrupts += 1;
+            m.cpu.halted = 0;
+            m.deliver_external(vector);
+            return None;
+        }
+        if m.cpu.halted != 0 {
+            if m.cpu.eflags & flags::IF == 0 || self.deadline == u64::MAX {
+                return Some(Exit::HaltForever);
+            }
+            m.clock.idle_until(self.deadline);
+        }
+        None
+    }
+
+    /// Raises a fault at `eip`: the faulting instruction is where the
+    /// handler returns to, and RF is set in the saved EFLAGS (SDM Vol. 3
+    /// §17.3.1.1).
+    fn fault(&mut self, m: &mut Machine, e: Exception, eip: u32) {
+        if m.fatal.is_some() {
+            return;
+        }
+        self.stats.exceptions += 1;
+        m.cpu.eip = eip;
+        if !e.is_trap() && e != Exception::Debug {
+            m.cpu.eflags |= flags::RF;
+        }
+        m.raise(e, eip);
+    }
+
+    /// Executes instructions from CS:EIP on, up to `budget` of them.
+    fn run_block(&mut self, m: &mut Machine, budget: u64) {
+        let eip = m.cpu.eip;
+        let cs = *m.cpu.seg(Seg::Cs);
+        if eip > cs.limit {
+            return self.fault(m, Exception::GP0, eip);
+        }
+        let lin = LinAddr(cs.base.wrapping_add(eip));
+        let who = m.privilege();
+        let phys = match m.mmu.translate(&m.cpu, &mut m.ram, lin, Access::Fetch, who) {
+            Ok(p) => p,
+            Err(e) => return self.fault(m, e, eip),
+        };
+        let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
+        self.stats.block_lookups += 1;
+        let block = match self.cache.get(&key) {
+            Some(b) => b,
+            None => {
+                let end = ((phys.0 as u64 | 0xfff) + 1).min(m.ram.size() as u64) as u32;
+                let bytes = m.ram.slice(phys, end.saturating_sub(phys.0) as usize).unwrap_or(&[]);
+                match self.cache.decode(key, bytes) {
+                    Some(b) => {
+                        self.stats.blocks_decoded += 1;
+                        m.mmu.mark_code(phys.page());
+                        b
+                    }
+                    None => return self.run_straddling(m, lin, budget),
+                }
+            }
+        };
+        // One instruction at a time while single-stepping or in an
+        // interrupt shadow, so the service step sees every boundary.
+        let single = m.cpu.int_shadow != 0 || m.cpu.eflags & flags::TF != 0;
+        let mut left = budget;
+        for insn in block.insns.iter() {
+            if !self.execute(m, insn, left) {
+                return;
+            }
+            left -= 1;
+            if left == 0 || single || m.cpu.eip != insn.next_ip32() || !m.mmu.smc_pages.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Executes one instruction; false if the block must end (fault,
+    /// fatal condition or device event).
+    #[inline]
+    fn execute(&mut self, m: &mut Machine, insn: &Instruction, budget: u64) -> bool {
+        let eip = insn.ip32();
+        let end = insn.next_ip32().wrapping_sub(1);
+        if end > m.cpu.seg(Seg::Cs).limit || end < eip {
+            self.fault(m, Exception::GP0, eip);
+            return false;
+        }
+        let tf = m.cpu.eflags & flags::TF != 0 && m.cpu.int_shadow == 0;
+        m.cpu.int_shadow = 0;
+        m.cpu.eip = insn.next_ip32();
+        if let Err(e) = exec::step(m, insn, budget) {
+            self.fault(m, e, eip);
+            return false;
+        }
+        m.clock.retired += 1;
+        m.cpu.eflags &= !flags::RF;
+        if tf {
+            m.cpu.dr[6] |= 1 << 14;
+            let next = m.cpu.eip;
+            m.raise(Exception::Debug, next);
+            return false;
+        }
+        m.fatal.is_none()
+    }
+
+    /// An instruction that runs off the end of its page: fetched byte by
+    /// byte through the MMU (so the second page can fault) and never cached.
+    fn run_straddling(&mut self, m: &mut Machine, lin: LinAddr, budget: u64) {
+        let eip = m.cpu.eip;
+        let who = m.privilege();
+        let mut bytes = Vec::with_capacity(15);
+        let mut insn = Instruction::default();
+        let bitness = if m.cpu.code32() { 32 } else { 16 };
+        for k in 0..15u32 {
+            match m.read_lin(lin.add(k), 1, who) {
+                Ok(b) => bytes.push(b as u8),
+                Err(e) => {
+                    // Only a fault if the instruction needs this byte.
+                    if decodes(bitness, &bytes, eip, &mut insn) {
+                        break;
+                    }
+                    return self.fault(m, e, eip);
+                }
+            }
+            if decodes(bitness, &bytes, eip, &mut insn) {
+                break;
+            }
+        }
+        if !decodes(bitness, &bytes, eip, &mut insn) {
+            // Fifteen bytes and no instruction: longer than 15 is #GP.
+            return self.fault(m, Exception::GP0, eip);
+        }
+        self.stats.uncached_insns += 1;
+        self.execute(m, &insn, budget);
+    }
+}
+
+/// Whether `bytes` hold one whole instruction; decodes it into `out`.
+fn decodes(bitness: u32, bytes: &[u8], eip: u32, out: &mut Instruction) -> bool {
+    let mut d = Decoder::with_ip(bitness, bytes, eip as u64, DecoderOptions::NONE);
+    d.decode_out(out);
+    !(out.is_invalid() && d.last_error() == iced_x86::DecoderError::NoMoreBytes)
+}
+

@@ -1,0 +1,159 @@
+//! The interpreter's decode cache: guest code decoded once per basic
+//! block, keyed by where it is (physical address, EIP, code size), and
+//! dropped when the guest writes to its page.
+//!
+//! A block never crosses a 4 KiB page, so invalidating self-modified code
+//! is "drop what starts in this page". An instruction that straddles two
+//! pages is decoded on its own each time and never cached.
+
+use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, Mnemonic};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
+
+/// Where a block starts, and how its bytes are to be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlockKey {
+    pub phys: u32,
+    pub eip: u32,
+    pub code32: bool,
+}
+
+/// Decoded instructions, in order, all in one physical page.
+pub struct Block {
+    pub insns: Vec<Instruction>,
+}
+
+/// A multiplicative hasher: block keys are already well spread.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0.rotate_left(29) ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u8(&mut self, v: u8) {
+        self.write_u32(v as u32);
+    }
+}
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+/// The most instructions one block holds.
+pub const MAX_BLOCK: usize = 64;
+
+/// Decoded blocks by key, and which keys start in each physical page.
+#[derive(Default)]
+pub struct DecodeCache {
+    blocks: Map<BlockKey, Rc<Block>>,
+    by_page: Map<u32, Vec<BlockKey>>,
+    pub enabled: bool,
+}
+
+/// Whether an instruction must be the last of its block: control flow and
+/// anything that may change how the following bytes decode or map.
+pub fn ends_block(i: &Instruction) -> bool {
+    if i.flow_control() != FlowControl::Next {
+        return true;
+    }
+    matches!(
+        i.mnemonic(),
+        Mnemonic::Mov if i.op0_register().is_cr() || i.op0_register() == iced_x86::Register::SS
+    ) || matches!(
+        i.mnemonic(),
+        Mnemonic::Invlpg
+            | Mnemonic::Lmsw
+            | Mnemonic::Clts
+            | Mnemonic::Sti
+            | Mnemonic::Popf
+            | Mnemonic::Popfd
+            | Mnemonic::Lgdt
+            | Mnemonic::Lidt
+            | Mnemonic::Lldt
+            | Mnemonic::Ltr
+            | Mnemonic::Wrmsr
+            | Mnemonic::Out
+            | Mnemonic::Outsb
+            | Mnemonic::Outsw
+            | Mnemonic::Outsd
+            | Mnemonic::In
+            | Mnemonic::Insb
+            | Mnemonic::Insw
+            | Mnemonic::Insd
+            | Mnemonic::Lss
+    ) || (i.mnemonic() == Mnemonic::Pop && i.op0_register() == iced_x86::Register::SS)
+}
+
+impl DecodeCache {
+    pub fn new(enabled: bool) -> DecodeCache {
+        DecodeCache { enabled, ..Default::default() }
+    }
+
+    /// The cached block at `key`.
+    #[inline]
+    pub fn get(&self, key: &BlockKey) -> Option<Rc<Block>> {
+        self.blocks.get(key).cloned()
+    }
+
+    /// Decodes a block from `bytes` (the rest of the page from `key.phys`)
+    /// and caches it if caching is on. `None` when the first instruction
+    /// does not fit in the page.
+    pub fn decode(&mut self, key: BlockKey, bytes: &[u8]) -> Option<Rc<Block>> {
+        let bitness = if key.code32 { 32 } else { 16 };
+        let mut dec = Decoder::with_ip(bitness, bytes, key.eip as u64, DecoderOptions::NONE);
+        let mut insns = Vec::with_capacity(8);
+        let mut i = Instruction::default();
+        while dec.can_decode() && insns.len() < MAX_BLOCK {
+            dec.decode_out(&mut i);
+            if i.is_invalid() && dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
+                break;
+            }
+            insns.push(i);
+            if i.is_invalid() || ends_block(&i) {
+                break;
+            }
+        }
+        if insns.is_empty() {
+            return None;
+        }
+        let block = Rc::new(Block { insns });
+        if self.enabled {
+            self.blocks.insert(key, block.clone());
+            self.by_page.entry(key.phys >> 12).or_default().push(key);
+        }
+        Some(block)
+    }
+
+    /// Drops every block that starts in a physical page.
+    pub fn invalidate_page(&mut self, page: u32) -> usize {
+        let keys = self.by_page.remove(&page).unwrap_or_default();
+        for k in &keys {
+            self.blocks.remove(k);
+        }
+        keys.len()
+    }
+
+    /// Drops everything.
+    pub fn clear(&mut self) {
+        self.blocks.clear();
+        self.by_page.clear();
+    }
+
+    /// Number of cached blocks.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}

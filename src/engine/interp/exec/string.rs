@@ -1,0 +1,152 @@
+//! String instructions with their REP forms. Each iteration of a REP
+//! string instruction retires as one instruction (docs/architecture.md,
+//! "What retired means"): an interrupt or a timer deadline may fall between
+//! iterations, and the instruction then resumes with the registers it left.
+
+use super::super::operand::{reg_write, width};
+use crate::cpu::alu;
+use crate::cpu::state::{flags, reg};
+use crate::cpu::{Fault, Seg};
+use crate::machine::Machine;
+use iced_x86::{Instruction, OpKind, Register};
+
+/// Which string instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Str {
+    Movs,
+    Stos,
+    Lods,
+    Cmps,
+    Scas,
+    Ins,
+    Outs,
+}
+
+/// Whether the string operands use SI/DI/CX rather than ESI/EDI/ECX.
+fn addr16(i: &Instruction) -> bool {
+    (0..i.op_count()).any(|n| {
+        matches!(i.op_kind(n), OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI)
+    })
+}
+
+struct Regs {
+    a16: bool,
+    step: u32,
+}
+
+impl Regs {
+    #[inline]
+    fn get(&self, m: &Machine, r: usize) -> u32 {
+        let v = m.cpu.gpr[r];
+        if self.a16 {
+            v & 0xffff
+        } else {
+            v
+        }
+    }
+    #[inline]
+    fn advance(&self, m: &mut Machine, r: usize, by: u32) {
+        let v = &mut m.cpu.gpr[r];
+        if self.a16 {
+            *v = (*v & 0xffff_0000) | (v.wrapping_add(by) & 0xffff);
+        } else {
+            *v = v.wrapping_add(by);
+        }
+    }
+}
+
+/// Runs a string instruction, at most `budget` iterations of a REP form.
+/// `insn_eip` is where to resume if iterations remain.
+pub fn run(m: &mut Machine, i: &Instruction, op: Str, len: u32, budget: u64, insn_eip: u32) -> Fault<()> {
+    let rep = i.has_rep_prefix() || i.has_repne_prefix();
+    let r = Regs { a16: addr16(i), step: if m.cpu.eflags & flags::DF != 0 { len.wrapping_neg() } else { len } };
+    if !rep {
+        return once(m, i, op, len, &r);
+    }
+    let mut done = 0u64;
+    loop {
+        if r.get(m, reg::ECX) == 0 {
+            break;
+        }
+        if done == budget.max(1) {
+            m.cpu.eip = insn_eip;
+            break;
+        }
+        if let Err(e) = once(m, i, op, len, &r) {
+            m.clock.retired += done;
+            return Err(e);
+        }
+        r.advance(m, reg::ECX, u32::MAX);
+        done += 1;
+        if matches!(op, Str::Cmps | Str::Scas) {
+            let zf = m.cpu.eflags & flags::ZF != 0;
+            if (i.has_repe_prefix() && !zf) || (i.has_repne_prefix() && zf) {
+                break;
+            }
+        }
+    }
+    m.clock.retired += done.saturating_sub(1);
+    Ok(())
+}
+
+/// One iteration.
+#[inline]
+fn once(m: &mut Machine, i: &Instruction, op: Str, len: u32, r: &Regs) -> Fault<()> {
+    let src_seg = super::super::operand::seg_of(i.memory_segment());
+    let w = width(len);
+    match op {
+        Str::Movs => {
+            let v = m.read_mem(src_seg, r.get(m, reg::ESI), len)?;
+            m.write_mem(Seg::Es, r.get(m, reg::EDI), len, v)?;
+            r.advance(m, reg::ESI, r.step);
+            r.advance(m, reg::EDI, r.step);
+        }
+        Str::Stos => {
+            let v = m.cpu.gpr[reg::EAX];
+            m.write_mem(Seg::Es, r.get(m, reg::EDI), len, v)?;
+            r.advance(m, reg::EDI, r.step);
+        }
+        Str::Lods => {
+            let v = m.read_mem(src_seg, r.get(m, reg::ESI), len)?;
+            reg_write(&mut m.cpu, acc(len), v);
+            r.advance(m, reg::ESI, r.step);
+        }
+        Str::Cmps => {
+            let a = m.read_mem(src_seg, r.get(m, reg::ESI), len)?;
+            let b = m.read_mem(Seg::Es, r.get(m, reg::EDI), len)?;
+            m.cpu.eflags = alu::cmp(w, a, b, m.cpu.eflags);
+            r.advance(m, reg::ESI, r.step);
+            r.advance(m, reg::EDI, r.step);
+        }
+        Str::Scas => {
+            let b = m.read_mem(Seg::Es, r.get(m, reg::EDI), len)?;
+            m.cpu.eflags = alu::cmp(w, m.cpu.gpr[reg::EAX], b, m.cpu.eflags);
+            r.advance(m, reg::EDI, r.step);
+        }
+        Str::Ins => {
+            let port = m.cpu.gpr[reg::EDX] as u16;
+            let edi = r.get(m, reg::EDI);
+            m.check_io(port, len)?;
+            m.probe_write(Seg::Es, edi, len)?;
+            let v = m.io_in(port, len)?;
+            m.write_mem(Seg::Es, edi, len, v)?;
+            r.advance(m, reg::EDI, r.step);
+        }
+        Str::Outs => {
+            let port = m.cpu.gpr[reg::EDX] as u16;
+            m.check_io(port, len)?;
+            let v = m.read_mem(src_seg, r.get(m, reg::ESI), len)?;
+            m.io_out(port, len, v)?;
+            r.advance(m, reg::ESI, r.step);
+        }
+    }
+    Ok(())
+}
+
+fn acc(len: u32) -> Register {
+    match len {
+        1 => Register::AL,
+        2 => Register::AX,
+        _ => Register::EAX,
+    }
+}

@@ -1,0 +1,167 @@
+//! Guest memory accesses as the CPU makes them: segmentation (limit and
+//! type checks, SDM Vol. 3 §5.3–5.4), then paging through the MMU, then
+//! RAM. Writes tell the MMU, which notices stores into code pages.
+//!
+//! QEMU's TCG skips segment limit checks on data accesses; bt86 follows the
+//! SDM and checks them (docs/architecture.md, "Departures from QEMU").
+
+use super::paging::{Access, Privilege};
+use super::{LinAddr, PhysAddr};
+use crate::cpu::state::attr;
+use crate::cpu::{Exception, Fault, Seg, Segment};
+use crate::machine::Machine;
+
+impl Machine {
+    /// The privilege of ordinary accesses made by the current code.
+    #[inline]
+    pub fn privilege(&self) -> Privilege {
+        if self.cpu.cpl == 3 {
+            Privilege::User
+        } else {
+            Privilege::Supervisor
+        }
+    }
+
+    /// Segmentation: checks an access of `len` bytes at `seg:off` and
+    /// returns its linear address.
+    #[inline]
+    pub fn lin_addr(&self, seg: Seg, off: u32, len: u32, access: Access) -> Fault<LinAddr> {
+        check_segment(self.cpu.seg(seg), off, len, access).ok_or(if seg == Seg::Ss {
+            Exception::StackFault(0)
+        } else {
+            Exception::GeneralProtection(0)
+        })
+    }
+
+    /// Reads `len` (1, 2 or 4) bytes at a linear address.
+    #[inline]
+    pub fn read_lin(&mut self, lin: LinAddr, len: u32, who: Privilege) -> Fault<u32> {
+        if lin.page_offset() + len <= 4096 {
+            let pa = self.mmu.translate(&self.cpu, &mut self.ram, lin, Access::Read, who)?;
+            return Ok(self.read_phys(pa, len));
+        }
+        let (p0, p1) = self.translate_split(lin, len, Access::Read, who)?;
+        let mut v = 0u32;
+        for i in 0..len {
+            let a = lin.add(i);
+            let pa = if a.page() == lin.page() { p0.add(i) } else { PhysAddr(p1.0 + a.page_offset()) };
+            v |= (self.ram.read_u8(pa) as u32) << (8 * i);
+        }
+        Ok(v)
+    }
+
+    /// Writes `len` (1, 2 or 4) bytes at a linear address. Both pages of a
+    /// page-crossing write are checked before either is written.
+    #[inline]
+    pub fn write_lin(&mut self, lin: LinAddr, len: u32, value: u32, who: Privilege) -> Fault<()> {
+        if lin.page_offset() + len <= 4096 {
+            let pa = self.mmu.translate(&self.cpu, &mut self.ram, lin, Access::Write, who)?;
+            self.write_phys(pa, len, value);
+            return Ok(());
+        }
+        let (p0, p1) = self.translate_split(lin, len, Access::Write, who)?;
+        for i in 0..len {
+            let a = lin.add(i);
+            let pa = if a.page() == lin.page() { p0.add(i) } else { PhysAddr(p1.0 + a.page_offset()) };
+            self.write_phys(pa, 1, value >> (8 * i));
+        }
+        Ok(())
+    }
+
+    fn translate_split(&mut self, lin: LinAddr, len: u32, access: Access, who: Privilege) -> Fault<(PhysAddr, PhysAddr)> {
+        let p0 = self.mmu.translate(&self.cpu, &mut self.ram, lin, access, who)?;
+        let second = LinAddr((lin.0 & !0xfff).wrapping_add(4096));
+        let p1 = self.mmu.translate(&self.cpu, &mut self.ram, second, access, who)?;
+        debug_assert!(lin.page_offset() + len > 4096);
+        Ok((p0, p1))
+    }
+
+    /// Reads physical memory (RAM; nothing else is memory-mapped).
+    #[inline]
+    pub fn read_phys(&self, pa: PhysAddr, len: u32) -> u32 {
+        match len {
+            1 => self.ram.read_u8(pa) as u32,
+            2 => self.ram.read_u16(pa) as u32,
+            _ => self.ram.read_u32(pa),
+        }
+    }
+
+    /// Writes physical memory and notes stores into code pages.
+    #[inline]
+    pub fn write_phys(&mut self, pa: PhysAddr, len: u32, value: u32) {
+        self.mmu.note_write(pa, len);
+        match len {
+            1 => self.ram.write_u8(pa, value as u8),
+            2 => self.ram.write_u16(pa, value as u16),
+            _ => self.ram.write_u32(pa, value),
+        }
+    }
+
+    /// Reads `len` bytes at `seg:off` with the current privilege.
+    #[inline]
+    pub fn read_mem(&mut self, seg: Seg, off: u32, len: u32) -> Fault<u32> {
+        let lin = self.lin_addr(seg, off, len, Access::Read)?;
+        self.read_lin(lin, len, self.privilege())
+    }
+
+    /// Writes `len` bytes at `seg:off` with the current privilege.
+    #[inline]
+    pub fn write_mem(&mut self, seg: Seg, off: u32, len: u32, value: u32) -> Fault<()> {
+        let lin = self.lin_addr(seg, off, len, Access::Write)?;
+        self.write_lin(lin, len, value, self.privilege())
+    }
+
+    /// Checks that `len` bytes at `seg:off` could be written now, without
+    /// writing: for instructions that must not fault half-way.
+    pub fn probe_write(&mut self, seg: Seg, off: u32, len: u32) -> Fault<()> {
+        let lin = self.lin_addr(seg, off, len, Access::Write)?;
+        let who = self.privilege();
+        self.mmu.translate(&self.cpu, &mut self.ram, lin, Access::Write, who)?;
+        if lin.page_offset() + len > 4096 {
+            self.translate_split(lin, len, Access::Write, who)?;
+        }
+        Ok(())
+    }
+
+    /// A supervisor read of a system structure (GDT, LDT, IDT, TSS) at a
+    /// linear address, as the CPU makes it whatever the CPL.
+    #[inline]
+    pub fn read_sys(&mut self, lin: LinAddr, len: u32) -> Fault<u32> {
+        self.read_lin(lin, len, Privilege::Supervisor)
+    }
+
+    /// A supervisor write of a system structure (descriptor accessed and
+    /// busy bits, TSS back link).
+    #[inline]
+    pub fn write_sys(&mut self, lin: LinAddr, len: u32, value: u32) -> Fault<()> {
+        self.write_lin(lin, len, value, Privilege::Supervisor)
+    }
+}
+
+/// The segmentation checks of one access against a segment cache: presence
+/// (a null selector was loaded), type (no writes to code or read-only data,
+/// no reads of execute-only code) and limit, expand-down included. `None`
+/// means a fault; the caller knows whether it is #GP or #SS.
+#[inline]
+pub fn check_segment(s: &Segment, off: u32, len: u32, access: Access) -> Option<LinAddr> {
+    if s.attr & attr::P == 0 {
+        return None;
+    }
+    let code = s.attr & attr::CODE != 0;
+    match access {
+        Access::Write if code || s.attr & attr::RW == 0 => return None,
+        Access::Read if code && s.attr & attr::RW == 0 => return None,
+        _ => {}
+    }
+    let last = off.wrapping_add(len - 1);
+    if !code && s.attr & attr::DC != 0 {
+        // Expand-down: valid offsets are limit+1 ..= 0xFFFF or 0xFFFFFFFF.
+        let upper = if s.big() { u32::MAX } else { 0xffff };
+        if off <= s.limit || last > upper || last < off {
+            return None;
+        }
+    } else if last > s.limit || last < off {
+        return None;
+    }
+    Some(LinAddr(s.base.wrapping_add(off)))
+}

@@ -1,0 +1,196 @@
+//! Interrupt and exception delivery (SDM Vol. 3 §6.12, Vol. 2 "INT n"):
+//! through the IDT in protected mode, the IVT in real mode; interrupt and
+//! trap gates, stack switches through the TSS, and the double-fault rules
+//! (SDM Vol. 3 Table 6-5).
+
+use super::descriptor::{is_null, sel_error, sys_type};
+use super::segment::{valid_stack, OtherStack};
+use crate::cpu::state::{attr, flags, reg};
+use crate::cpu::{Exception, Fault, Seg};
+use crate::machine::{Fatal, Machine};
+use crate::memory::{LinAddr, Privilege};
+
+/// Where an interrupt comes from: that decides the gate-DPL check and the
+/// EXT bit of error codes raised while delivering it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// An exception raised by the CPU.
+    Exception,
+    /// A hardware interrupt from the PIC.
+    External,
+    /// INT n, INT3 or INTO: the gate's DPL must be at least the CPL.
+    Software,
+}
+
+impl Machine {
+    /// Delivers `vector` with the given return EIP (the faulting
+    /// instruction for faults, the next one for traps and interrupts).
+    /// On error nothing has been committed and the caller raises the
+    /// returned exception instead.
+    pub fn deliver_interrupt(&mut self, vector: u8, error: Option<u32>, kind: EventKind, ret_eip: u32) -> Fault<()> {
+        if !self.cpu.protected() {
+            return self.deliver_real(vector, ret_eip);
+        }
+        let ext = (kind != EventKind::Software) as u32;
+        let idt_err = vector as u32 * 8 + 2 + ext;
+        let gate = self.read_idt_gate(vector, ext != 0)?;
+        let cpl = self.cpu.cpl;
+        if kind == EventKind::Software && gate.dpl() < cpl {
+            return Err(Exception::GeneralProtection(vector as u32 * 8 + 2));
+        }
+        let (gate32, int_gate) = match (gate.is_segment(), gate.sys_type()) {
+            (false, sys_type::INT_GATE32) => (true, true),
+            (false, sys_type::TRAP_GATE32) => (true, false),
+            (false, sys_type::INT_GATE16) => (false, true),
+            (false, sys_type::TRAP_GATE16) => (false, false),
+            (false, sys_type::TASK_GATE) => return Err(self.unsupported(format!("task gate in IDT vector {vector:#x}"))),
+            _ => return Err(Exception::GeneralProtection(idt_err)),
+        };
+        if !gate.present() {
+            return Err(Exception::SegmentNotPresent(idt_err));
+        }
+        let sel = gate.gate_selector();
+        if is_null(sel) {
+            return Err(Exception::GeneralProtection(ext));
+        }
+        let sel_err = sel_error(sel) + ext;
+        let d = self.read_descriptor(sel).map_err(|e| match e {
+            Exception::GeneralProtection(_) => Exception::GeneralProtection(sel_err),
+            other => other,
+        })?;
+        if !d.is_code() || d.dpl() > cpl {
+            return Err(Exception::GeneralProtection(sel_err));
+        }
+        if !d.present() {
+            return Err(Exception::SegmentNotPresent(sel_err));
+        }
+        let new_cpl = if d.conforming() { cpl } else { d.dpl() };
+        let offset = gate.gate_offset();
+        if offset > d.limit() {
+            return Err(Exception::GP0);
+        }
+        let len = if gate32 { 4 } else { 2 };
+        let old_ss = self.cpu.seg(Seg::Ss).selector as u32;
+        let old_esp = self.cpu.gpr[reg::ESP];
+        let mut stack = if new_cpl < cpl {
+            let mut s = self.tss_stack(new_cpl, ext)?;
+            s.push(self, len, old_ss)?;
+            s.push(self, len, old_esp)?;
+            s
+        } else {
+            OtherStack { ss: *self.cpu.seg(Seg::Ss), esp: old_esp, who: self.privilege() }
+        };
+        let eflags = self.cpu.eflags;
+        stack.push(self, len, eflags)?;
+        stack.push(self, len, self.cpu.seg(Seg::Cs).selector as u32)?;
+        stack.push(self, len, ret_eip)?;
+        if let Some(code) = error {
+            stack.push(self, len, code)?;
+        }
+        self.set_accessed(sel, d)?;
+        // Committed from here on: nothing below can fault.
+        self.cpu.seg[Seg::Ss as usize] = stack.ss;
+        self.cpu.gpr[reg::ESP] = stack.esp;
+        self.cpu.seg[Seg::Cs as usize] = d.to_segment((sel & !3) | new_cpl as u16);
+        self.cpu.seg[Seg::Cs as usize].attr |= attr::ACCESSED;
+        self.cpu.cpl = new_cpl;
+        self.cpu.eip = offset;
+        self.cpu.eflags &= !(flags::TF | flags::NT | flags::RF | flags::VM);
+        if int_gate {
+            self.cpu.eflags &= !flags::IF;
+        }
+        self.cpu.halted = 0;
+        Ok(())
+    }
+
+    /// Real-mode delivery through the interrupt vector table.
+    fn deliver_real(&mut self, vector: u8, ret_eip: u32) -> Fault<()> {
+        let off = vector as u32 * 4;
+        if off + 3 > self.cpu.idtr.limit as u32 {
+            return Err(Exception::GP0);
+        }
+        let entry = self.read_lin(LinAddr(self.cpu.idtr.base.wrapping_add(off)), 4, Privilege::Supervisor)?;
+        self.push(2, self.cpu.eflags)?;
+        self.push(2, self.cpu.seg(Seg::Cs).selector as u32)?;
+        self.push(2, ret_eip)?;
+        let cs = &mut self.cpu.seg[Seg::Cs as usize];
+        cs.selector = (entry >> 16) as u16;
+        cs.base = (entry >> 16) << 4;
+        self.cpu.eip = entry & 0xffff;
+        self.cpu.eflags &= !(flags::IF | flags::TF | flags::AC | flags::RF);
+        self.cpu.halted = 0;
+        Ok(())
+    }
+
+    /// The inner stack for privilege level `pl`, from the current TSS, with
+    /// the checks of SDM Vol. 3 §6.12.1 (#TS on a bad SS, #SS if absent).
+    pub fn tss_stack(&mut self, pl: u8, ext: u32) -> Fault<OtherStack> {
+        let tr = self.cpu.tr;
+        let tr_err = Exception::InvalidTss(sel_error(tr.selector) + ext);
+        let tss32 = tr.attr & 8 != 0;
+        let (esp_off, ss_off, size) = if tss32 {
+            (4 + 8 * pl as u32, 8 + 8 * pl as u32, 4)
+        } else {
+            (2 + 4 * pl as u32, 4 + 4 * pl as u32, 2)
+        };
+        if ss_off + 1 > tr.limit {
+            return Err(tr_err);
+        }
+        let esp = self.read_sys(LinAddr(tr.base.wrapping_add(esp_off)), size)?;
+        let ss = self.read_sys(LinAddr(tr.base.wrapping_add(ss_off)), 2)? as u16;
+        let ts = Exception::InvalidTss(sel_error(ss) + ext);
+        if is_null(ss) {
+            return Err(Exception::InvalidTss(ext));
+        }
+        let d = self.read_descriptor(ss).map_err(|_| ts)?;
+        if !valid_stack(d, ss, pl) {
+            return Err(ts);
+        }
+        if !d.present() {
+            return Err(Exception::StackFault(sel_error(ss) + ext));
+        }
+        self.set_accessed(ss, d)?;
+        let mut seg = d.to_segment(ss);
+        seg.attr |= attr::ACCESSED;
+        Ok(OtherStack { ss: seg, esp, who: Privilege::Supervisor })
+    }
+
+    /// Raises an exception at the current instruction: delivers it, and
+    /// applies the double- and triple-fault rules if delivery itself
+    /// faults. `ret_eip` is what the handler sees as the saved EIP.
+    pub fn raise(&mut self, e: Exception, ret_eip: u32) {
+        let mut first = e;
+        for _ in 0..4 {
+            if let Exception::PageFault { addr, .. } = first {
+                self.cpu.cr2 = addr;
+            }
+            let second = match self.deliver_interrupt(first.vector(), first.error_code(), EventKind::Exception, ret_eip)
+            {
+                Ok(()) => return,
+                Err(second) => second,
+            };
+            if self.fatal.is_some() {
+                return;
+            }
+            if first == Exception::DoubleFault {
+                break;
+            }
+            let page_fault = |x: Exception| matches!(x, Exception::PageFault { .. });
+            let double = (first.is_contributory() && second.is_contributory())
+                || (page_fault(first) && (second.is_contributory() || page_fault(second)));
+            first = if double { Exception::DoubleFault } else { second };
+        }
+        self.fatal = Some(Fatal::TripleFault);
+    }
+
+    /// Delivers a hardware interrupt; a fault on the way is raised as an
+    /// exception with the interrupted EIP.
+    pub fn deliver_external(&mut self, vector: u8) {
+        let eip = self.cpu.eip;
+        if let Err(e) = self.deliver_interrupt(vector, None, EventKind::External, eip) {
+            if self.fatal.is_none() {
+                self.raise(e, eip);
+            }
+        }
+    }
+}
