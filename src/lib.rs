@@ -18,6 +18,7 @@ pub mod engine;
 pub mod loader;
 pub mod machine;
 pub mod memory;
+pub mod session;
 pub mod system;
 
 pub use machine::{Machine, MachineConfig};

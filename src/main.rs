@@ -1,3 +1,161 @@
-fn main() {
-    println!("bt86");
+//! The `bt86` command line.
+
+use anyhow::Context as _;
+use bt86::engine::Limits;
+use bt86::session::{self, status, EngineKind, RunConfig};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const EXIT_STATUSES: &str = "\
+Exit status:
+  odd     the guest's isa-debug-exit status: (v << 1) | 1 for a write of v to port 0xf4
+  0       the guest requested a reset (as qemu-system-i386 -no-reboot)
+  2       bad command line
+  4       missing, unreadable or malformed kernel image
+  6       the guest triple-faulted
+  8       the guest used an unsupported instruction or feature
+  10      the guest halted with interrupts disabled
+  12      --max-insns or --timeout reached
+  14      host failure";
+
+#[derive(Parser)]
+#[command(name = "bt86", version, about = "A pure-software x86 virtual machine", after_help = EXIT_STATUSES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot a Multiboot kernel, as `qemu-system-i386 -kernel` would.
+    #[command(after_help = EXIT_STATUSES)]
+    Run(RunArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Engine {
+    /// The reference interpreter.
+    Interp,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The kernel image (Multiboot v1: ELF32 or a.out kludge).
+    kernel: PathBuf,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "interp")]
+    engine: Engine,
+    /// Guest RAM, as QEMU's -m: a number of MiB, or with a K/M/G suffix.
+    #[arg(short = 'm', long = "mem", default_value = "128M", value_parser = parse_size)]
+    mem: u32,
+    /// Kernel command line (after the kernel path, as QEMU passes it).
+    #[arg(long)]
+    append: Option<String>,
+    /// Multiboot modules, comma separated, as QEMU's -initrd.
+    #[arg(long)]
+    initrd: Option<String>,
+    /// Stop after this many guest instructions.
+    #[arg(long)]
+    max_insns: Option<u64>,
+    /// Stop after this many seconds of host time.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Follow host time instead of deterministic virtual time.
+    #[arg(long)]
+    realtime: bool,
+    /// Print engine counters on stderr at the end.
+    #[arg(long)]
+    stats: bool,
+    /// Decode every instruction every time (tests the decode cache).
+    #[arg(long, hide = true)]
+    no_decode_cache: bool,
+}
+
+fn parse_size(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1 << 20),
+        Some('g' | 'G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1 << 20),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let bytes = n.checked_mul(mult).ok_or("size too large")?;
+    if !(2 << 20..=3584 << 20).contains(&bytes) {
+        return Err(format!("guest RAM must be between 2M and 3584M, not {s}"));
+    }
+    Ok(bytes as u32)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Some(Command::Run(args)) => run(args),
+        None => {
+            eprintln!("bt86: no command; try `bt86 run KERNEL` or `bt86 --help`");
+            status::USAGE
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn read_modules(list: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    list.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|spec| {
+            let path = spec.split(' ').next().unwrap_or(spec);
+            let data = std::fs::read(path).with_context(|| format!("cannot read module {path}"))?;
+            Ok((spec.to_string(), data))
+        })
+        .collect()
+}
+
+fn run(args: RunArgs) -> i32 {
+    let path = args.kernel.display().to_string();
+    let image = match std::fs::read(&args.kernel) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("bt86: cannot read kernel {path}: {e}");
+            return status::BAD_IMAGE;
+        }
+    };
+    let initrd = match args.initrd.as_deref().map(read_modules).transpose() {
+        Ok(m) => m.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("bt86: {e:#}");
+            return status::BAD_IMAGE;
+        }
+    };
+    let cfg = RunConfig {
+        engine: match args.engine {
+            Engine::Interp => EngineKind::Interp,
+        },
+        mem_size: args.mem,
+        append: args.append,
+        initrd,
+        limits: Limits { max_insns: args.max_insns, timeout: args.timeout.map(Duration::from_secs_f64) },
+        realtime: args.realtime,
+        decode_cache: !args.no_decode_cache,
+    };
+    let machine = match session::boot(&path, &image, &cfg, Box::new(std::io::stdout())) {
+        Ok(m) => m,
+        Err(session::BootError::Load(e)) => {
+            eprintln!("bt86: {path}: {e}");
+            return status::BAD_IMAGE;
+        }
+        Err(e) => {
+            eprintln!("bt86: {e}");
+            return status::HOST;
+        }
+    };
+    let out = session::run(machine, &cfg);
+    if let Some(msg) = out.exit.message(&out.machine) {
+        eprintln!("bt86: {msg}");
+    }
+    if args.stats {
+        eprint!("{}", out.stats_report());
+    }
+    out.exit.status()
 }

@@ -131,7 +131,9 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
         M::Lss => data::load_far_pointer(m, i, Seg::Ss),
         M::Enter => data::enter(m, i, wide(i, &[Code::Enterw_imm16_imm8])),
         M::Leave => data::leave(m, wide(i, &[Code::Leavew])),
-        M::Nop | M::Pause => Ok(()),
+        // ENDBR32 and the other reserved hint NOPs (0F 18–1F) are NOPs on
+        // an i686 without CET.
+        M::Nop | M::Pause | M::Endbr32 | M::Endbr64 | M::Reservednop => Ok(()),
         M::Jmp => control::jmp(m, i),
         M::Call => control::call(m, i),
         M::Ret => control::ret(m, i),

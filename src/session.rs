@@ -1,0 +1,157 @@
+//! One run of a guest: build the machine, load the image, run an engine,
+//! and turn how it ended into a process status. `main.rs` and the
+//! integration tests both go through here.
+
+use crate::engine::interp::{Interp, InterpStats};
+use crate::engine::{Exit, Limits};
+use crate::loader::{self, BootParams, LoadError};
+use crate::machine::{Fatal, Machine, MachineConfig};
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// bt86's own exit statuses. Guest statuses from isa-debug-exit are always
+/// odd, so these are even.
+pub mod status {
+    /// The guest asked for a reset; like `qemu-system-i386 -no-reboot`.
+    pub const RESET: i32 = 0;
+    /// Bad command line (clap's own status).
+    pub const USAGE: i32 = 2;
+    /// The image is missing, unreadable or not a loadable kernel.
+    pub const BAD_IMAGE: i32 = 4;
+    /// The guest triple-faulted.
+    pub const TRIPLE_FAULT: i32 = 6;
+    /// The guest used an instruction or feature bt86 does not implement.
+    pub const UNSUPPORTED: i32 = 8;
+    /// HLT with interrupts disabled (or no interrupt source left).
+    pub const HALTED: i32 = 10;
+    /// `--max-insns` or `--timeout` reached.
+    pub const LIMIT: i32 = 12;
+    /// A host failure (out of memory for guest RAM, I/O error).
+    pub const HOST: i32 = 14;
+}
+
+/// Which engine runs the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    #[default]
+    Interp,
+}
+
+/// Everything a run needs besides the kernel image.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub engine: EngineKind,
+    pub mem_size: u32,
+    pub append: Option<String>,
+    pub initrd: Vec<(String, Vec<u8>)>,
+    pub limits: Limits,
+    pub realtime: bool,
+    /// Cache decoded instructions (off only to test the cache).
+    pub decode_cache: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            engine: EngineKind::Interp,
+            mem_size: crate::machine::DEFAULT_MEM,
+            append: None,
+            initrd: Vec::new(),
+            limits: Limits::default(),
+            realtime: false,
+            decode_cache: true,
+        }
+    }
+}
+
+/// Why a guest could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("cannot allocate guest RAM: {0}")]
+    Host(#[from] std::io::Error),
+}
+
+/// How a run ended, with the engine's counters.
+pub struct Outcome {
+    pub exit: Exit,
+    pub retired: u64,
+    pub interp: InterpStats,
+    pub machine: Machine,
+}
+
+/// Builds a machine and loads a Multiboot kernel into it.
+pub fn boot(
+    kernel_path: &str,
+    image: &[u8],
+    cfg: &RunConfig,
+    serial_out: Box<dyn Write + Send>,
+) -> Result<Machine, BootError> {
+    let mc = MachineConfig { mem_size: cfg.mem_size, realtime: cfg.realtime };
+    let mut m = Machine::new(&mc, serial_out)?;
+    let params = BootParams { kernel_path: kernel_path.to_string(), append: cfg.append.clone(), modules: cfg.initrd.clone() };
+    loader::load_multiboot(&mut m, image, &params)?;
+    Ok(m)
+}
+
+/// Runs a booted machine on the configured engine.
+pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
+    let (exit, interp) = match cfg.engine {
+        EngineKind::Interp => {
+            let mut e = Interp::new(cfg.decode_cache);
+            let exit = e.run(&mut m, cfg.limits);
+            (exit, e.stats)
+        }
+    };
+    m.platform.flush();
+    Outcome { exit, retired: m.clock.retired, interp, machine: m }
+}
+
+impl Exit {
+    /// The process status bt86 leaves with.
+    pub fn status(&self) -> i32 {
+        match self {
+            Exit::GuestExit(s) => *s,
+            Exit::Reset => status::RESET,
+            Exit::Fatal(Fatal::TripleFault) => status::TRIPLE_FAULT,
+            Exit::Fatal(Fatal::Unsupported(_)) => status::UNSUPPORTED,
+            Exit::HaltForever => status::HALTED,
+            Exit::InsnLimit | Exit::Timeout => status::LIMIT,
+        }
+    }
+
+    /// The one-line message bt86 prints on stderr, if any.
+    pub fn message(&self, m: &Machine) -> Option<String> {
+        let at = format!("at {:04x}:{:08x}", m.cpu.seg(crate::cpu::Seg::Cs).selector, m.cpu.eip);
+        match self {
+            Exit::GuestExit(_) => None,
+            Exit::Reset => Some("guest requested a system reset; stopping (as QEMU with -no-reboot)".into()),
+            Exit::Fatal(Fatal::TripleFault) => Some(format!("guest triple fault {at}")),
+            Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({at})")),
+            Exit::HaltForever => Some(format!("guest halted with interrupts disabled {at}; it can never wake up")),
+            Exit::InsnLimit => Some(format!("instruction limit reached {at}")),
+            Exit::Timeout => Some(format!("timeout reached {at}")),
+        }
+    }
+}
+
+impl Outcome {
+    /// The `--stats` report.
+    pub fn stats_report(&self) -> String {
+        let mut s = String::new();
+        let i = &self.interp;
+        let mmu = &self.machine.mmu.stats;
+        let _ = writeln!(s, "instructions retired   {}", self.retired);
+        let _ = writeln!(s, "blocks decoded         {}", i.blocks_decoded);
+        let _ = writeln!(s, "block lookups          {}", i.block_lookups);
+        let _ = writeln!(s, "uncached instructions  {}", i.uncached_insns);
+        let _ = writeln!(s, "exceptions             {}", i.exceptions);
+        let _ = writeln!(s, "interrupts             {}", i.interrupts);
+        let _ = writeln!(s, "smc invalidations      {}", i.smc_invalidations);
+        let _ = writeln!(s, "tlb hits / misses      {} / {}", mmu.tlb_hits, mmu.tlb_misses);
+        let _ = writeln!(s, "tlb flushes            {}", mmu.tlb_flushes);
+        let _ = writeln!(s, "unknown port accesses  {}", self.machine.platform.unknown_port_accesses);
+        s
+    }
+}

@@ -1,0 +1,112 @@
+//! Shared helpers for the integration tests: running a guest image with
+//! its serial output captured, and finding QEMU.
+
+#![allow(dead_code)]
+
+use bt86::engine::Limits;
+use bt86::session::{self, RunConfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A `Write` that appends to a shared buffer.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The guest-images directory.
+pub fn images_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest-images")
+}
+
+/// Every committed kernel image, by name (guest-images/bin/NAME.elf).
+pub fn image_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(images_dir().join("bin"))
+        .expect("guest-images/bin")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "elf").then(|| p.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// What a run printed and how it ended.
+pub struct Run {
+    pub output: Vec<u8>,
+    pub status: i32,
+    pub message: Option<String>,
+}
+
+/// Runs a kernel image under bt86 with a generous instruction limit.
+pub fn run_bt86(name: &str, cfg: &RunConfig) -> Run {
+    let path = images_dir().join("bin").join(format!("{name}.elf"));
+    let image = std::fs::read(&path).expect("image");
+    let cap = Capture::default();
+    let mut cfg = cfg.clone();
+    if cfg.limits.max_insns.is_none() {
+        cfg.limits = Limits { max_insns: Some(4_000_000_000), timeout: Some(Duration::from_secs(120)) };
+    }
+    let m = session::boot(&path.display().to_string(), &image, &cfg, Box::new(cap.clone())).expect("boot");
+    let out = session::run(m, &cfg);
+    let output = cap.0.lock().unwrap().clone();
+    Run { output, status: out.exit.status(), message: out.exit.message(&out.machine) }
+}
+
+/// The committed expected output and status taken from QEMU.
+pub fn expected(name: &str) -> (Vec<u8>, i32) {
+    let dir = images_dir().join("expected");
+    let out = std::fs::read(dir.join(format!("{name}.out"))).expect("expected output");
+    let status = std::fs::read_to_string(dir.join(format!("{name}.status"))).expect("expected status");
+    (out, status.trim().parse().expect("status number"))
+}
+
+/// Whether qemu-system-i386 can be run here. In CI (CI set) its absence
+/// is a failure, not a skip.
+pub fn qemu_available() -> bool {
+    let ok = Command::new("qemu-system-i386").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "qemu-system-i386 is required in CI (.ci/run installs it)");
+        eprintln!("NOT RUN: qemu-system-i386 is not installed here; the live QEMU comparison did not run");
+    }
+    ok
+}
+
+/// Runs a kernel under QEMU exactly as guest-images/regen-expected.sh does.
+pub fn run_qemu(name: &str) -> (Vec<u8>, i32) {
+    let path = images_dir().join("bin").join(format!("{name}.elf"));
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("qemu-system-i386")
+        .arg("-kernel")
+        .arg(&path)
+        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-net", "none", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run qemu");
+    (out.stdout, out.status.code().unwrap_or(-1))
+}
+
+/// A readable first difference between two outputs.
+pub fn first_difference(got: &[u8], want: &[u8]) -> String {
+    let g = String::from_utf8_lossy(got);
+    let w = String::from_utf8_lossy(want);
+    for (n, (a, b)) in g.lines().zip(w.lines()).enumerate() {
+        if a != b {
+            return format!("line {}: got {a:?}, expected {b:?}", n + 1);
+        }
+    }
+    format!("lengths differ: got {} lines, expected {} lines", g.lines().count(), w.lines().count())
+}
