@@ -35,7 +35,7 @@
 //!   ROR RCR        n > 1  OF               r[w-1] ^ r[w-2]                       host
 //!   SHLD SHRD 16   n > 16 result CF OF     shift the 48-bit dest:src:dest        Intel
 //!   MUL IMUL              SF ZF AF PF      unchanged                             host
-//!   DIV IDIV              all six          unchanged                             host*
+//!   DIV IDIV              SF ZF PF / AF    0 / 1 (CF OF unchanged): div_flags()  host
 //!   BT BTS BTR BTC        OF SF AF PF      unchanged                             host
 //!   BSF BSR               CF OF SF AF      0                                     host
 //!   BSF BSR               PF               parity of the index (of 0 if src=0)   host
@@ -45,7 +45,6 @@
 //!   AAM                   OF AF CF         0                                     choice
 //!   AAD                   OF AF CF         as the 8-bit ADD AL + AH*imm          choice
 //!
-//!   * DIV/IDIV: the host's flags are not compared (see native/arith.rs).
 //!   ROL/ROR with n a multiple of w (8/16 bits) still write CF and OF;
 //!   RCL/RCR with n a multiple of w + 1 write OF (CF is unchanged).
 //! ```
@@ -64,7 +63,7 @@ pub use arith::{adc, add, cmp, dec, inc, neg, sbb, sub};
 pub use bcd::{aaa, aad, aam, aas, daa, das};
 pub use bits::{bsf, bsr, bswap, bt, btc, btr, bts};
 pub use logic::{and, not, or, test, xor};
-pub use muldiv::{div, idiv, imul, imul_wide, mul};
+pub use muldiv::{div, div_flags, idiv, imul, imul_wide, mul};
 pub use shift::{rcl, rcr, rol, ror, sal, sar, shl, shld, shr, shrd};
 
 use crate::cpu::state::flags::{CF, OF, PF, SF, ZF};

@@ -2,14 +2,16 @@
 //!
 //! MUL/IMUL define only CF and OF (set when the high half is significant);
 //! SF, ZF, AF and PF are undefined; the host leaves them unchanged, and so
-//! does bt86. DIV/IDIV leave every flag undefined; bt86 leaves them
-//! unchanged, so they take no EFLAGS. A zero divisor or a quotient that does
-//! not fit the width raises #DE (`Exception::DivideError`), including IDIV
-//! of the most negative dividend by -1.
+//! does bt86. DIV/IDIV leave every flag undefined; they return only
+//! (quotient, remainder), and the caller applies [`div_flags`] on success:
+//! the host clears SF, ZF, PF, sets AF and keeps CF and OF. A zero divisor
+//! or a quotient that does not fit the width raises #DE
+//! (`Exception::DivideError`), including IDIV of the most negative dividend
+//! by -1.
 
 use super::{merge, Width};
 use crate::cpu::exception::{Exception, Fault};
-use crate::cpu::state::flags::{CF, OF};
+use crate::cpu::state::flags::{AF, CF, OF, PF, SF, ZF};
 
 /// Flags after a multiplication with low half `lo` (masked); `wide` says
 /// whether the high half carries information (CF = OF = wide).
@@ -43,6 +45,13 @@ pub fn imul_wide(w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32, u32) {
 pub fn imul(w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32) {
     let (lo, _, f) = imul_wide(w, a, b, eflags);
     (lo, f)
+}
+
+/// EFLAGS after a DIV or IDIV that did not fault (all six are undefined;
+/// this is what the host does).
+#[inline]
+pub fn div_flags(eflags: u32) -> u32 {
+    merge(eflags, SF | ZF | PF | AF, AF)
 }
 
 /// DIV: unsigned `hi:lo / divisor` (AH:AL, DX:AX or EDX:EAX); returns

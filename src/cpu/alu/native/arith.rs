@@ -233,10 +233,12 @@ fn div_family() {
                             faults += 1;
                             continue;
                         }
-                        let (q, r, f) = n_div(w, signed, hi, lo, d, host_flags(ARITH));
-                        assert_eq!(lib, Ok((q, r)), "{w:?} {signed} {hi:#x}:{lo:#x} / {d:#x}");
-                        // DIV/IDIV flags are undefined; bt86 leaves them unchanged.
-                        let _ = f;
+                        for fi in [0, ARITH] {
+                            let (q, r, f) = n_div(w, signed, hi, lo, d, host_flags(fi));
+                            assert_eq!(lib, Ok((q, r)), "{w:?} {signed} {hi:#x}:{lo:#x} / {d:#x}");
+                            let lf = alu::div_flags(host_flags(fi));
+                            assert_eq!(f & ARITH, lf & ARITH, "flags of {w:?} {signed} {hi:#x}:{lo:#x} / {d:#x}");
+                        }
                         ran += 1;
                     }
                 }
