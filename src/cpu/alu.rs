@@ -1,1 +1,0 @@
-//! Integer arithmetic with its EFLAGS effects. STUB: filled by the ALU work.
