@@ -90,7 +90,8 @@ pub fn boot(
 ) -> Result<Machine, BootError> {
     let mc = MachineConfig { mem_size: cfg.mem_size, realtime: cfg.realtime };
     let mut m = Machine::new(&mc, serial_out)?;
-    let params = BootParams { kernel_path: kernel_path.to_string(), append: cfg.append.clone(), modules: cfg.initrd.clone() };
+    let params =
+        BootParams { kernel_path: kernel_path.to_string(), append: cfg.append.clone(), modules: cfg.initrd.clone() };
     loader::load_multiboot(&mut m, image, &params)?;
     Ok(m)
 }

@@ -35,7 +35,10 @@ pub fn image_names() -> Vec<String> {
         .expect("guest-images/bin")
         .filter_map(|e| {
             let p = e.ok()?.path();
-            (p.extension()? == "elf").then(|| p.file_stem()?.to_string_lossy().into_owned())
+            if p.extension()? != "elf" {
+                return None;
+            }
+            Some(p.file_stem()?.to_string_lossy().into_owned())
         })
         .collect();
     names.sort();

@@ -61,5 +61,9 @@ fn alu_kernel_matches_the_real_cpu() {
     assert!(out.status.success(), "alu-native failed: {:?}", out.status);
     let got = run_bt86("alu", &RunConfig::default());
     assert_eq!(got.status, 1, "alu kernel status ({:?})", got.message);
-    assert!(got.output == out.stdout, "alu: bt86 differs from the native run: {}", first_difference(&got.output, &out.stdout));
+    assert!(
+        got.output == out.stdout,
+        "alu: bt86 differs from the native run: {}",
+        first_difference(&got.output, &out.stdout)
+    );
 }

@@ -43,8 +43,8 @@ impl Machine {
         let (p0, p1) = self.translate_split(lin, len, Access::Read, who)?;
         let mut v = 0u32;
         for i in 0..len {
-            let a = lin.add(i);
-            let pa = if a.page() == lin.page() { p0.add(i) } else { PhysAddr(p1.0 + a.page_offset()) };
+            let a = lin.wrapping_add(i);
+            let pa = if a.page() == lin.page() { p0.wrapping_add(i) } else { PhysAddr(p1.0 + a.page_offset()) };
             v |= (self.ram.read_u8(pa) as u32) << (8 * i);
         }
         Ok(v)
@@ -61,14 +61,20 @@ impl Machine {
         }
         let (p0, p1) = self.translate_split(lin, len, Access::Write, who)?;
         for i in 0..len {
-            let a = lin.add(i);
-            let pa = if a.page() == lin.page() { p0.add(i) } else { PhysAddr(p1.0 + a.page_offset()) };
+            let a = lin.wrapping_add(i);
+            let pa = if a.page() == lin.page() { p0.wrapping_add(i) } else { PhysAddr(p1.0 + a.page_offset()) };
             self.write_phys(pa, 1, value >> (8 * i));
         }
         Ok(())
     }
 
-    fn translate_split(&mut self, lin: LinAddr, len: u32, access: Access, who: Privilege) -> Fault<(PhysAddr, PhysAddr)> {
+    fn translate_split(
+        &mut self,
+        lin: LinAddr,
+        len: u32,
+        access: Access,
+        who: Privilege,
+    ) -> Fault<(PhysAddr, PhysAddr)> {
         let p0 = self.mmu.translate(&self.cpu, &mut self.ram, lin, access, who)?;
         let second = LinAddr((lin.0 & !0xfff).wrapping_add(4096));
         let p1 = self.mmu.translate(&self.cpu, &mut self.ram, second, access, who)?;

@@ -16,7 +16,7 @@ macro_rules! addr_impl {
         impl $t {
             /// The address `n` bytes further on, wrapping at 4 GiB as the bus does.
             #[inline]
-            pub fn add(self, n: u32) -> Self {
+            pub fn wrapping_add(self, n: u32) -> Self {
                 $t(self.0.wrapping_add(n))
             }
             /// The 4 KiB page number.

@@ -126,7 +126,7 @@ impl Mmu {
     #[inline]
     pub fn note_write(&mut self, addr: PhysAddr, len: u32) {
         self.note_page(addr.page());
-        let last = addr.add(len - 1).page();
+        let last = addr.wrapping_add(len - 1).page();
         if last != addr.page() {
             self.note_page(last);
         }

@@ -67,7 +67,7 @@ impl GuestRam {
     pub fn read_u16(&self, addr: PhysAddr) -> u16 {
         match self.slice(addr, 2) {
             Some(b) => u16::from_le_bytes([b[0], b[1]]),
-            None => u16::from_le_bytes([self.read_u8(addr), self.read_u8(addr.add(1))]),
+            None => u16::from_le_bytes([self.read_u8(addr), self.read_u8(addr.wrapping_add(1))]),
         }
     }
 
@@ -77,7 +77,7 @@ impl GuestRam {
         match self.slice(addr, 4) {
             Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             None => {
-                let b = |i| self.read_u8(addr.add(i));
+                let b = |i| self.read_u8(addr.wrapping_add(i));
                 u32::from_le_bytes([b(0), b(1), b(2), b(3)])
             }
         }
@@ -109,7 +109,7 @@ impl GuestRam {
             dst.copy_from_slice(data);
         } else {
             for (i, &b) in data.iter().enumerate() {
-                self.write_u8(addr.add(i as u32), b);
+                self.write_u8(addr.wrapping_add(i as u32), b);
             }
         }
     }
@@ -120,7 +120,7 @@ impl GuestRam {
             out.copy_from_slice(src);
         } else {
             for (i, b) in out.iter_mut().enumerate() {
-                *b = self.read_u8(addr.add(i as u32));
+                *b = self.read_u8(addr.wrapping_add(i as u32));
             }
         }
     }

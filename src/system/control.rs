@@ -57,7 +57,8 @@ impl Machine {
                 if v & cr0::PE == 0 && self.cpu.protected() {
                     return Err(self.unsupported("return to real mode (CR0.PE cleared)"));
                 }
-                let keep = cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG;
+                let keep =
+                    cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::NE | cr0::WP | cr0::AM | cr0::NW | cr0::CD | cr0::PG;
                 let new = (v & keep) | cr0::ET;
                 if (new ^ self.cpu.cr0) & (cr0::PG | cr0::WP | cr0::PE) != 0 {
                     self.mmu.flush_tlb(false);
@@ -116,7 +117,7 @@ impl Machine {
         self.require_cpl0()?;
         let who = self.privilege();
         let limit = self.read_lin(addr, 2, who)? as u16;
-        let base = self.read_lin(addr.add(2), 4, who)?;
+        let base = self.read_lin(addr.wrapping_add(2), 4, who)?;
         Ok(TableReg { base: if op32 { base } else { base & 0x00ff_ffff }, limit })
     }
 
@@ -158,7 +159,7 @@ impl Machine {
         if !d.present() {
             return Err(Exception::SegmentNotPresent(sel_error(sel)));
         }
-        let at = self.descriptor_addr(sel)?.add(5);
+        let at = self.descriptor_addr(sel)?.wrapping_add(5);
         let byte = self.read_sys(at, 1)?;
         self.write_sys(at, 1, byte | 2)?;
         self.cpu.tr = d.to_segment(sel);

@@ -139,7 +139,7 @@ impl Machine {
     pub fn read_descriptor(&mut self, sel: u16) -> Fault<Descriptor> {
         let at = self.descriptor_addr(sel)?;
         let lo = self.read_sys(at, 4)? as u64;
-        let hi = self.read_sys(at.add(4), 4)? as u64;
+        let hi = self.read_sys(at.wrapping_add(4), 4)? as u64;
         Ok(Descriptor { raw: lo | (hi << 32) })
     }
 
@@ -147,7 +147,7 @@ impl Machine {
     /// segment load does.
     pub fn set_accessed(&mut self, sel: u16, d: Descriptor) -> Fault<()> {
         if d.is_segment() && d.attr() & attr::ACCESSED == 0 {
-            let at = self.descriptor_addr(sel)?.add(5);
+            let at = self.descriptor_addr(sel)?.wrapping_add(5);
             let byte = self.read_sys(at, 1)?;
             self.write_sys(at, 1, byte | attr::ACCESSED as u32)?;
         }
@@ -163,7 +163,7 @@ impl Machine {
         }
         let at = LinAddr(self.cpu.idtr.base.wrapping_add(off));
         let lo = self.read_sys(at, 4)? as u64;
-        let hi = self.read_sys(at.add(4), 4)? as u64;
+        let hi = self.read_sys(at.wrapping_add(4), 4)? as u64;
         Ok(Descriptor { raw: lo | (hi << 32) })
     }
 }

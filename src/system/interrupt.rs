@@ -43,7 +43,9 @@ impl Machine {
             (false, sys_type::TRAP_GATE32) => (true, false),
             (false, sys_type::INT_GATE16) => (false, true),
             (false, sys_type::TRAP_GATE16) => (false, false),
-            (false, sys_type::TASK_GATE) => return Err(self.unsupported(format!("task gate in IDT vector {vector:#x}"))),
+            (false, sys_type::TASK_GATE) => {
+                return Err(self.unsupported(format!("task gate in IDT vector {vector:#x}")))
+            }
             _ => return Err(Exception::GeneralProtection(idt_err)),
         };
         if !gate.present() {
@@ -128,11 +130,8 @@ impl Machine {
         let tr = self.cpu.tr;
         let tr_err = Exception::InvalidTss(sel_error(tr.selector) + ext);
         let tss32 = tr.attr & 8 != 0;
-        let (esp_off, ss_off, size) = if tss32 {
-            (4 + 8 * pl as u32, 8 + 8 * pl as u32, 4)
-        } else {
-            (2 + 4 * pl as u32, 4 + 4 * pl as u32, 2)
-        };
+        let (esp_off, ss_off, size) =
+            if tss32 { (4 + 8 * pl as u32, 8 + 8 * pl as u32, 4) } else { (2 + 4 * pl as u32, 4 + 4 * pl as u32, 2) };
         if ss_off + 1 > tr.limit {
             return Err(tr_err);
         }

@@ -44,7 +44,11 @@ impl Machine {
         let ok = d.is_segment()
             || matches!(
                 d.sys_type(),
-                sys_type::TSS16_AVAIL | sys_type::LDT | sys_type::TSS16_BUSY | sys_type::TSS32_AVAIL | sys_type::TSS32_BUSY
+                sys_type::TSS16_AVAIL
+                    | sys_type::LDT
+                    | sys_type::TSS16_BUSY
+                    | sys_type::TSS32_AVAIL
+                    | sys_type::TSS32_BUSY
             );
         ok.then_some(d.limit())
     }

@@ -213,7 +213,7 @@ impl Interp {
         let mut insn = Instruction::default();
         let bitness = if m.cpu.code32() { 32 } else { 16 };
         for k in 0..15u32 {
-            match m.read_lin(lin.add(k), 1, who) {
+            match m.read_lin(lin.wrapping_add(k), 1, who) {
                 Ok(b) => bytes.push(b as u8),
                 Err(e) => {
                     // Only a fault if the instruction needs this byte.
@@ -242,4 +242,3 @@ fn decodes(bitness: u32, bytes: &[u8], eip: u32, out: &mut Instruction) -> bool 
     d.decode_out(out);
     !(out.is_invalid() && d.last_error() == iced_x86::DecoderError::NoMoreBytes)
 }
-

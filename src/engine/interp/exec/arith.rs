@@ -1,7 +1,7 @@
 //! Integer arithmetic, logic, shifts and bit instructions: operands from
 //! the interpreter, semantics from `crate::cpu::alu`.
 
-use super::super::operand::{width, loc, op_len, reg_read, reg_write};
+use super::super::operand::{loc, op_len, reg_read, reg_write, width};
 use crate::cpu::alu::{self, Width};
 use crate::cpu::state::{flags, reg};
 use crate::cpu::Fault;
@@ -126,7 +126,8 @@ pub fn mul_wide(m: &mut Machine, i: &Instruction, signed: bool) -> Fault<()> {
 /// Two- and three-operand IMUL.
 pub fn imul_trunc(m: &mut Machine, i: &Instruction) -> Fault<()> {
     let len = op_len(i, 0);
-    let (a, b) = if i.op_count() == 3 { (m.read_op(i, 1)?, m.read_op(i, 2)?) } else { (m.read_op(i, 0)?, m.read_op(i, 1)?) };
+    let (a, b) =
+        if i.op_count() == 3 { (m.read_op(i, 1)?, m.read_op(i, 2)?) } else { (m.read_op(i, 0)?, m.read_op(i, 1)?) };
     let (r, fl) = alu::imul(width(len), a, b, m.cpu.eflags);
     reg_write(&mut m.cpu, i.op0_register(), r);
     m.cpu.eflags = fl;
@@ -148,6 +149,7 @@ pub fn divide(m: &mut Machine, i: &Instruction, signed: bool) -> Fault<()> {
     let (q, r) = if signed { alu::idiv(w, hi, lo, divisor)? } else { alu::div(w, hi, lo, divisor)? };
     reg_write(&mut m.cpu, q_r, q);
     reg_write(&mut m.cpu, r_r, r);
+    m.cpu.eflags = alu::div_flags(m.cpu.eflags);
     Ok(())
 }
 

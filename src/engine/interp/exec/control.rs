@@ -179,11 +179,8 @@ pub fn bound(m: &mut Machine, i: &Instruction) -> Fault<()> {
     let lo = m.read_mem(seg, off, len)?;
     let hi = m.read_mem(seg, off.wrapping_add(len), len)?;
     let v = reg_read(&m.cpu, i.op0_register());
-    let (v, lo, hi) = if len == 2 {
-        (v as i16 as i32, lo as i16 as i32, hi as i16 as i32)
-    } else {
-        (v as i32, lo as i32, hi as i32)
-    };
+    let (v, lo, hi) =
+        if len == 2 { (v as i16 as i32, lo as i16 as i32, hi as i16 as i32) } else { (v as i32, lo as i32, hi as i32) };
     if v < lo || v > hi {
         return Err(Exception::BoundRange);
     }

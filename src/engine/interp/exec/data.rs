@@ -1,7 +1,7 @@
 //! Data movement: MOV and its extensions, XCHG, LEA, stack pushes and
 //! pops, conversions, conditional moves and sets, atomics, LxS.
 
-use super::super::operand::{width, ea, loc, op_len, reg_read, reg_write, seg_of};
+use super::super::operand::{ea, loc, op_len, reg_read, reg_write, seg_of, width};
 use crate::cpu::alu;
 use crate::cpu::state::{flags, reg};
 use crate::cpu::{Exception, Fault, Seg};

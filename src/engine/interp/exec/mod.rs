@@ -75,9 +75,7 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
         M::Cmp => arith::compare(m, i, false),
         M::Test => arith::compare(m, i, true),
         M::Inc | M::Dec | M::Neg | M::Not => arith::unary(m, i),
-        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => {
-            arith::shift(m, i)
-        }
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => arith::shift(m, i),
         M::Mul => arith::mul_wide(m, i, false),
         M::Imul if i.op_count() == 1 => arith::mul_wide(m, i, true),
         M::Imul => arith::imul_trunc(m, i),
@@ -104,10 +102,38 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
             data::convert(m, mn);
             Ok(())
         }
-        M::Cmovo | M::Cmovno | M::Cmovb | M::Cmovae | M::Cmove | M::Cmovne | M::Cmovbe | M::Cmova | M::Cmovs
-        | M::Cmovns | M::Cmovp | M::Cmovnp | M::Cmovl | M::Cmovge | M::Cmovle | M::Cmovg => data::cmov(m, i, cc(i)),
-        M::Seto | M::Setno | M::Setb | M::Setae | M::Sete | M::Setne | M::Setbe | M::Seta | M::Sets | M::Setns
-        | M::Setp | M::Setnp | M::Setl | M::Setge | M::Setle | M::Setg => data::setcc(m, i, cc(i)),
+        M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => data::cmov(m, i, cc(i)),
+        M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => data::setcc(m, i, cc(i)),
         M::Xlatb => data::xlat(m, i),
         M::Lahf => {
             data::ahf(m, false);
@@ -138,8 +164,22 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
         M::Call => control::call(m, i),
         M::Ret => control::ret(m, i),
         M::Retf => control::retf(m, i),
-        M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp
-        | M::Jl | M::Jge | M::Jle | M::Jg => control::jcc(m, i, cc(i)),
+        M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Je
+        | M::Jne
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg => control::jcc(m, i, cc(i)),
         M::Loop => control::loop_(m, i, None),
         M::Loope => control::loop_(m, i, Some(true)),
         M::Loopne => control::loop_(m, i, Some(false)),
@@ -156,7 +196,9 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
         }
         M::Stosb | M::Stosw | M::Stosd => string::run(m, i, Str::Stos, str_len(mn), budget, i.ip32()),
         M::Lodsb | M::Lodsw | M::Lodsd => string::run(m, i, Str::Lods, str_len(mn), budget, i.ip32()),
-        M::Cmpsb | M::Cmpsw | M::Cmpsd if i.op0_kind() != iced_x86::OpKind::Register => string::run(m, i, Str::Cmps, str_len(mn), budget, i.ip32()),
+        M::Cmpsb | M::Cmpsw | M::Cmpsd if i.op0_kind() != iced_x86::OpKind::Register => {
+            string::run(m, i, Str::Cmps, str_len(mn), budget, i.ip32())
+        }
         M::Scasb | M::Scasw | M::Scasd => string::run(m, i, Str::Scas, str_len(mn), budget, i.ip32()),
         M::Insb | M::Insw | M::Insd => string::run(m, i, Str::Ins, str_len(mn), budget, i.ip32()),
         M::Outsb | M::Outsw | M::Outsd => string::run(m, i, Str::Outs, str_len(mn), budget, i.ip32()),

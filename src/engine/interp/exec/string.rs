@@ -24,9 +24,7 @@ pub enum Str {
 
 /// Whether the string operands use SI/DI/CX rather than ESI/EDI/ECX.
 fn addr16(i: &Instruction) -> bool {
-    (0..i.op_count()).any(|n| {
-        matches!(i.op_kind(n), OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI)
-    })
+    (0..i.op_count()).any(|n| matches!(i.op_kind(n), OpKind::MemorySegSI | OpKind::MemorySegDI | OpKind::MemoryESDI))
 }
 
 struct Regs {
