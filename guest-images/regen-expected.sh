@@ -33,6 +33,7 @@ fi
 mkdir -p expected
 bad=0
 for name in "$@"; do
+    [ -f "bin/$name.elf" ] || { echo "no bin/$name.elf" >&2; exit 2; }
     status=0
     run_qemu "$name" >"expected/$name.out" || status=$?
     echo "$status" >"expected/$name.status"

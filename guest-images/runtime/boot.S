@@ -106,7 +106,8 @@ enter_user:
     iret
 
 /* ---- SYSENTER entry: user passes return EIP in EDX, ESP in ECX (Linux
- * convention); sysenter_handler(eax, ebx, esp_at_entry) returns EAX. */
+ * convention); sysenter_handler(eax, ebx, esp_at_entry) returns EAX.
+ * Returns to ring 3 with IF=1. */
     .globl sysenter_entry
 sysenter_entry:
     pushl %ecx
@@ -119,6 +120,7 @@ sysenter_entry:
     addl $12, %esp
     popl %edx
     popl %ecx
+    sti                     /* like Linux: the STI shadow covers SYSEXIT */
     sysexit
 
     .bss
