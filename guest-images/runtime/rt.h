@@ -3,7 +3,7 @@
  *   boot.S   Multiboot v1 header, _start, ISR stubs, setjmp/longjmp,
  *            ring-3 entry, SYSENTER entry
  *   rt.c     GDT/IDT/TSS, serial, exit, check(), PIC, PIT
- *   paging.c page-directory helpers over a static frame pool
+ *   pgtab.c  page-directory helpers over a static frame pool
  *   fmt.c    tprintf (shared with the native ALU build)
  *
  * A kernel defines kmain(magic, mbi). When it returns, the runtime exits
@@ -136,7 +136,7 @@ static inline u64 rdmsr(u32 msr)
     return ((u64)hi << 32) | lo;
 }
 
-/* paging.c */
+/* pgtab.c */
 #define PG_P 0x001
 #define PG_RW 0x002
 #define PG_US 0x004
