@@ -167,6 +167,16 @@ u32 user_run(u32 eip, u32 esp, u32 eflags)
     return user_value;
 }
 
+u32 user_run_with(void (*launch)(void))
+{
+    if (rt_setjmp(user_jb) == 0) {
+        launch();
+        for (;;)
+            ;
+    }
+    return user_value;
+}
+
 void user_return(u32 value)
 {
     user_value = value;

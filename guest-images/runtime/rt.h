@@ -87,6 +87,8 @@ void pit_periodic(u16 divisor);
  * user_return() (called from a ring-0 handler). */
 u32 user_run(u32 eip, u32 esp, u32 eflags);
 void user_return(u32 value) __attribute__((noreturn));
+/* Same, but launch() leaves ring 0 itself (e.g. INT n to a scheduler). */
+u32 user_run_with(void (*launch)(void));
 
 /* Spin while !(cond), at most limit iterations; exit(EXIT_TIMEOUT) if the
  * guard runs out. Iterations, never time. */
