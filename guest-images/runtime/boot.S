@@ -12,6 +12,18 @@
     .globl _start
 _start:
     cli
+    /* Record the machine state the loader left, for kernels to report. */
+    movl %eax, boot_state + 0
+    movw %cs, boot_state + 4
+    movw %ds, boot_state + 8
+    movw %ss, boot_state + 12
+    movw %es, boot_state + 16
+    sgdt boot_state + 20
+    movl %cr0, %ecx
+    movl %ecx, boot_state + 28
+    movl %esp, boot_state + 32
+    pushfl
+    popl boot_state + 36
     movl $rt_stack_top, %esp
     pushl $0
     popfl                   /* known EFLAGS: IF=0, DF=0 */
@@ -124,6 +136,10 @@ sysenter_entry:
     sysexit
 
     .bss
+    .align 16
+    .globl boot_state
+boot_state:
+    .space 64
     .align 16
     .space 16384
     .globl rt_stack_top

@@ -54,6 +54,12 @@ typedef void (*handler_fn)(struct frame *f);
 void kmain(u32 magic, u32 mbi);
 
 /* boot.S */
+struct boot_state { /* as the Multiboot loader left the CPU at _start */
+    u32 eax, cs, ds, ss, es;
+    u16 gdt_limit, gdt_base_lo, gdt_base_hi, pad;
+    u32 cr0, esp, eflags;
+};
+extern struct boot_state boot_state;
 extern char isr_stubs[];     /* 256 stubs, 16 bytes apart */
 extern char rt_kstack0_top[]; /* the TSS ESP0 stack */
 extern char sysenter_entry[];
