@@ -1,0 +1,57 @@
+#!/bin/sh
+# Runs every image in bin/ under QEMU and rewrites expected/NAME.out (the
+# guest's serial output, byte for byte) and expected/NAME.status (QEMU's exit
+# status: (v<<1)|1 for a guest that wrote v to port 0xF4).
+#
+# The command, per image:
+#   qemu-system-i386 -kernel bin/NAME.elf -display none -serial stdio \
+#     -monitor none -net none -no-reboot \
+#     -device isa-debug-exit,iobase=0xf4,iosize=0x04 -m 128
+# `-nographic` is NOT used: with it QEMU 7.2 turns on SeaBIOS's serial
+# console, so the SeaBIOS and iPXE banners (with terminal escapes) precede the
+# guest's output. The command above gives the guest's bytes and nothing else.
+#
+# For alu it also runs bin/alu-native (the real CPU) and fails if its stdout
+# differs from the kernel's serial output.
+#
+# Usage: ./regen-expected.sh [NAME...]      (default: every bin/*.elf)
+set -eu
+cd "$(dirname "$0")"
+TIMEOUT=${TIMEOUT:-60}
+QEMU=${QEMU:-qemu-system-i386}
+
+run_qemu() {
+    timeout "$TIMEOUT" "$QEMU" -kernel "bin/$1.elf" -display none -serial stdio \
+        -monitor none -net none -no-reboot \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -m 128 </dev/null
+}
+
+if [ $# -eq 0 ]; then
+    set -- $(ls bin/*.elf | sed 's|bin/||; s|\.elf$||')
+fi
+
+mkdir -p expected
+bad=0
+for name in "$@"; do
+    [ -f "bin/$name.elf" ] || { echo "no bin/$name.elf" >&2; exit 2; }
+    status=0
+    run_qemu "$name" >"expected/$name.out" || status=$?
+    echo "$status" >"expected/$name.status"
+    lines=$(wc -l <"expected/$name.out")
+    echo "$name: status $status, $lines lines"
+    if [ "$status" != 1 ]; then
+        echo "  warning: $name did not pass (status $status)" >&2
+        grep -n 'FAIL\|unexpected\|timeout' "expected/$name.out" | head >&2 || true
+        bad=1
+    fi
+    if [ "$name" = alu ]; then
+        if ./bin/alu-native | cmp -s - expected/alu.out; then
+            echo "  alu-native output equals the kernel's"
+        else
+            echo "  error: alu-native output differs from the kernel's:" >&2
+            ./bin/alu-native | diff - expected/alu.out | head -20 >&2 || true
+            bad=1
+        fi
+    fi
+done
+exit $bad
