@@ -5,7 +5,7 @@
 #
 # The command, per image:
 #   qemu-system-i386 -kernel bin/NAME.elf -display none -serial stdio \
-#     -monitor none -net none -no-reboot \
+#     -monitor none -no-reboot \
 #     -device isa-debug-exit,iobase=0xf4,iosize=0x04 -m 128
 # `-nographic` is NOT used: with it QEMU 7.2 turns on SeaBIOS's serial
 # console, so the SeaBIOS and iPXE banners (with terminal escapes) precede the
@@ -22,7 +22,7 @@ QEMU=${QEMU:-qemu-system-i386}
 
 run_qemu() {
     timeout "$TIMEOUT" "$QEMU" -kernel "bin/$1.elf" -display none -serial stdio \
-        -monitor none -net none -no-reboot \
+        -monitor none -no-reboot \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 -m 128 </dev/null
 }
 

@@ -94,7 +94,7 @@ pub fn run_qemu(name: &str) -> (Vec<u8>, i32) {
         .arg("qemu-system-i386")
         .arg("-kernel")
         .arg(&path)
-        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-net", "none", "-no-reboot"])
+        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"])
         .stdin(std::process::Stdio::null())
         .output()
