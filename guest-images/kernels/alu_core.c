@@ -306,5 +306,6 @@ void alu_run(void)
     test_mul();
     test_div();
     alu_more();
+    alu_stack();
     tprintf("alu: done\n");
 }

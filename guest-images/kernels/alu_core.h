@@ -22,6 +22,7 @@
 void alu_run(void);
 void alu_arith(void);  /* alu_core.c: add..test, inc..not, shifts, mul/div */
 void alu_more(void);   /* alu_more.c: BCD, bits, setcc, xchg family, lea, strings */
+void alu_stack(void);  /* alu_stack.c: high bytes, flag ops, stack, xlat, loop */
 
 extern const u32 alu_vals[3][6]; /* edge values for 8/16/32 bits */
 extern const int alu_bits[3];

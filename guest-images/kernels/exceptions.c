@@ -1,6 +1,8 @@
 /* exceptions: #DE, #DB (single step), #BP, #OF, #BR, #UD, #NP, #SS, #GP
  * (bad selector, execute-only segment into DS, null SS, far jump past a code
- * segment limit, privileged instruction in ring 3) and #PF. For each, the
+ * segment limit or to a data segment, far call past the GDT, privileged
+ * instruction in ring 3), #NP on a far jump to a not-present code segment,
+ * and #PF. For each, the
  * handler records vector, error code and whether the saved EIP is the
  * faulting instruction (fault) or the next one (trap), then resumes after
  * the instruction.
@@ -13,6 +15,7 @@
 #define SEL_XONLY 0x30   /* GDT 6: execute-only code */
 #define SEL_SMALLCS 0x38 /* GDT 7: code, limit 0xffff */
 #define SEL_NP 0x40      /* GDT 8: writable data, not present */
+                         /* GDT 9 (0x48): code, not present */
 #define SEL_BEYOND 0x80  /* index 16: past the GDT limit */
 
 /* Written before each test instruction: its address and the next one's. */
@@ -114,6 +117,12 @@ static void test_segments(void)
     no_exception("ds_load_udata_ok");
     asm volatile(AT "ljmp $0x38, $0x20000\n2:" ::: "memory");
     report("gp_ljmp_past_limit", 13, 0, FAULT);
+    asm volatile(AT "ljmp $0x10, $0\n2:" ::: "memory");
+    report("gp_ljmp_to_data_segment", 13, SEL_KDATA, FAULT);
+    asm volatile(AT "ljmp $0x48, $0\n2:" ::: "memory");
+    report("np_ljmp_not_present_code", 11, 0x48, FAULT);
+    asm volatile(AT "lcall $0x80, $0\n2:" ::: "memory");
+    report("gp_lcall_beyond_gdt", 13, SEL_BEYOND, FAULT);
     u16 ds;
     asm volatile("movw $0x10, %%ax\n\tmovw %%ax, %%ds\n\tmovw %%ds, %0" : "=r"(ds) :: "eax");
     check("ds_intact", ds, SEL_KDATA);
@@ -155,6 +164,7 @@ void kmain(u32 magic, u32 mbi)
     gdt_set(6, 0, 0xfffff, 0x98, 0xc);   /* execute-only code */
     gdt_set(7, 0, 0xffff, 0x9a, 0x4);    /* code, byte-granular limit 64 KiB */
     gdt_set(8, 0, 0xfffff, 0x12, 0xc);   /* data, P=0 */
+    gdt_set(9, 0, 0xfffff, 0x1a, 0xc);   /* code, P=0 */
     seen_vec = seen_err = seen_eip = 0xffffffff;
     test_arith();
     test_segments();

@@ -171,8 +171,8 @@ u32 user_run_with(void (*launch)(void))
 {
     if (rt_setjmp(user_jb) == 0) {
         launch();
-        for (;;)
-            ;
+        tprintf("user_run_with: launch returned\n");
+        rt_exit(EXIT_UNEXPECTED);
     }
     return user_value;
 }
