@@ -10,6 +10,7 @@
 
 pub mod pic;
 pub mod platform;
+pub mod uart;
 
 pub use platform::{Platform, PlatformEvent};
 
