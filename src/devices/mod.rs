@@ -9,6 +9,7 @@
 //! forwards it to the 8259 pair.
 
 pub mod pic;
+pub mod pit;
 pub mod platform;
 pub mod uart;
 
