@@ -8,6 +8,9 @@
 //! samples each device's line after every access and every time update and
 //! forwards it to the 8259 pair.
 
+pub mod cmos;
+pub mod debug_exit;
+pub mod i8042;
 pub mod pic;
 pub mod pit;
 pub mod platform;
