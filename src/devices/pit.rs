@@ -359,10 +359,19 @@ pub struct Pit {
 }
 
 impl Default for Pit {
-    /// Power-on state: port B is 0, so channel 2's gate is low.
+    /// The state firmware leaves: QEMU resets every channel to mode 3 with
+    /// a count of 65536 (channel 2 stopped by its low gate, port B = 0),
+    /// and SeaBIOS then sets channel 0 to mode 2, count 65536 (18.2 Hz).
+    /// Here both happened at virtual time 0.
     fn default() -> Self {
-        let gate_low = Channel { gate: false, ..Channel::default() };
-        Pit { channels: [Channel::default(), Channel::default(), gate_low], speaker_data: false }
+        let running = |mode| Channel {
+            mode,
+            cr_written: true,
+            run: Run::Counting { origin: 0, n: 0x10000 },
+            ..Channel::default()
+        };
+        let ch2 = Channel { mode: 3, cr_written: true, gate: false, ..Channel::default() };
+        Pit { channels: [running(2), running(3), ch2], speaker_data: false }
     }
 }
 

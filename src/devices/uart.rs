@@ -391,4 +391,4 @@ impl Uart {
 
 #[cfg(test)]
 #[path = "uart_tests.rs"]
-mod tests;
+pub(crate) mod tests;
