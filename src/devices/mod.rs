@@ -8,7 +8,13 @@
 //! samples each device's line after every access and every time update and
 //! forwards it to the 8259 pair.
 
+pub mod cmos;
+pub mod debug_exit;
+pub mod i8042;
+pub mod pic;
+pub mod pit;
 pub mod platform;
+pub mod uart;
 
 pub use platform::{Platform, PlatformEvent};
 
@@ -25,4 +31,10 @@ pub trait PioDevice {
     fn read(&mut self, port: u16, size: IoSize, now: u64) -> u32;
     /// A write of `size` bytes to `port` at virtual time `now`.
     fn write(&mut self, port: u16, size: IoSize, value: u32, now: u64);
+    /// Whether the device's registers are 8 bits wide, so that the bus
+    /// splits a 16- or 32-bit access into byte accesses to consecutive
+    /// ports (what ISA decoding and QEMU's memory core do for them).
+    fn byte_wide(&self) -> bool {
+        true
+    }
 }
