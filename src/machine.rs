@@ -3,6 +3,7 @@
 //! execute guest instructions.
 
 use crate::cpu::CpuState;
+use crate::devices::cmos::RtcMode;
 use crate::devices::Platform;
 use crate::memory::{GuestRam, Mmu};
 
@@ -112,11 +113,19 @@ impl Default for MachineConfig {
 impl Machine {
     /// A machine in its reset state whose serial port writes to `serial_out`.
     pub fn new(config: &MachineConfig, serial_out: Box<dyn std::io::Write + Send>) -> std::io::Result<Machine> {
+        let mut platform = Platform::with_config(
+            serial_out,
+            config.mem_size as u64,
+            if config.realtime { RtcMode::Realtime } else { RtcMode::Deterministic },
+        );
+        // On a PC board MCR.OUT2 gates COM1's interrupt line; QEMU does not
+        // model the gate, and the guest contract is QEMU's (DESIGN §2).
+        platform.set_uart_out2_gate(false);
         Ok(Machine {
             cpu: CpuState::reset(),
             ram: GuestRam::new(config.mem_size)?,
             mmu: Mmu::new(config.mem_size),
-            platform: Platform::new(serial_out),
+            platform,
             fatal: None,
             cpu_tsc_offset: 0,
             clock: if config.realtime { Clock::realtime() } else { Clock::deterministic() },
