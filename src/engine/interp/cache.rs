@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
+use super::exec::{handler, Handler};
+
 /// Where a block starts, and how its bytes are to be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BlockKey {
@@ -19,9 +21,24 @@ pub struct BlockKey {
     pub code32: bool,
 }
 
+/// One decoded instruction and the function that executes it, chosen
+/// once at decode time.
+pub struct Decoded {
+    pub insn: Instruction,
+    pub run: Handler,
+}
+
 /// Decoded instructions, in order, all in one physical page.
 pub struct Block {
-    pub insns: Vec<Instruction>,
+    pub insns: Vec<Decoded>,
+}
+
+/// Entries in the direct-mapped front of the cache.
+const FRONT: usize = 4096;
+
+#[inline]
+fn front_index(k: &BlockKey) -> usize {
+    ((k.eip ^ (k.phys >> 7) ^ (k.phys << 3)) as usize) % FRONT
 }
 
 /// A multiplicative hasher: block keys are already well spread.
@@ -51,8 +68,9 @@ type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 pub const MAX_BLOCK: usize = 64;
 
 /// Decoded blocks by key, and which keys start in each physical page.
-#[derive(Default)]
 pub struct DecodeCache {
+    /// A direct-mapped array in front of the map: most lookups hit here.
+    front: Vec<Option<(BlockKey, Rc<Block>)>>,
     blocks: Map<BlockKey, Rc<Block>>,
     by_page: Map<u32, Vec<BlockKey>>,
     pub enabled: bool,
@@ -94,13 +112,21 @@ pub fn ends_block(i: &Instruction) -> bool {
 
 impl DecodeCache {
     pub fn new(enabled: bool) -> DecodeCache {
-        DecodeCache { enabled, ..Default::default() }
+        DecodeCache { front: vec![None; FRONT], blocks: Map::default(), by_page: Map::default(), enabled }
     }
 
     /// The cached block at `key`.
     #[inline]
-    pub fn get(&self, key: &BlockKey) -> Option<Rc<Block>> {
-        self.blocks.get(key).cloned()
+    pub fn get(&mut self, key: &BlockKey) -> Option<Rc<Block>> {
+        let slot = &mut self.front[front_index(key)];
+        if let Some((k, b)) = slot {
+            if k == key {
+                return Some(b.clone());
+            }
+        }
+        let b = self.blocks.get(key)?.clone();
+        *slot = Some((*key, b.clone()));
+        Some(b)
     }
 
     /// Decodes a block from `bytes` (the rest of the page from `key.phys`)
@@ -116,7 +142,7 @@ impl DecodeCache {
             if i.is_invalid() && dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
                 break;
             }
-            insns.push(i);
+            insns.push(Decoded { insn: i, run: handler(&i) });
             if i.is_invalid() || ends_block(&i) {
                 break;
             }
@@ -137,12 +163,17 @@ impl DecodeCache {
         let keys = self.by_page.remove(&page).unwrap_or_default();
         for k in &keys {
             self.blocks.remove(k);
+            let slot = &mut self.front[front_index(k)];
+            if slot.as_ref().is_some_and(|(sk, _)| sk == k) {
+                *slot = None;
+            }
         }
         keys.len()
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
+        self.front.iter_mut().for_each(|e| *e = None);
         self.blocks.clear();
         self.by_page.clear();
     }

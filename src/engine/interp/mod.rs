@@ -165,8 +165,9 @@ impl Interp {
         // interrupt shadow, so the service step sees every boundary.
         let single = m.cpu.int_shadow != 0 || m.cpu.eflags & flags::TF != 0;
         let mut left = budget;
-        for insn in block.insns.iter() {
-            if !self.execute(m, insn, left) {
+        for d in block.insns.iter() {
+            let insn = &d.insn;
+            if !self.execute(m, insn, d.run, left) {
                 return;
             }
             left -= 1;
@@ -179,7 +180,7 @@ impl Interp {
     /// Executes one instruction; false if the block must end (fault,
     /// fatal condition or device event).
     #[inline]
-    fn execute(&mut self, m: &mut Machine, insn: &Instruction, budget: u64) -> bool {
+    fn execute(&mut self, m: &mut Machine, insn: &Instruction, run: exec::Handler, budget: u64) -> bool {
         let eip = insn.ip32();
         let end = insn.next_ip32().wrapping_sub(1);
         if end > m.cpu.seg(Seg::Cs).limit || end < eip {
@@ -189,7 +190,7 @@ impl Interp {
         let tf = m.cpu.eflags & flags::TF != 0 && m.cpu.int_shadow == 0;
         m.cpu.int_shadow = 0;
         m.cpu.eip = insn.next_ip32();
-        if let Err(e) = exec::step(m, insn, budget) {
+        if let Err(e) = run(m, insn, budget) {
             self.fault(m, e, eip);
             return false;
         }
@@ -232,7 +233,7 @@ impl Interp {
             return self.fault(m, Exception::GP0, eip);
         }
         self.stats.uncached_insns += 1;
-        self.execute(m, &insn, budget);
+        self.execute(m, &insn, exec::step, budget);
     }
 }
 

@@ -49,8 +49,50 @@ fn wide(i: &Instruction, narrow: &[Code]) -> u32 {
     }
 }
 
-/// Executes one instruction. `cpu.eip` already points past it; on a
-/// fault the caller puts it back. `budget` bounds REP iterations.
+/// How an instruction is executed: `cpu.eip` already points past it; on
+/// a fault the caller puts it back. `budget` bounds REP iterations.
+pub type Handler = fn(&mut Machine, &Instruction, u64) -> Fault<()>;
+
+/// The handler for an instruction, chosen once when its block is decoded:
+/// the commonest forms get a direct function, everything else goes
+/// through [`step`]'s full dispatch.
+pub fn handler(i: &Instruction) -> Handler {
+    use crate::cpu::alu;
+    let plain_mov = !(i.op0_register().is_segment_register()
+        || i.op1_register().is_segment_register()
+        || i.op0_register().is_cr()
+        || i.op0_register().is_dr()
+        || i.op0_register().is_tr()
+        || i.op1_register().is_cr()
+        || i.op1_register().is_dr()
+        || i.op1_register().is_tr());
+    match i.mnemonic() {
+        M::Mov if plain_mov => |m, i, _| data::mov(m, i),
+        M::Add => |m, i, _| arith::binary(m, i, alu::add),
+        M::Sub => |m, i, _| arith::binary(m, i, alu::sub),
+        M::And => |m, i, _| arith::binary(m, i, alu::and),
+        M::Or => |m, i, _| arith::binary(m, i, alu::or),
+        M::Xor => |m, i, _| arith::binary(m, i, alu::xor),
+        M::Adc => |m, i, _| arith::binary(m, i, alu::adc),
+        M::Sbb => |m, i, _| arith::binary(m, i, alu::sbb),
+        M::Cmp => |m, i, _| arith::compare(m, i, false),
+        M::Test => |m, i, _| arith::compare(m, i, true),
+        M::Inc | M::Dec | M::Neg | M::Not => |m, i, _| arith::unary(m, i),
+        M::Lea => |m, i, _| data::lea(m, i),
+        M::Movzx => |m, i, _| data::movx(m, i, false),
+        M::Movsx => |m, i, _| data::movx(m, i, true),
+        M::Push => |m, i, _| data::push(m, i),
+        M::Pop => |m, i, _| data::pop(m, i),
+        M::Jmp => |m, i, _| control::jmp(m, i),
+        M::Call => |m, i, _| control::call(m, i),
+        M::Ret => |m, i, _| control::ret(m, i),
+        M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp
+        | M::Jl | M::Jge | M::Jle | M::Jg => |m, i, _| control::jcc(m, i, cc(i)),
+        _ => step,
+    }
+}
+
+/// Executes one instruction by full dispatch on its mnemonic.
 pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
     let mn = i.mnemonic();
     if let Some(f) = arith::binary_op(mn) {
