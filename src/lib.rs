@@ -12,6 +12,7 @@
 //!
 //! See docs/architecture.md.
 
+pub mod bench;
 pub mod cpu;
 pub mod devices;
 pub mod engine;

@@ -32,6 +32,31 @@ enum Command {
     /// Boot a Multiboot kernel, as `qemu-system-i386 -kernel` would.
     #[command(after_help = EXIT_STATUSES)]
     Run(RunArgs),
+    /// Time CPU-bound guest workloads under each engine and under QEMU.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// What to run each workload on (qemu only if installed).
+    #[arg(long, value_delimiter = ',', default_value = "interp,qemu")]
+    engines: Vec<BenchRunner>,
+    /// Workloads to run (default: all).
+    #[arg(long, value_delimiter = ',')]
+    workload: Vec<String>,
+    /// Runs per cell; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Repeat each workload's computation N times (its `scale=N` command
+    /// line); larger values make QEMU's start-up negligible.
+    #[arg(long, default_value_t = 1)]
+    scale: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BenchRunner {
+    Interp,
+    Qemu,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,12 +118,67 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Run(args)) => run(args),
-        None => {
-            eprintln!("bt86: no command; try `bt86 run KERNEL` or `bt86 --help`");
-            status::USAGE
-        }
+        Some(Command::Bench(args)) => bench(args),
+        None => demo(),
     };
     ExitCode::from(code as u8)
+}
+
+/// The guest `bt86` runs with no arguments.
+const DEMO_KERNEL: &[u8] = include_bytes!("../guest-images/bin/hello.elf");
+
+/// `bt86` with no command: boot the embedded demo kernel.
+fn demo() -> i32 {
+    eprintln!("bt86: booting the embedded demo kernel (guest-images/kernels/hello.c) on the interpreter;");
+    eprintln!("bt86: `bt86 run KERNEL` boots your own, `bt86 --help` lists the commands.");
+    let cfg = RunConfig::default();
+    let machine = match session::boot("hello.elf", DEMO_KERNEL, &cfg, Box::new(std::io::stdout())) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("bt86: demo kernel: {e}");
+            return status::HOST;
+        }
+    };
+    let out = session::run(machine, &cfg);
+    if let Some(msg) = out.exit.message(&out.machine) {
+        eprintln!("bt86: {msg}");
+    }
+    eprintln!("bt86: the guest exited with status {} after {} instructions", out.exit.status(), out.retired);
+    out.exit.status()
+}
+
+fn bench(args: BenchArgs) -> i32 {
+    use bt86::bench::{self, Runner, WORKLOADS};
+    let workloads: Vec<_> = if args.workload.is_empty() {
+        WORKLOADS.iter().collect()
+    } else {
+        let mut v = Vec::new();
+        for name in &args.workload {
+            match WORKLOADS.iter().find(|w| w.name == name) {
+                Some(w) => v.push(w),
+                None => {
+                    let names: Vec<_> = WORKLOADS.iter().map(|w| w.name).collect();
+                    eprintln!("bt86: unknown workload {name:?}; known: {}", names.join(", "));
+                    return status::USAGE;
+                }
+            }
+        }
+        v
+    };
+    let mut runners = Vec::new();
+    for r in &args.engines {
+        match r {
+            BenchRunner::Interp => runners.push(Runner::Engine(EngineKind::Interp)),
+            BenchRunner::Qemu if bench::qemu_available() => runners.push(Runner::Qemu),
+            BenchRunner::Qemu => eprintln!("bt86: qemu-system-i386 not found; its column is left out"),
+        }
+    }
+    let rows = bench::measure(&workloads, &runners, args.repeat, args.scale, &mut std::io::stderr());
+    print!("{}", bench::report(&rows, &runners));
+    if rows.iter().any(|r| r.error.is_some()) {
+        return status::HOST;
+    }
+    0
 }
 
 fn read_modules(list: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {

@@ -9,6 +9,9 @@ static u32 a[N][N], b[N][N], c[N][N];
 
 void kmain(u32 magic, u32 mbi)
 {
+    u32 scale = cmdline_uint(mbi, "scale", 1);
+    /* scale=N (command line, default 1) repeats the work for benchmarks. */
+    for (u32 rep = 0; rep < scale; rep++) {
     u32 x = 1;
     for (int i = 0; i < N; i++)
         for (int j = 0; j < N; j++) {
@@ -28,6 +31,7 @@ void kmain(u32 magic, u32 mbi)
         for (int i = 0; i < N; i++)
             for (int j = 0; j < N; j++)
                 a[i][j] = c[i][j] & 0xff;
+    }
     }
     u32 h = 0;
     for (int i = 0; i < N; i++)

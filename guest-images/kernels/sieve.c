@@ -24,8 +24,8 @@ static u32 sieve(void)
 
 void kmain(u32 magic, u32 mbi)
 {
-    u32 c = 0;
-    for (int r = 0; r < RUNS; r++)
+    u32 c = 0, scale = cmdline_uint(mbi, "scale", 1);
+    for (u32 r = 0; r < RUNS * scale; r++)
         c = sieve();
     kv_dec("sieve_primes_below_8Mi", c);
     check("sieve_count", c, 564163);

@@ -74,6 +74,32 @@ void check(const char *name, u32 got, u32 expected)
 void kv(const char *name, u32 value) { tprintf("%s: 0x%x\n", name, value); }
 void kv_dec(const char *name, u32 value) { tprintf("%s: %u\n", name, value); }
 
+u32 cmdline_uint(u32 mbi, const char *key, u32 dflt)
+{
+    const u32 *info = (const u32 *)mbi;
+    if (!mbi || !(info[0] & 4) || !info[4])
+        return dflt;
+    const char *s = (const char *)info[4];
+    while (*s) {
+        while (*s == ' ')
+            s++;
+        const char *k = key, *w = s;
+        while (*k && *w == *k) {
+            k++;
+            w++;
+        }
+        if (!*k && *w == '=' && w[1] >= '0' && w[1] <= '9') {
+            u32 v = 0;
+            for (w++; *w >= '0' && *w <= '9'; w++)
+                v = v * 10 + (u32)(*w - '0');
+            return v;
+        }
+        while (*s && *s != ' ')
+            s++;
+    }
+    return dflt;
+}
+
 /* ---- descriptor tables ------------------------------------------------- */
 
 void gdt_set(u32 i, u32 base, u32 limit, u8 access, u8 flags)

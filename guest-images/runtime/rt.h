@@ -76,6 +76,8 @@ void rt_exit(u32 code) __attribute__((noreturn));
 void check(const char *name, u32 got, u32 expected);
 void kv(const char *name, u32 value);        /* name: 0x%x */
 void kv_dec(const char *name, u32 value);    /* name: %u */
+/* The value of "key=N" in the Multiboot command line, or dflt. */
+u32 cmdline_uint(u32 mbi, const char *key, u32 dflt);
 void set_handler(u32 vector, handler_fn fn);
 void idt_gate(u32 vector, u32 addr, u16 sel, u8 type_attr);
 void idt_set_dpl(u32 vector, u32 dpl);

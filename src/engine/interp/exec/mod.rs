@@ -86,8 +86,22 @@ pub fn handler(i: &Instruction) -> Handler {
         M::Jmp => |m, i, _| control::jmp(m, i),
         M::Call => |m, i, _| control::call(m, i),
         M::Ret => |m, i, _| control::ret(m, i),
-        M::Jo | M::Jno | M::Jb | M::Jae | M::Je | M::Jne | M::Jbe | M::Ja | M::Js | M::Jns | M::Jp | M::Jnp
-        | M::Jl | M::Jge | M::Jle | M::Jg => |m, i, _| control::jcc(m, i, cc(i)),
+        M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Je
+        | M::Jne
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg => |m, i, _| control::jcc(m, i, cc(i)),
         _ => step,
     }
 }
