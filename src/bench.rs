@@ -88,7 +88,7 @@ fn run_engine(w: &Workload, engine: EngineKind, scale: u32) -> Result<(f64, u64)
     let cfg = RunConfig {
         engine,
         append: Some(format!("scale={scale}")),
-        limits: Limits { max_insns: None, timeout: Some(Duration::from_secs(600)) },
+        limits: Limits { timeout: Some(Duration::from_secs(600)), ..Limits::default() },
         ..RunConfig::default()
     };
     let start = Instant::now();

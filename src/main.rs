@@ -215,7 +215,11 @@ fn run(args: RunArgs) -> i32 {
         mem_size: args.mem,
         append: args.append,
         initrd,
-        limits: Limits { max_insns: args.max_insns, timeout: args.timeout.map(Duration::from_secs_f64) },
+        limits: Limits {
+            max_insns: args.max_insns,
+            timeout: args.timeout.map(Duration::from_secs_f64),
+            max_exceptions: None,
+        },
         realtime: args.realtime,
         decode_cache: !args.no_decode_cache,
     };

@@ -118,7 +118,7 @@ impl Exit {
             Exit::Fatal(Fatal::TripleFault) => status::TRIPLE_FAULT,
             Exit::Fatal(Fatal::Unsupported(_)) => status::UNSUPPORTED,
             Exit::HaltForever => status::HALTED,
-            Exit::InsnLimit | Exit::Timeout => status::LIMIT,
+            Exit::InsnLimit | Exit::ExceptionLimit | Exit::Timeout => status::LIMIT,
         }
     }
 
@@ -130,8 +130,11 @@ impl Exit {
             Exit::Reset => Some("guest requested a system reset; stopping (as QEMU with -no-reboot)".into()),
             Exit::Fatal(Fatal::TripleFault) => Some(format!("guest triple fault {at}")),
             Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({at})")),
-            Exit::HaltForever => Some(format!("guest halted with interrupts disabled {at}; it can never wake up")),
+            Exit::HaltForever => Some(format!(
+                "guest halted {at} with interrupts disabled or every interrupt source masked; it can never wake up"
+            )),
             Exit::InsnLimit => Some(format!("instruction limit reached {at}")),
+            Exit::ExceptionLimit => Some(format!("exception limit reached {at}")),
             Exit::Timeout => Some(format!("timeout reached {at}")),
         }
     }

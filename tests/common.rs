@@ -59,7 +59,8 @@ pub fn run_bt86(name: &str, cfg: &RunConfig) -> Run {
     let cap = Capture::default();
     let mut cfg = cfg.clone();
     if cfg.limits.max_insns.is_none() {
-        cfg.limits = Limits { max_insns: Some(4_000_000_000), timeout: Some(Duration::from_secs(120)) };
+        cfg.limits =
+            Limits { max_insns: Some(4_000_000_000), timeout: Some(Duration::from_secs(120)), max_exceptions: None };
     }
     let m = session::boot(&path.display().to_string(), &image, &cfg, Box::new(cap.clone())).expect("boot");
     let out = session::run(m, &cfg);

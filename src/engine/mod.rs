@@ -19,6 +19,9 @@ pub enum Exit {
     HaltForever,
     /// `--max-insns` reached.
     InsnLimit,
+    /// [`Limits::max_exceptions`] reached (a guest in an exception storm
+    /// retires nothing, so only this or a timeout stops it).
+    ExceptionLimit,
     /// `--timeout` reached (host time).
     Timeout,
 }
@@ -30,4 +33,6 @@ pub struct Limits {
     pub max_insns: Option<u64>,
     /// Stop after this much host time.
     pub timeout: Option<std::time::Duration>,
+    /// Stop after delivering this many exceptions.
+    pub max_exceptions: Option<u64>,
 }

@@ -41,8 +41,15 @@ pub struct InterpStats {
     pub smc_invalidations: u64,
 }
 
+/// A halted CPU that sees this many device deadlines pass without an
+/// interrupt arriving is halted for good: every line that could wake it is
+/// masked. (Each deadline is an edge of a timer output, so a live timer
+/// interrupt arrives within two.)
+pub const MAX_IDLE_DEADLINES: u32 = 1000;
+
 /// The interpreter engine.
 pub struct Interp {
+    idle_deadlines: u32,
     cache: DecodeCache,
     /// Virtual time of the next device deadline.
     deadline: u64,
@@ -53,7 +60,7 @@ impl Interp {
     /// An interpreter; `decode_cache` off decodes every instruction every
     /// time (for testing the cache).
     pub fn new(decode_cache: bool) -> Interp {
-        Interp { cache: DecodeCache::new(decode_cache), deadline: 0, stats: InterpStats::default() }
+        Interp { idle_deadlines: 0, cache: DecodeCache::new(decode_cache), deadline: 0, stats: InterpStats::default() }
     }
 
     /// Runs until the guest exits or a limit is reached.
@@ -95,6 +102,9 @@ impl Interp {
         if limits.max_insns.is_some_and(|n| m.clock.retired >= n) {
             return Some(Exit::InsnLimit);
         }
+        if limits.max_exceptions.is_some_and(|n| self.stats.exceptions >= n) {
+            return Some(Exit::ExceptionLimit);
+        }
         let now = m.clock.now();
         if now >= self.deadline {
             m.platform.update(now);
@@ -108,10 +118,13 @@ impl Interp {
             return None;
         }
         if m.cpu.halted != 0 {
-            if m.cpu.eflags & flags::IF == 0 || self.deadline == u64::MAX {
+            self.idle_deadlines += 1;
+            if m.cpu.eflags & flags::IF == 0 || self.deadline == u64::MAX || self.idle_deadlines > MAX_IDLE_DEADLINES {
                 return Some(Exit::HaltForever);
             }
             m.clock.idle_until(self.deadline);
+        } else {
+            self.idle_deadlines = 0;
         }
         None
     }
