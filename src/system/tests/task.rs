@@ -1,0 +1,1 @@
+//! Hardware task switches (SDM Vol. 3 §7.3).
