@@ -133,8 +133,20 @@ impl Machine {
         Ok(TableReg { base: if op32 { base } else { base & 0x00ff_ffff }, limit })
     }
 
+    /// #UD outside protected mode: LLDT, LTR, LAR, LSL, VERR and VERW are
+    /// not recognised in real-address mode (SDM Vol. 2, their exceptions).
+    #[inline]
+    pub fn require_protected(&self) -> Fault<()> {
+        if self.cpu.protected() {
+            Ok(())
+        } else {
+            Err(Exception::InvalidOpcode)
+        }
+    }
+
     /// LLDT.
     pub fn lldt(&mut self, sel: u16) -> Fault<()> {
+        self.require_protected()?;
         self.require_cpl0()?;
         if is_null(sel) {
             self.cpu.ldtr = crate::cpu::Segment { selector: sel, attr: 0, base: 0, limit: 0 };
@@ -156,6 +168,7 @@ impl Machine {
 
     /// LTR: loads TR and marks the TSS busy.
     pub fn ltr(&mut self, sel: u16) -> Fault<()> {
+        self.require_protected()?;
         self.require_cpl0()?;
         if is_null(sel) {
             return Err(Exception::GP0);

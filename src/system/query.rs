@@ -1,7 +1,8 @@
 //! LAR, LSL, VERR and VERW (SDM Vol. 2): unprivileged questions about a
 //! descriptor. A selector outside its table, of the wrong type or not
 //! visible at the current privilege clears ZF (`Ok(None)`/`Ok(false)`);
-//! a page fault while reading the table is still a #PF.
+//! a page fault while reading the table is still a #PF, and in real mode
+//! all four are #UD.
 
 use super::descriptor::{is_null, rpl, sys_type, Descriptor};
 use crate::cpu::{Exception, Fault};
@@ -11,6 +12,7 @@ impl Machine {
     /// The descriptor a query may look at, after the privilege check that
     /// LAR, LSL, VERR and VERW share (conforming code is exempt).
     fn visible_descriptor(&mut self, sel: u16) -> Fault<Option<Descriptor>> {
+        self.require_protected()?;
         if is_null(sel) {
             return Ok(None);
         }

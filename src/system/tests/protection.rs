@@ -187,3 +187,13 @@ fn real_mode_interrupt_leaves_sp_alone_when_a_push_faults() {
     assert_eq!(m.deliver_interrupt(0x10, None, EventKind::Software, 0), Err(Exception::StackFault(0)));
     assert_eq!(m.cpu.gpr[reg::ESP], 4);
 }
+
+#[test]
+fn descriptor_instructions_are_ud_in_real_mode() {
+    let mut m = machine();
+    m.cpu.cr0 = cr0::ET;
+    assert_eq!(m.lldt(0), Err(Exception::InvalidOpcode));
+    assert_eq!(m.ltr(0x30), Err(Exception::InvalidOpcode));
+    assert_eq!(m.query_lar(0x08), Err(Exception::InvalidOpcode));
+    assert_eq!(m.query_verw(0x10), Err(Exception::InvalidOpcode));
+}
