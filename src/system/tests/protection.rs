@@ -197,3 +197,29 @@ fn descriptor_instructions_are_ud_in_real_mode() {
     assert_eq!(m.query_lar(0x08), Err(Exception::InvalidOpcode));
     assert_eq!(m.query_verw(0x10), Err(Exception::InvalidOpcode));
 }
+
+#[test]
+fn sixteen_bit_interrupt_gate_pushes_words_on_the_inner_stack() {
+    // A 286 interrupt gate from ring 3: SS, SP, FLAGS, CS, IP as words,
+    // then the #GP error code as a word.
+    let mut m = machine();
+    set_idt(&mut m, 13, gate(0x08, 0x1_2345, 0x86, 0));
+    ring3(&mut m);
+    m.cpu.eflags |= flags::IF;
+    m.deliver_interrupt(13, Some(0x18), EventKind::Exception, 0x1_0003).unwrap();
+    assert_eq!((m.cpu.cpl, m.cpu.eip, m.cpu.gpr[reg::ESP]), (0, 0x2345, KSTACK - 12));
+    let words: Vec<u32> = (0..6).map(|i| rd32(&m, KSTACK - 12 + 2 * i) & 0xffff).collect();
+    assert_eq!(words, [0x18, 0x0003, 0x1b, flags::FIXED1 | flags::IF, 0x0000, 0x23]);
+    assert_eq!(m.cpu.eflags & flags::IF, 0);
+}
+
+#[test]
+fn interrupt_to_conforming_code_stays_at_the_current_privilege() {
+    let mut m = machine();
+    set_gdt(&mut m, 0x58, desc(0, 0xfffff, 0x9e, 0xc));
+    set_idt(&mut m, 0x40, gate(0x58, 0x4000, 0xee, 0));
+    ring3(&mut m);
+    m.deliver_interrupt(0x40, None, EventKind::Software, 0x1_0002).unwrap();
+    assert_eq!((m.cpu.cpl, m.cpu.seg(Seg::Cs).selector), (3, 0x5b));
+    assert_eq!((m.cpu.seg(Seg::Ss).selector, m.cpu.gpr[reg::ESP]), (0x23, 0x7_0000 - 12));
+}
