@@ -22,6 +22,14 @@ pub const CPUID_1_EDX: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8
 /// Family 6, model 1, stepping 1: an i686 (Pentium Pro) signature.
 pub const CPUID_SIGNATURE: u32 = 0x0000_0611;
 
+/// #UD for the control registers this CPU does not have.
+fn valid_cr(n: u8) -> Fault<()> {
+    match n {
+        0 | 2 | 3 | 4 => Ok(()),
+        _ => Err(Exception::InvalidOpcode),
+    }
+}
+
 impl Machine {
     /// #GP(0) unless running at CPL 0.
     #[inline]
@@ -34,7 +42,10 @@ impl Machine {
     }
 
     /// MOV from CRn.
+    /// CR1, CR5–CR7 are #UD, which (a decode fault) takes priority over the
+    /// privilege check (SDM Vol. 3 §6.9, Vol. 2 MOV CR exceptions).
     pub fn read_cr(&mut self, n: u8) -> Fault<u32> {
+        valid_cr(n)?;
         self.require_cpl0()?;
         match n {
             0 => Ok(self.cpu.cr0),
@@ -48,6 +59,7 @@ impl Machine {
     /// MOV to CRn, with the reserved-bit and consistency checks, and the
     /// TLB flushes the write implies.
     pub fn write_cr(&mut self, n: u8, v: u32) -> Fault<()> {
+        valid_cr(n)?;
         self.require_cpl0()?;
         match n {
             0 => {
@@ -86,15 +98,15 @@ impl Machine {
 
     /// MOV from DRn (DR4/DR5 alias DR6/DR7 unless CR4.DE).
     pub fn read_dr(&mut self, n: u8) -> Fault<u32> {
-        self.require_cpl0()?;
         let n = self.dr_index(n)?;
+        self.require_cpl0()?;
         Ok(self.cpu.dr[n])
     }
 
     /// MOV to DRn.
     pub fn write_dr(&mut self, n: u8, v: u32) -> Fault<()> {
-        self.require_cpl0()?;
         let n = self.dr_index(n)?;
+        self.require_cpl0()?;
         self.cpu.dr[n] = match n {
             6 => v | 0xffff_0ff0,
             7 => (v | 0x400) & !0xd000,
@@ -121,8 +133,20 @@ impl Machine {
         Ok(TableReg { base: if op32 { base } else { base & 0x00ff_ffff }, limit })
     }
 
+    /// #UD outside protected mode: LLDT, LTR, LAR, LSL, VERR and VERW are
+    /// not recognised in real-address mode (SDM Vol. 2, their exceptions).
+    #[inline]
+    pub fn require_protected(&self) -> Fault<()> {
+        if self.cpu.protected() {
+            Ok(())
+        } else {
+            Err(Exception::InvalidOpcode)
+        }
+    }
+
     /// LLDT.
     pub fn lldt(&mut self, sel: u16) -> Fault<()> {
+        self.require_protected()?;
         self.require_cpl0()?;
         if is_null(sel) {
             self.cpu.ldtr = crate::cpu::Segment { selector: sel, attr: 0, base: 0, limit: 0 };
@@ -144,6 +168,7 @@ impl Machine {
 
     /// LTR: loads TR and marks the TSS busy.
     pub fn ltr(&mut self, sel: u16) -> Fault<()> {
+        self.require_protected()?;
         self.require_cpl0()?;
         if is_null(sel) {
             return Err(Exception::GP0);

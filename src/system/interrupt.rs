@@ -34,22 +34,24 @@ impl Machine {
         let ext = (kind != EventKind::Software) as u32;
         let idt_err = vector as u32 * 8 + 2 + ext;
         let gate = self.read_idt_gate(vector, ext != 0)?;
-        let cpl = self.cpu.cpl;
-        if kind == EventKind::Software && gate.dpl() < cpl {
-            return Err(Exception::GeneralProtection(vector as u32 * 8 + 2));
-        }
+        // SDM Vol. 2 INT n: gate type, then the DPL of a software
+        // interrupt, then presence.
         let (gate32, int_gate) = match (gate.is_segment(), gate.sys_type()) {
             (false, sys_type::INT_GATE32) => (true, true),
             (false, sys_type::TRAP_GATE32) => (true, false),
             (false, sys_type::INT_GATE16) => (false, true),
             (false, sys_type::TRAP_GATE16) => (false, false),
-            (false, sys_type::TASK_GATE) => {
-                return Err(self.unsupported(format!("task gate in IDT vector {vector:#x}")))
-            }
+            (false, sys_type::TASK_GATE) => (false, false),
             _ => return Err(Exception::GeneralProtection(idt_err)),
         };
+        if kind == EventKind::Software && gate.dpl() < self.cpu.cpl {
+            return Err(Exception::GeneralProtection(vector as u32 * 8 + 2));
+        }
         if !gate.present() {
             return Err(Exception::SegmentNotPresent(idt_err));
+        }
+        if gate.sys_type() == sys_type::TASK_GATE {
+            return self.task_gate_interrupt(gate, error, ext, ret_eip);
         }
         let sel = gate.gate_selector();
         if is_null(sel) {
@@ -60,6 +62,7 @@ impl Machine {
             Exception::GeneralProtection(_) => Exception::GeneralProtection(sel_err),
             other => other,
         })?;
+        let cpl = self.cpu.cpl;
         if !d.is_code() || d.dpl() > cpl {
             return Err(Exception::GeneralProtection(sel_err));
         }
@@ -67,23 +70,20 @@ impl Machine {
             return Err(Exception::SegmentNotPresent(sel_err));
         }
         let new_cpl = if d.conforming() { cpl } else { d.dpl() };
+        let len = if gate32 { 4 } else { 2 };
+        let words = 3 + error.is_some() as u32 + if new_cpl < cpl { 2 } else { 0 };
+        let mut stack = if new_cpl < cpl { self.tss_stack(new_cpl, ext)? } else { OtherStack::current(self, ext) };
+        stack.room(words * len)?;
+        // The gate's offset is checked only after the stack (#GP(EXT)).
         let offset = gate.gate_offset();
         if offset > d.limit() {
-            return Err(Exception::GP0);
+            return Err(Exception::GeneralProtection(ext));
         }
-        let len = if gate32 { 4 } else { 2 };
-        let old_ss = self.cpu.seg(Seg::Ss).selector as u32;
-        let old_esp = self.cpu.gpr[reg::ESP];
-        let mut stack = if new_cpl < cpl {
-            let mut s = self.tss_stack(new_cpl, ext)?;
-            s.push(self, len, old_ss)?;
-            s.push(self, len, old_esp)?;
-            s
-        } else {
-            OtherStack { ss: *self.cpu.seg(Seg::Ss), esp: old_esp, who: self.privilege() }
-        };
-        let eflags = self.cpu.eflags;
-        stack.push(self, len, eflags)?;
+        if new_cpl < cpl {
+            stack.push(self, len, self.cpu.seg(Seg::Ss).selector as u32)?;
+            stack.push(self, len, self.cpu.gpr[reg::ESP])?;
+        }
+        stack.push(self, len, self.cpu.eflags)?;
         stack.push(self, len, self.cpu.seg(Seg::Cs).selector as u32)?;
         stack.push(self, len, ret_eip)?;
         if let Some(code) = error {
@@ -91,8 +91,7 @@ impl Machine {
         }
         self.set_accessed(sel, d)?;
         // Committed from here on: nothing below can fault.
-        self.cpu.seg[Seg::Ss as usize] = stack.ss;
-        self.cpu.gpr[reg::ESP] = stack.esp;
+        stack.commit(self);
         self.cpu.seg[Seg::Cs as usize] = d.to_segment((sel & !3) | new_cpl as u16);
         self.cpu.seg[Seg::Cs as usize].attr |= attr::ACCESSED;
         self.cpu.cpl = new_cpl;
@@ -105,16 +104,19 @@ impl Machine {
         Ok(())
     }
 
-    /// Real-mode delivery through the interrupt vector table.
+    /// Real-mode delivery through the interrupt vector table. SP moves
+    /// only once all three words are pushed.
     fn deliver_real(&mut self, vector: u8, ret_eip: u32) -> Fault<()> {
         let off = vector as u32 * 4;
         if off + 3 > self.cpu.idtr.limit as u32 {
             return Err(Exception::GP0);
         }
         let entry = self.read_lin(LinAddr(self.cpu.idtr.base.wrapping_add(off)), 4, Privilege::Supervisor)?;
-        self.push(2, self.cpu.eflags)?;
-        self.push(2, self.cpu.seg(Seg::Cs).selector as u32)?;
-        self.push(2, ret_eip)?;
+        let mut stack = OtherStack::current(self, 0);
+        stack.push(self, 2, self.cpu.eflags)?;
+        stack.push(self, 2, self.cpu.seg(Seg::Cs).selector as u32)?;
+        stack.push(self, 2, ret_eip)?;
+        self.cpu.gpr[reg::ESP] = stack.esp;
         let cs = &mut self.cpu.seg[Seg::Cs as usize];
         cs.selector = (entry >> 16) as u16;
         cs.base = (entry >> 16) << 4;
@@ -125,7 +127,8 @@ impl Machine {
     }
 
     /// The inner stack for privilege level `pl`, from the current TSS, with
-    /// the checks of SDM Vol. 3 §6.12.1 (#TS on a bad SS, #SS if absent).
+    /// the checks of SDM Vol. 3 §6.12.1 and Vol. 2 INT n (#TS on a bad SS,
+    /// #SS if absent). Pushes past its limit raise #SS(SS selector + EXT).
     pub fn tss_stack(&mut self, pl: u8, ext: u32) -> Fault<OtherStack> {
         let tr = self.cpu.tr;
         let tr_err = Exception::InvalidTss(sel_error(tr.selector) + ext);
@@ -141,7 +144,11 @@ impl Machine {
         if is_null(ss) {
             return Err(Exception::InvalidTss(ext));
         }
-        let d = self.read_descriptor(ss).map_err(|_| ts)?;
+        // Outside the table is #TS; a page fault reading it stays a #PF.
+        let d = self.read_descriptor(ss).map_err(|e| match e {
+            Exception::GeneralProtection(_) => ts,
+            other => other,
+        })?;
         if !valid_stack(d, ss, pl) {
             return Err(ts);
         }
@@ -151,7 +158,7 @@ impl Machine {
         self.set_accessed(ss, d)?;
         let mut seg = d.to_segment(ss);
         seg.attr |= attr::ACCESSED;
-        Ok(OtherStack { ss: seg, esp, who: Privilege::Supervisor })
+        Ok(OtherStack { ss: seg, esp, who: Privilege::Supervisor, err: sel_error(ss) + ext })
     }
 
     /// Raises an exception at the current instruction: delivers it, and

@@ -10,6 +10,7 @@
 //! | segment.rs    | MOV/POP/LxS to segment registers, pushes and pops              |
 //! | interrupt.rs  | exception and interrupt delivery, INT n, double/triple fault   |
 //! | transfer.rs   | far JMP/CALL/RET, call gates, IRET, SYSENTER/SYSEXIT, POPF flags |
+//! | task.rs       | hardware task switches: TSS and task-gate targets, IDT task gates, IRET with NT |
 //! | control.rs    | MOV CR/DR, LGDT/LIDT/LLDT/LTR, LMSW, CLTS, CPUID, RDTSC, MSRs, CLI/STI, I/O permission |
 //! | query.rs      | LAR, LSL, VERR, VERW                                           |
 
@@ -19,6 +20,11 @@ pub mod interrupt;
 pub mod io;
 pub mod query;
 pub mod segment;
+pub mod task;
 pub mod transfer;
 
+#[cfg(test)]
+mod tests;
+
 pub use interrupt::EventKind;
+pub use task::TaskSwitch;

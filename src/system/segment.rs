@@ -126,18 +126,40 @@ pub struct OtherStack {
     pub ss: Segment,
     pub esp: u32,
     pub who: Privilege,
+    /// The error code of the #SS a push past the limit raises: 0 (or EXT)
+    /// on the current stack, the new SS selector (+ EXT) on a stack switch
+    /// (SDM Vol. 2 CALL, INT n).
+    pub err: u32,
 }
 
 impl OtherStack {
-    /// Pushes onto this stack; #SS(ss selector) when outside its limit.
+    /// The current SS:ESP, whose overflow is #SS(`err`).
+    pub fn current(m: &Machine, err: u32) -> OtherStack {
+        OtherStack { ss: *m.cpu.seg(Seg::Ss), esp: m.cpu.gpr[crate::cpu::state::reg::ESP], who: m.privilege(), err }
+    }
+
+    /// Checks that `bytes` more bytes fit below the stack top, as the SDM
+    /// does before a frame is pushed ("IF stack does not have room...").
+    pub fn room(&self, bytes: u32) -> Fault<()> {
+        let sp = self.esp.wrapping_sub(bytes);
+        let sp = if self.ss.big() { sp } else { sp & 0xffff };
+        check_segment(&self.ss, sp, bytes, Access::Write).map(|_| ()).ok_or(Exception::StackFault(self.err))
+    }
+
+    /// Pushes onto this stack; #SS(`err`) when outside its limit.
     pub fn push(&mut self, m: &mut Machine, len: u32, value: u32) -> Fault<()> {
         let sp = self.esp.wrapping_sub(len);
         let sp = if self.ss.big() { sp } else { sp & 0xffff };
-        let fault = Exception::StackFault(sel_error(self.ss.selector));
-        let lin = check_segment(&self.ss, sp, len, Access::Write).ok_or(fault)?;
+        let lin = check_segment(&self.ss, sp, len, Access::Write).ok_or(Exception::StackFault(self.err))?;
         m.write_lin(lin, len, value, self.who)?;
         self.esp = if self.ss.big() { sp } else { (self.esp & 0xffff_0000) | sp };
         Ok(())
+    }
+
+    /// Makes this the current SS:ESP.
+    pub fn commit(&self, m: &mut Machine) {
+        m.cpu.seg[Seg::Ss as usize] = self.ss;
+        m.cpu.gpr[crate::cpu::state::reg::ESP] = self.esp;
     }
 }
 

@@ -1,10 +1,12 @@
 //! Far control transfers (SDM Vol. 2 "JMP", "CALL", "RET", "IRET"): code
 //! segments, call gates with stack switches and parameter copies, returns
 //! to outer rings. Task switches (TSS or task-gate targets, IRET with NT)
-//! and virtual-8086 mode are not implemented and stop the machine.
+//! are in task.rs; virtual-8086 mode is not implemented and stops the
+//! machine.
 
 use super::descriptor::{is_null, rpl, sel_error, sys_type, Descriptor};
 use super::segment::{valid_stack, OtherStack};
+use super::task::TaskSwitch;
 use crate::cpu::state::{attr, flags, reg};
 use crate::cpu::{Exception, Fault, Seg};
 use crate::machine::Machine;
@@ -31,8 +33,10 @@ impl Machine {
         self.cpu.eip = eip;
     }
 
-    /// Checks a code-segment target of a direct far JMP or CALL.
-    fn direct_code_target(&mut self, sel: u16, d: Descriptor, off: u32) -> Fault<()> {
+    /// Checks a code-segment target of a direct far JMP or CALL (SDM
+    /// Vol. 2 JMP, "CONFORMING-/NONCONFORMING-CODE-SEGMENT"). The offset is
+    /// checked by the caller: a CALL checks its stack first.
+    fn direct_code_target(&mut self, sel: u16, d: Descriptor) -> Fault<()> {
         let cpl = self.cpu.cpl;
         let bad = if d.conforming() { d.dpl() > cpl } else { rpl(sel) > cpl || d.dpl() != cpl };
         if bad {
@@ -41,15 +45,14 @@ impl Machine {
         if !d.present() {
             return Err(Exception::SegmentNotPresent(sel_error(sel)));
         }
-        if off > d.limit() {
-            return Err(Exception::GP0);
-        }
-        self.set_accessed(sel, d)
+        Ok(())
     }
 
-    /// Reads and checks a call gate and its target code segment. Returns
-    /// the target selector, descriptor and offset.
-    fn through_call_gate(&mut self, sel: u16, gate: Descriptor) -> Fault<(u16, Descriptor, u32)> {
+    /// Reads and checks a call gate and its target code segment (SDM
+    /// Vol. 2 JMP/CALL "CALL-GATE"). A JMP also demands, before the
+    /// presence check, that a non-conforming target be at the CPL. Returns
+    /// the target selector and descriptor; the offset is checked later.
+    fn through_call_gate(&mut self, sel: u16, gate: Descriptor, jmp: bool) -> Fault<(u16, Descriptor)> {
         let cpl = self.cpu.cpl;
         if gate.dpl() < cpl || gate.dpl() < rpl(sel) {
             return Err(gp(sel));
@@ -62,20 +65,18 @@ impl Machine {
             return Err(Exception::GP0);
         }
         let td = self.read_descriptor(tsel)?;
-        if !td.is_code() || td.dpl() > cpl {
+        if !td.is_code() || td.dpl() > cpl || (jmp && !td.conforming() && td.dpl() != cpl) {
             return Err(gp(tsel));
         }
         if !td.present() {
             return Err(Exception::SegmentNotPresent(sel_error(tsel)));
         }
-        let off = gate.gate_offset();
-        if off > td.limit() {
-            return Err(Exception::GP0);
-        }
-        Ok((tsel, td, off))
+        Ok((tsel, td))
     }
 
-    fn target_descriptor(&mut self, sel: u16) -> Fault<Descriptor> {
+    /// The descriptor a far JMP or CALL names, with its type checked:
+    /// code segment or call gate (`None` means a task switch happened).
+    fn target_descriptor(&mut self, sel: u16, kind: TaskSwitch, ret_eip: u32) -> Fault<Option<Descriptor>> {
         if is_null(sel) {
             return Err(Exception::GP0);
         }
@@ -83,7 +84,8 @@ impl Machine {
         if !d.is_segment() {
             match d.sys_type() {
                 sys_type::TSS16_AVAIL | sys_type::TSS32_AVAIL | sys_type::TASK_GATE => {
-                    return Err(self.unsupported(format!("task switch through selector {sel:#06x}")))
+                    self.task_switch_far(sel, d, kind, ret_eip)?;
+                    return Ok(None);
                 }
                 sys_type::CALL_GATE16 | sys_type::CALL_GATE32 => {}
                 _ => return Err(gp(sel)),
@@ -91,7 +93,7 @@ impl Machine {
         } else if !d.is_code() {
             return Err(gp(sel));
         }
-        Ok(d)
+        Ok(Some(d))
     }
 
     /// JMP ptr16:16/32 or JMP m16:16/32.
@@ -100,19 +102,23 @@ impl Machine {
             self.set_cs_real(sel, off);
             return Ok(());
         }
-        let d = self.target_descriptor(sel)?;
-        let cpl = self.cpu.cpl;
-        if d.is_code() {
-            self.direct_code_target(sel, d, off)?;
-            self.set_cs(d, sel, cpl, off);
+        let ret_eip = self.cpu.eip;
+        let Some(d) = self.target_descriptor(sel, TaskSwitch::Jmp, ret_eip)? else {
             return Ok(());
+        };
+        let cpl = self.cpu.cpl;
+        let (sel, d, off) = if d.is_code() {
+            self.direct_code_target(sel, d)?;
+            (sel, d, off)
+        } else {
+            let (tsel, td) = self.through_call_gate(sel, d, true)?;
+            (tsel, td, d.gate_offset())
+        };
+        if off > d.limit() {
+            return Err(Exception::GP0);
         }
-        let (tsel, td, toff) = self.through_call_gate(sel, d)?;
-        if !td.conforming() && td.dpl() != cpl {
-            return Err(gp(tsel));
-        }
-        self.set_accessed(tsel, td)?;
-        self.set_cs(td, tsel, cpl, toff);
+        self.set_accessed(sel, d)?;
+        self.set_cs(d, sel, cpl, off);
         Ok(())
     }
 
@@ -120,7 +126,8 @@ impl Machine {
     /// `ret_eip` the return address to push.
     pub fn far_call(&mut self, sel: u16, off: u32, len: OpLen, ret_eip: u32) -> Fault<()> {
         let old_cs = self.cpu.seg(Seg::Cs).selector as u32;
-        let mut here = OtherStack { ss: *self.cpu.seg(Seg::Ss), esp: self.cpu.gpr[reg::ESP], who: self.privilege() };
+        // A same-privilege CALL that overflows its stack is #SS(0).
+        let mut here = OtherStack::current(self, 0);
         if !self.cpu.protected() {
             here.push(self, len, old_cs)?;
             here.push(self, len, ret_eip)?;
@@ -128,24 +135,38 @@ impl Machine {
             self.set_cs_real(sel, off);
             return Ok(());
         }
-        let d = self.target_descriptor(sel)?;
+        let Some(d) = self.target_descriptor(sel, TaskSwitch::Call, ret_eip)? else {
+            return Ok(());
+        };
         let cpl = self.cpu.cpl;
         if d.is_code() {
-            self.direct_code_target(sel, d, off)?;
+            self.direct_code_target(sel, d)?;
+            here.room(2 * len)?;
+            if off > d.limit() {
+                return Err(Exception::GP0);
+            }
             here.push(self, len, old_cs)?;
             here.push(self, len, ret_eip)?;
+            self.set_accessed(sel, d)?;
             self.cpu.gpr[reg::ESP] = here.esp;
             self.set_cs(d, sel, cpl, off);
             return Ok(());
         }
-        let (tsel, td, toff) = self.through_call_gate(sel, d)?;
+        let (tsel, td) = self.through_call_gate(sel, d, false)?;
+        let toff = d.gate_offset();
         let glen = if d.sys_type() == sys_type::CALL_GATE32 { 4 } else { 2 };
         if !td.conforming() && td.dpl() < cpl {
+            // SDM CALL "MORE-PRIVILEGE": TSS stack checks, room for the
+            // parameters and four words, then the offset.
             let new_cpl = td.dpl();
+            let n = d.gate_params();
             let mut inner = self.tss_stack(new_cpl, 0)?;
+            inner.room((4 + n) * glen)?;
+            if toff > td.limit() {
+                return Err(Exception::GP0);
+            }
             inner.push(self, glen, self.cpu.seg(Seg::Ss).selector as u32)?;
             inner.push(self, glen, self.cpu.gpr[reg::ESP])?;
-            let n = d.gate_params();
             for i in (0..n).rev() {
                 let v = self.peek(i * glen, glen)?;
                 inner.push(self, glen, v)?;
@@ -153,10 +174,13 @@ impl Machine {
             inner.push(self, glen, old_cs)?;
             inner.push(self, glen, ret_eip)?;
             self.set_accessed(tsel, td)?;
-            self.cpu.seg[Seg::Ss as usize] = inner.ss;
-            self.cpu.gpr[reg::ESP] = inner.esp;
+            inner.commit(self);
             self.set_cs(td, tsel, new_cpl, toff);
             return Ok(());
+        }
+        here.room(2 * glen)?;
+        if toff > td.limit() {
+            return Err(Exception::GP0);
         }
         here.push(self, glen, old_cs)?;
         here.push(self, glen, ret_eip)?;
@@ -211,17 +235,23 @@ impl Machine {
         }
         let d = self.return_code_target(sel)?;
         let r = rpl(sel);
-        if eip > d.limit() {
-            return Err(Exception::GP0);
-        }
         if r == self.cpu.cpl {
+            if eip > d.limit() {
+                return Err(Exception::GP0);
+            }
+            self.set_accessed(sel, d)?;
             self.set_stack_ptr(self.stack_ptr().wrapping_add(2 * len + skip));
             self.set_cs(d, sel, r, eip);
             return Ok(());
         }
+        // RETURN-TO-OUTER-PRIVILEGE-LEVEL: the SS checks come before the
+        // EIP limit check.
         let esp = self.peek(2 * len + skip, len)?;
         let ss = self.peek(3 * len + skip, len)? as u16;
         let sd = self.return_stack_target(ss, r)?;
+        if eip > d.limit() {
+            return Err(Exception::GP0);
+        }
         self.set_accessed(ss, sd)?;
         self.set_accessed(sel, d)?;
         self.set_cs(d, sel, r, eip);
@@ -245,7 +275,7 @@ impl Machine {
     /// IRET / IRETD.
     pub fn iret(&mut self, len: OpLen) -> Fault<()> {
         if self.cpu.protected() && self.cpu.eflags & flags::NT != 0 {
-            return Err(self.unsupported("IRET with NT set (task return)"));
+            return self.task_return();
         }
         let new_flags = self.peek(2 * len, len)?;
         if self.cpu.protected() && len == 4 && new_flags & flags::VM != 0 && self.cpu.cpl == 0 {
