@@ -178,6 +178,11 @@ impl Machine {
             if self.fatal.is_some() {
                 return;
             }
+            // A page fault on the way loads CR2 when it happens, even if it
+            // then becomes part of a double fault.
+            if let Exception::PageFault { addr, .. } = second {
+                self.cpu.cr2 = addr;
+            }
             if first == Exception::DoubleFault {
                 break;
             }

@@ -71,25 +71,4 @@ impl Machine {
     pub fn query_verw(&mut self, sel: u16) -> Fault<bool> {
         Ok(self.visible_descriptor(sel)?.is_some_and(|d| d.is_data() && d.rw()))
     }
-
-    /// LAR for callers that cannot raise: a #PF reads as "not visible".
-    /// Prefer [`Machine::query_lar`].
-    pub fn lar(&mut self, sel: u16) -> Option<u32> {
-        self.query_lar(sel).ok().flatten()
-    }
-
-    /// LSL; see [`Machine::lar`]. Prefer [`Machine::query_lsl`].
-    pub fn lsl(&mut self, sel: u16) -> Option<u32> {
-        self.query_lsl(sel).ok().flatten()
-    }
-
-    /// VERR; see [`Machine::lar`]. Prefer [`Machine::query_verr`].
-    pub fn verr(&mut self, sel: u16) -> bool {
-        self.query_verr(sel).unwrap_or(false)
-    }
-
-    /// VERW; see [`Machine::lar`]. Prefer [`Machine::query_verw`].
-    pub fn verw(&mut self, sel: u16) -> bool {
-        self.query_verw(sel).unwrap_or(false)
-    }
 }

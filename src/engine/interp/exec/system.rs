@@ -60,6 +60,9 @@ pub fn store_table(m: &mut Machine, i: &Instruction, idt: bool) -> Fault<()> {
 /// SLDT, STR, SMSW: a register destination takes the whole value (SMSW
 /// r32 stores all of CR0, as P6 and later do), memory takes 16 bits.
 pub fn store_system_reg(m: &mut Machine, i: &Instruction) -> Fault<()> {
+    if i.mnemonic() != Mnemonic::Smsw {
+        m.require_protected()?;
+    }
     let v = match i.mnemonic() {
         Mnemonic::Sldt => m.cpu.ldtr.selector as u32,
         Mnemonic::Str => m.cpu.tr.selector as u32,
@@ -87,7 +90,7 @@ pub fn load_system_reg(m: &mut Machine, i: &Instruction) -> Fault<()> {
 /// LAR, LSL: ZF says whether the destination was written.
 pub fn lar_lsl(m: &mut Machine, i: &Instruction) -> Fault<()> {
     let sel = m.read_op(i, 1)? as u16;
-    let r = if i.mnemonic() == Mnemonic::Lar { m.lar(sel) } else { m.lsl(sel) };
+    let r = if i.mnemonic() == Mnemonic::Lar { m.query_lar(sel)? } else { m.query_lsl(sel)? };
     match r {
         Some(v) => {
             let v = if i.op0_register().size() == 2 { v & 0xffff } else { v };
@@ -102,7 +105,7 @@ pub fn lar_lsl(m: &mut Machine, i: &Instruction) -> Fault<()> {
 /// VERR, VERW.
 pub fn verify(m: &mut Machine, i: &Instruction) -> Fault<()> {
     let sel = m.read_op(i, 0)? as u16;
-    let ok = if i.mnemonic() == Mnemonic::Verr { m.verr(sel) } else { m.verw(sel) };
+    let ok = if i.mnemonic() == Mnemonic::Verr { m.query_verr(sel)? } else { m.query_verw(sel)? };
     if ok {
         m.cpu.eflags |= flags::ZF;
     } else {
@@ -113,6 +116,7 @@ pub fn verify(m: &mut Machine, i: &Instruction) -> Fault<()> {
 
 /// ARPL: raises the destination selector's RPL to the source's.
 pub fn arpl(m: &mut Machine, i: &Instruction) -> Fault<()> {
+    m.require_protected()?;
     let d = m.read_op(i, 0)?;
     let s = reg_read(&m.cpu, i.op1_register());
     if d & 3 < s & 3 {
