@@ -171,3 +171,64 @@ pub fn check_segment(s: &Segment, off: u32, len: u32, access: Access) -> Option<
     }
     Some(LinAddr(s.base.wrapping_add(off)))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The SDM's limit and type rules (Vol. 3 §5.3, §5.4), which QEMU's TCG
+    //! does not apply to data accesses, so no guest image can check them
+    //! against QEMU: the expectations here are worked out from the manual.
+    use super::*;
+    use crate::cpu::state::attr;
+
+    fn data(limit: u32, extra: u16) -> Segment {
+        Segment { selector: 0x10, attr: attr::P | attr::S | attr::RW | extra, base: 0x1000, limit }
+    }
+
+    #[test]
+    fn expand_up_limit_is_the_last_valid_byte() {
+        let s = data(0xfff, 0);
+        assert_eq!(check_segment(&s, 0xffc, 4, Access::Read), Some(LinAddr(0x1ffc)));
+        assert_eq!(check_segment(&s, 0xffd, 4, Access::Read), None);
+        assert_eq!(check_segment(&s, 0x1000, 1, Access::Write), None);
+    }
+
+    #[test]
+    fn expand_down_valid_range_is_above_the_limit() {
+        // 16-bit expand-down (B=0): offsets limit+1 ..= 0xFFFF.
+        let s = data(0xfff, attr::DC);
+        assert_eq!(check_segment(&s, 0xfff, 1, Access::Read), None);
+        assert_eq!(check_segment(&s, 0x1000, 4, Access::Read), Some(LinAddr(0x2000)));
+        assert_eq!(check_segment(&s, 0xfffe, 2, Access::Read), Some(LinAddr(0x10ffe)));
+        assert_eq!(check_segment(&s, 0xfffe, 4, Access::Read), None);
+        // With B=1 the upper bound is 4 GiB - 1.
+        let big = data(0xfff, attr::DC | attr::DB);
+        assert!(check_segment(&big, 0xffff_fffc, 4, Access::Read).is_some());
+    }
+
+    #[test]
+    fn type_rules() {
+        let ro = Segment { attr: attr::P | attr::S, ..data(0xffff, 0) };
+        assert!(check_segment(&ro, 0, 4, Access::Read).is_some());
+        assert_eq!(check_segment(&ro, 0, 4, Access::Write), None);
+        let exec_only = Segment { attr: attr::P | attr::S | attr::CODE, ..data(0xffff, 0) };
+        assert_eq!(check_segment(&exec_only, 0, 1, Access::Read), None);
+        assert!(check_segment(&exec_only, 0, 1, Access::Fetch).is_some());
+        let readable_code = Segment { attr: attr::P | attr::S | attr::CODE | attr::RW, ..data(0xffff, 0) };
+        assert!(check_segment(&readable_code, 0, 1, Access::Read).is_some());
+        assert_eq!(check_segment(&readable_code, 0, 1, Access::Write), None);
+        let null = Segment::default();
+        assert_eq!(check_segment(&null, 0, 1, Access::Read), None);
+    }
+
+    #[test]
+    fn data_limit_faults_are_gp_or_ss() {
+        use crate::machine::{Machine, MachineConfig};
+        let cfg = MachineConfig { mem_size: 4 << 20, realtime: false };
+        let mut m = Machine::new(&cfg, Box::new(std::io::sink())).unwrap();
+        m.cpu.seg[Seg::Ds as usize] = data(0xff, 0);
+        m.cpu.seg[Seg::Ss as usize] = data(0xff, 0);
+        assert_eq!(m.read_mem(Seg::Ds, 0x100, 1), Err(Exception::GeneralProtection(0)));
+        assert_eq!(m.write_mem(Seg::Ss, 0xfe, 4, 0), Err(Exception::StackFault(0)));
+        assert_eq!(m.read_mem(Seg::Ds, 0xfc, 4), Ok(0));
+    }
+}

@@ -1,0 +1,96 @@
+//! The command line on bad input: a one-line message naming the cause and
+//! the documented even status, never a panic.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bt86(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bt86")).args(args).output().expect("run bt86")
+}
+
+/// A Multiboot a.out-kludge kernel loaded at 1 MiB whose code is `code`
+/// (the header's flag 16 says where everything goes, so no ELF is needed).
+fn kernel(name: &str, code: &[u8]) -> PathBuf {
+    const BASE: u32 = 0x10_0000;
+    let flags = 1u32 << 16;
+    let magic = 0x1bad_b002u32;
+    let header = [
+        magic,
+        flags,
+        0u32.wrapping_sub(magic.wrapping_add(flags)),
+        BASE,        // header_addr
+        BASE,        // load_addr
+        0,           // load_end_addr: the whole file
+        0,           // bss_end_addr: none
+        BASE + 0x20, // entry_addr
+    ];
+    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
+    image.extend_from_slice(code);
+    let path = std::env::temp_dir().join(format!("bt86-cli-{}-{name}.bin", std::process::id()));
+    std::fs::write(&path, image).expect("write kernel");
+    path
+}
+
+fn check(out: &Output, status: i32, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(status), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected, got: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn missing_image() {
+    check(&bt86(&["run", "/nonexistent/kernel.elf"]), 4, "cannot read kernel");
+}
+
+#[test]
+fn not_a_multiboot_image() {
+    let path = std::env::temp_dir().join(format!("bt86-cli-{}-junk.bin", std::process::id()));
+    std::fs::write(&path, vec![0x5a; 20000]).unwrap();
+    check(&bt86(&["run", path.to_str().unwrap()]), 4, "not a Multiboot kernel");
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error() {
+    let out = bt86(&["run", "--no-such-flag", "k.elf"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn hlt_with_interrupts_off() {
+    // cli; hlt
+    let k = kernel("hlt", &[0xfa, 0xf4]);
+    check(&bt86(&["run", k.to_str().unwrap()]), 10, "halted");
+}
+
+#[test]
+fn triple_fault() {
+    // int3 with QEMU's entry IDTR (base 0, limit 0x3ff) over zeroed memory:
+    // no valid gate → #GP → #DF → shutdown.
+    let k = kernel("triple", &[0xcc]);
+    check(&bt86(&["run", k.to_str().unwrap()]), 6, "triple fault");
+}
+
+#[test]
+fn unsupported_instruction() {
+    // fninit: x87 is not implemented (CPUID reports no FPU).
+    let k = kernel("x87", &[0xdb, 0xe3]);
+    check(&bt86(&["run", k.to_str().unwrap()]), 8, "fninit");
+}
+
+#[test]
+fn guest_exit_status_is_odd() {
+    // mov al, 0x21; out 0xf4, al → status (0x21 << 1) | 1
+    let k = kernel("exit", &[0xb0, 0x21, 0xe6, 0xf4]);
+    let out = bt86(&["run", k.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0x43));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn instruction_limit() {
+    // jmp $
+    let k = kernel("spin", &[0xeb, 0xfe]);
+    check(&bt86(&["run", k.to_str().unwrap(), "--max-insns", "1000"]), 12, "instruction limit");
+}
