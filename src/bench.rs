@@ -54,6 +54,7 @@ impl Runner {
     pub fn name(self) -> &'static str {
         match self {
             Runner::Engine(EngineKind::Interp) => "interp",
+            Runner::Engine(EngineKind::Bt) => "bt",
             Runner::Qemu => "qemu",
         }
     }

@@ -83,9 +83,14 @@ pub enum Fatal {
     Unsupported(String),
     /// A fault while delivering a double fault: the CPU shuts down.
     TripleFault,
+    /// The host could not provide something the engine needs.
+    Host(String),
 }
 
-/// The whole virtual machine.
+/// The whole virtual machine. `#[repr(C)]` with the CPU state first, so
+/// translated code holding a `*mut Machine` addresses `CpuState` fields at
+/// the offsets `CpuLayout` publishes.
+#[repr(C)]
 pub struct Machine {
     pub cpu: CpuState,
     pub ram: GuestRam,

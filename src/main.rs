@@ -63,6 +63,8 @@ enum BenchRunner {
 enum Engine {
     /// The reference interpreter.
     Interp,
+    /// The binary translator.
+    Bt,
 }
 
 #[derive(clap::Args)]
@@ -211,6 +213,7 @@ fn run(args: RunArgs) -> i32 {
     let cfg = RunConfig {
         engine: match args.engine {
             Engine::Interp => EngineKind::Interp,
+            Engine::Bt => EngineKind::Bt,
         },
         mem_size: args.mem,
         append: args.append,

@@ -2,6 +2,7 @@
 //! and turn how it ended into a process status. `main.rs` and the
 //! integration tests both go through here.
 
+use crate::engine::bt::{Bt, BtStats};
 use crate::engine::interp::{Interp, InterpStats};
 use crate::engine::{Exit, Limits};
 use crate::loader::{self, BootParams, LoadError};
@@ -35,6 +36,8 @@ pub mod status {
 pub enum EngineKind {
     #[default]
     Interp,
+    /// The binary translator (with the interpreter for what it leaves).
+    Bt,
 }
 
 /// Everything a run needs besides the kernel image.
@@ -78,6 +81,7 @@ pub struct Outcome {
     pub exit: Exit,
     pub retired: u64,
     pub interp: InterpStats,
+    pub bt: Option<BtStats>,
     pub machine: Machine,
 }
 
@@ -98,15 +102,21 @@ pub fn boot(
 
 /// Runs a booted machine on the configured engine.
 pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
-    let (exit, interp) = match cfg.engine {
-        EngineKind::Interp => {
-            let mut e = Interp::new(cfg.decode_cache);
-            let exit = e.run(&mut m, cfg.limits);
-            (exit, e.stats)
-        }
+    let mut interp = Interp::new(cfg.decode_cache);
+    let mut bt_stats = None;
+    let exit = match cfg.engine {
+        EngineKind::Interp => interp.run(&mut m, cfg.limits),
+        EngineKind::Bt => match Bt::new() {
+            Ok(mut bt) => {
+                let exit = bt.run(&mut interp, &mut m, cfg.limits);
+                bt_stats = Some(bt.stats);
+                exit
+            }
+            Err(e) => Exit::Fatal(Fatal::Host(e)),
+        },
     };
     m.platform.flush();
-    Outcome { exit, retired: m.clock.retired, interp, machine: m }
+    Outcome { exit, retired: m.clock.retired, interp: interp.stats, bt: bt_stats, machine: m }
 }
 
 impl Exit {
@@ -117,6 +127,7 @@ impl Exit {
             Exit::Reset => status::RESET,
             Exit::Fatal(Fatal::TripleFault) => status::TRIPLE_FAULT,
             Exit::Fatal(Fatal::Unsupported(_)) => status::UNSUPPORTED,
+            Exit::Fatal(Fatal::Host(_)) => status::HOST,
             Exit::HaltForever => status::HALTED,
             Exit::InsnLimit | Exit::ExceptionLimit | Exit::Timeout => status::LIMIT,
         }
@@ -130,6 +141,7 @@ impl Exit {
             Exit::Reset => Some("guest requested a system reset; stopping (as QEMU with -no-reboot)".into()),
             Exit::Fatal(Fatal::TripleFault) => Some(format!("guest triple fault {at}")),
             Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({at})")),
+            Exit::Fatal(Fatal::Host(what)) => Some(format!("host failure: {what}")),
             Exit::HaltForever => Some(format!(
                 "guest halted {at} with interrupts disabled or every interrupt source masked; it can never wake up"
             )),
@@ -156,6 +168,30 @@ impl Outcome {
         let _ = writeln!(s, "tlb hits / misses      {} / {}", mmu.tlb_hits, mmu.tlb_misses);
         let _ = writeln!(s, "tlb flushes            {}", mmu.tlb_flushes);
         let _ = writeln!(s, "unknown port accesses  {}", self.machine.platform.unknown_port_accesses);
+        if let Some(b) = &self.bt {
+            let pct = |n: u64| if self.retired == 0 { 0.0 } else { 100.0 * n as f64 / self.retired as f64 };
+            let _ = writeln!(
+                s,
+                "bt blocks translated   {} ({} guest instructions)",
+                b.blocks_translated, b.translated_insns
+            );
+            let _ = writeln!(
+                s,
+                "bt ident / callout     {} / {} (static)",
+                b.ident_insns,
+                b.translated_insns - b.ident_insns
+            );
+            let _ = writeln!(s, "bt block runs          {}", b.block_runs);
+            let _ = writeln!(s, "bt callouts executed   {}", b.callout_insns);
+            let _ = writeln!(
+                s,
+                "bt translated share    {:.1}% of retired instructions ran in translated blocks",
+                pct(b.insns_in_translated_blocks)
+            );
+            let _ = writeln!(s, "bt interp fallbacks    {}", b.interp_fallbacks);
+            let _ = writeln!(s, "bt invalidations       {}", b.invalidations);
+            let _ = writeln!(s, "bt flushes             {}", b.flushes);
+        }
         s
     }
 }

@@ -67,3 +67,9 @@ fn alu_kernel_matches_the_real_cpu() {
         first_difference(&got.output, &out.stdout)
     );
 }
+
+#[test]
+fn images_match_qemu_under_bt() {
+    use bt86::session::EngineKind;
+    check_engine(&RunConfig { engine: EngineKind::Bt, ..RunConfig::default() }, "bt");
+}

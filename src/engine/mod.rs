@@ -1,6 +1,7 @@
 //! Execution engines. They all run the same [`crate::Machine`] and stop
 //! with an [`Exit`].
 
+pub mod bt;
 pub mod interp;
 
 use crate::machine::Fatal;

@@ -1,7 +1,44 @@
-//! bt86's translator: pure code generation, no unsafe, no dependency on the
-//! root crate. It is a skeleton until the translator issue (#3) is taken:
-//! the machine and the reference interpreter come first.
+//! bt86's translator: pure code generation. It is given guest instructions
+//! (decoded with iced-x86), the layout of the guest CPU state and the
+//! addresses of the runtime's routines, and returns x86-64 host code as
+//! bytes. It never touches memory it did not allocate (no unsafe) and never
+//! imports the root crate; docs/translator.md describes the design.
+//!
+//! ```text
+//!   runtime::emit_runtime   once per code buffer: enter / exit / callout
+//!   block::translate        per guest block: IDENT instructions inline,
+//!                           branches as exits, the rest as callouts
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod block;
+pub mod regs;
+pub mod runtime;
 
 /// The guest's instruction bitness: bt86 guests are IA-32.
 pub const GUEST_BITNESS: u32 = 32;
+
+/// Byte offsets the generated code needs, in the context structure the
+/// runtime passes in `r13` (guest CPU state) and `r14` (exit scratch).
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// Offset of the eight guest general registers (u32 each, EAX first).
+    pub gpr: i32,
+    /// Offset of the guest EIP (u32).
+    pub eip: i32,
+    /// Offset of the guest EFLAGS (u32).
+    pub eflags: i32,
+    /// Scratch: how many guest instructions of the block completed (u32).
+    pub completed: i32,
+    /// Scratch: the address of the Rust callout function (u64).
+    pub callout_fn: i32,
+    /// Scratch: the argument the next callout gets (u64).
+    pub callout_arg: i32,
+    /// Scratch: the index in its block of the instruction being called out (u32).
+    pub callout_index: i32,
+}
+
+/// The arithmetic flags that live in host RFLAGS inside translated code
+/// (CF PF AF ZF SF OF). Nothing else is ever loaded into RFLAGS: TF would
+/// single-step the host and AC would enable alignment checks.
+pub const ARITH_FLAGS: u32 = 0x8d5;

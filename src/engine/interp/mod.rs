@@ -47,10 +47,31 @@ pub struct InterpStats {
 /// interrupt arrives within two.)
 pub const MAX_IDLE_DEADLINES: u32 = 1000;
 
+/// Something that can run a block faster than the interpreter (the binary
+/// translator). The interpreter's loop keeps everything between blocks:
+/// devices, interrupts, limits, invalidation.
+pub(crate) trait Accel {
+    /// Runs the block at CS:EIP if it can, within `budget` instructions;
+    /// false leaves it to the interpreter.
+    fn try_run(&mut self, interp: &mut Interp, m: &mut Machine, budget: u64) -> bool;
+    /// The guest wrote to a physical page holding code.
+    fn invalidate_page(&mut self, page: u32);
+}
+
+/// No accelerator: the interpreter runs every block.
+struct NoAccel;
+
+impl Accel for NoAccel {
+    fn try_run(&mut self, _: &mut Interp, _: &mut Machine, _: u64) -> bool {
+        false
+    }
+    fn invalidate_page(&mut self, _: u32) {}
+}
+
 /// The interpreter engine.
 pub struct Interp {
     idle_deadlines: u32,
-    cache: DecodeCache,
+    pub(crate) cache: DecodeCache,
     /// Virtual time of the next device deadline.
     deadline: u64,
     pub stats: InterpStats,
@@ -65,9 +86,18 @@ impl Interp {
 
     /// Runs until the guest exits or a limit is reached.
     pub fn run(&mut self, m: &mut Machine, limits: Limits) -> Exit {
+        self.run_with(m, limits, &mut NoAccel)
+    }
+
+    /// The run loop, with an accelerator (the binary translator) that may
+    /// run each block instead of the interpreter.
+    pub(crate) fn run_with<A: Accel>(&mut self, m: &mut Machine, limits: Limits, accel: &mut A) -> Exit {
         let started = Instant::now();
         let mut rounds = 0u32;
         loop {
+            if !m.mmu.smc_pages.is_empty() {
+                self.invalidate(m, accel);
+            }
             if let Some(exit) = self.service(m, &limits) {
                 return exit;
             }
@@ -80,17 +110,22 @@ impl Interp {
             }
             let stop_at = m.clock.retired_at(self.deadline).min(limits.max_insns.unwrap_or(u64::MAX));
             let budget = stop_at.saturating_sub(m.clock.retired).max(1);
-            self.run_block(m, budget);
+            if !accel.try_run(self, m, budget) {
+                self.run_block(m, budget);
+            }
+        }
+    }
+
+    /// Drops what was decoded from pages the guest wrote to.
+    fn invalidate<A: Accel>(&mut self, m: &mut Machine, accel: &mut A) {
+        for page in std::mem::take(&mut m.mmu.smc_pages) {
+            self.stats.smc_invalidations += self.cache.invalidate_page(page) as u64;
+            accel.invalidate_page(page);
         }
     }
 
     /// Everything between blocks. Returns an exit when the run is over.
     fn service(&mut self, m: &mut Machine, limits: &Limits) -> Option<Exit> {
-        if !m.mmu.smc_pages.is_empty() {
-            for page in std::mem::take(&mut m.mmu.smc_pages) {
-                self.stats.smc_invalidations += self.cache.invalidate_page(page) as u64;
-            }
-        }
         if let Some(f) = m.fatal.take() {
             return Some(Exit::Fatal(f));
         }
@@ -132,7 +167,7 @@ impl Interp {
     /// Raises a fault at `eip`: the faulting instruction is where the
     /// handler returns to, and RF is set in the saved EFLAGS (SDM Vol. 3
     /// §17.3.1.1).
-    fn fault(&mut self, m: &mut Machine, e: Exception, eip: u32) {
+    pub(crate) fn fault(&mut self, m: &mut Machine, e: Exception, eip: u32) {
         if m.fatal.is_some() {
             return;
         }
@@ -158,21 +193,8 @@ impl Interp {
             Err(e) => return self.fault(m, e, eip),
         };
         let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
-        self.stats.block_lookups += 1;
-        let block = match self.cache.get(&key) {
-            Some(b) => b,
-            None => {
-                let end = ((phys.0 as u64 | 0xfff) + 1).min(m.ram.size() as u64) as u32;
-                let bytes = m.ram.slice(phys, end.saturating_sub(phys.0) as usize).unwrap_or(&[]);
-                match self.cache.decode(key, bytes) {
-                    Some(b) => {
-                        self.stats.blocks_decoded += 1;
-                        m.mmu.mark_code(phys.page());
-                        b
-                    }
-                    None => return self.run_straddling(m, lin, budget),
-                }
-            }
+        let Some(block) = self.decoded_block(m, key) else {
+            return self.run_straddling(m, lin, budget);
         };
         // One instruction at a time while single-stepping or in an
         // interrupt shadow, so the service step sees every boundary.
@@ -190,10 +212,26 @@ impl Interp {
         }
     }
 
+    /// The decoded block at `key`, from the cache or decoded now; `None`
+    /// when its first instruction straddles the page end.
+    pub(crate) fn decoded_block(&mut self, m: &mut Machine, key: BlockKey) -> Option<std::rc::Rc<cache::Block>> {
+        self.stats.block_lookups += 1;
+        if let Some(b) = self.cache.get(&key) {
+            return Some(b);
+        }
+        let phys = crate::memory::PhysAddr(key.phys);
+        let end = ((phys.0 as u64 | 0xfff) + 1).min(m.ram.size() as u64) as u32;
+        let bytes = m.ram.slice(phys, end.saturating_sub(phys.0) as usize).unwrap_or(&[]);
+        let b = self.cache.decode(key, bytes)?;
+        self.stats.blocks_decoded += 1;
+        m.mmu.mark_code(phys.page());
+        Some(b)
+    }
+
     /// Executes one instruction; false if the block must end (fault,
     /// fatal condition or device event).
     #[inline]
-    fn execute(&mut self, m: &mut Machine, insn: &Instruction, run: exec::Handler, budget: u64) -> bool {
+    pub(crate) fn execute(&mut self, m: &mut Machine, insn: &Instruction, run: exec::Handler, budget: u64) -> bool {
         let eip = insn.ip32();
         let end = insn.next_ip32().wrapping_sub(1);
         if end > m.cpu.seg(Seg::Cs).limit || end < eip {

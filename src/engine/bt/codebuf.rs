@@ -1,0 +1,118 @@
+//! The translation cache's memory: one memfd mapped twice, read-write for
+//! the translator and read-execute for the CPU, so no page is ever writable
+//! and executable at once (W^X) and nothing is re-protected or moved while
+//! code runs. Code is bump-allocated; when the buffer is full everything
+//! after the runtime routines is dropped at once ("starting over is much
+//! better" — Blink).
+//!
+//! This file and `callout.rs` hold the translator's unsafe code.
+
+use crate::machine::Machine;
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+/// Executable memory for translated code.
+pub struct CodeBuffer {
+    rw: MmapMut,
+    rx: Mmap,
+    used: usize,
+    /// Bytes at the start kept across flushes (the runtime routines).
+    pinned: usize,
+}
+
+/// What the runtime keeps beside the guest state for translated code
+/// (addressed through r14; offsets in `translator::Layout`).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// Guest instructions of the current block that completed.
+    pub completed: u32,
+    /// Index in its block of the instruction being called out.
+    pub callout_index: u32,
+    /// The Rust function the callout routine calls.
+    pub callout_fn: u64,
+    /// The callout's argument (a pointer to the decoded instruction).
+    pub callout_arg: u64,
+    /// The engine context callouts use (a pointer to `bt::Context`).
+    pub context: u64,
+}
+
+impl CodeBuffer {
+    /// Maps `size` bytes of code memory.
+    pub fn new(size: usize) -> std::io::Result<CodeBuffer> {
+        let fd =
+            memfd::MemfdOptions::default().close_on_exec(true).create("bt86-code").map_err(std::io::Error::other)?;
+        let file = fd.into_file();
+        file.set_len(size as u64)?;
+        // SAFETY: the file is a private memfd nobody else can resize or
+        // write; both mappings live as long as this struct and are only
+        // accessed through it (writes through `rw`, execution through `rx`).
+        let rw = unsafe { MmapOptions::new().len(size).map_mut(&file)? };
+        // SAFETY: as above; this mapping is never written through.
+        let rx = unsafe { MmapOptions::new().len(size).map_exec(&file)? };
+        Ok(CodeBuffer { rw, rx, used: 0, pinned: 0 })
+    }
+
+    /// The host address where the next allocation would start.
+    pub fn next_addr(&self) -> usize {
+        self.rx.as_ptr() as usize + self.used
+    }
+
+    /// Whether `len` more bytes fit.
+    pub fn fits(&self, len: usize) -> bool {
+        self.used + len <= self.rw.len()
+    }
+
+    /// Appends code assembled for address `next_addr()`; returns that
+    /// address, or `None` when the buffer is full.
+    pub fn push(&mut self, code: &[u8]) -> Option<usize> {
+        if !self.fits(code.len()) {
+            return None;
+        }
+        let at = self.next_addr();
+        self.rw[self.used..self.used + code.len()].copy_from_slice(code);
+        // Keep blocks 16-byte aligned.
+        self.used = (self.used + code.len() + 15) & !15;
+        self.used = self.used.min(self.rw.len());
+        Some(at)
+    }
+
+    /// Keeps everything pushed so far across flushes.
+    pub fn pin(&mut self) {
+        self.pinned = self.used;
+    }
+
+    /// Drops every translation (keeps the pinned runtime routines).
+    pub fn flush(&mut self) {
+        self.used = self.pinned;
+    }
+
+    /// Bytes in use.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+}
+
+/// Runs translated code: `enter` is the runtime's entry routine in this
+/// buffer, `target` a translated block in it. Returns when a block leaves
+/// through the runtime's exit routine.
+pub fn enter(buf: &CodeBuffer, enter: usize, m: &mut Machine, scratch: &mut Scratch, target: usize) {
+    let base = buf.rx.as_ptr() as usize;
+    let end = base + buf.used;
+    assert!((base..end).contains(&enter) && (base..end).contains(&target), "entry outside the code buffer");
+    let membase = m.ram.bytes_mut().as_mut_ptr();
+    // SAFETY: `enter` is the entry routine emitted by
+    // `translator::runtime::emit_runtime` for this buffer (checked to lie in
+    // it), which follows the System V ABI for
+    // `fn(state, scratch, membase, target) -> u64`, saves and restores every
+    // callee-saved register, and only jumps to code the translator emitted
+    // into this buffer. Translated code writes guest RAM only within
+    // `membase..membase+ram size` (every access is bounds-checked before
+    // use) and the state and scratch through the pointers given, which
+    // stay valid and unaliased for the call: nothing else touches `m` or
+    // `scratch` until it returns, and callouts reach them only through
+    // these same pointers.
+    unsafe {
+        let f: extern "sysv64" fn(*mut Machine, *mut Scratch, *mut u8, usize) -> u64 = std::mem::transmute(enter);
+        f(m, scratch, membase, target);
+    }
+}

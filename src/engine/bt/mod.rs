@@ -1,0 +1,191 @@
+//! The binary translator's runtime: translation cache, dispatcher, and
+//! callouts. The interpreter's loop does everything between blocks
+//! (devices, interrupts, limits, invalidation); for each block the
+//! translator runs translated code when the block fits in the instruction
+//! budget, and leaves it to the interpreter otherwise (a deadline inside
+//! the block, single-stepping, an interrupt shadow, an instruction that
+//! straddles a page). docs/translator.md has the design.
+//!
+//! ```text
+//!   Interp::run_with ─► Bt::try_run ─► lookup (phys, EIP, code size)
+//!                                       │ miss: decode (shared decode cache)
+//!                                       │       → translator::block::translate
+//!                                       │       → code buffer
+//!                                       ▼
+//!                            codebuf::enter ─► block ─► exit / callouts
+//! ```
+
+pub mod callout;
+pub mod codebuf;
+
+use crate::cpu::state::{flags, CpuLayout, Seg};
+use crate::engine::interp::cache::{Block, BlockKey};
+use crate::engine::interp::{Accel, Interp};
+use crate::engine::{Exit, Limits};
+use crate::machine::Machine;
+use crate::memory::{Access, LinAddr};
+use callout::Context;
+use codebuf::{CodeBuffer, Scratch};
+use std::collections::HashMap;
+use std::mem::offset_of;
+use std::rc::Rc;
+use translator::block::{self, Env, GuestInsn, Kind};
+
+/// Size of the translation cache.
+pub const CODE_SIZE: usize = 32 << 20;
+
+/// Counters for `--stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BtStats {
+    pub blocks_translated: u64,
+    pub translated_insns: u64,
+    pub ident_insns: u64,
+    pub callout_insns: u64,
+    pub block_runs: u64,
+    pub interp_fallbacks: u64,
+    pub invalidations: u64,
+    pub flushes: u64,
+    pub insns_in_translated_blocks: u64,
+}
+
+struct Translation {
+    entry: usize,
+    len: u64,
+    /// Keeps the decoded instructions the callouts point at alive.
+    _block: Rc<Block>,
+}
+
+/// The binary-translation engine.
+pub struct Bt {
+    buf: CodeBuffer,
+    enter: usize,
+    env: Env,
+    map: HashMap<BlockKey, Translation>,
+    by_page: HashMap<u32, Vec<BlockKey>>,
+    scratch: Box<Scratch>,
+    ctx: Box<Context>,
+    pub stats: BtStats,
+}
+
+fn layout() -> translator::Layout {
+    let cpu = CpuLayout::new();
+    translator::Layout {
+        gpr: cpu.gpr as i32,
+        eip: cpu.eip as i32,
+        eflags: cpu.eflags as i32,
+        completed: offset_of!(Scratch, completed) as i32,
+        callout_fn: offset_of!(Scratch, callout_fn) as i32,
+        callout_arg: offset_of!(Scratch, callout_arg) as i32,
+        callout_index: offset_of!(Scratch, callout_index) as i32,
+    }
+}
+
+impl Bt {
+    /// A translator with an empty cache.
+    pub fn new() -> Result<Bt, String> {
+        let mut buf = CodeBuffer::new(CODE_SIZE).map_err(|e| format!("translation cache: {e}"))?;
+        let l = layout();
+        let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
+        let base = buf.push(&rt.bytes).ok_or("translation cache too small")?;
+        buf.pin();
+        let env = Env { layout: l, exit: base + rt.exit, callout: base + rt.callout };
+        let scratch =
+            Box::new(Scratch { callout_fn: callout::interp_callout as *const () as u64, ..Scratch::default() });
+        Ok(Bt {
+            buf,
+            enter: base + rt.enter,
+            env,
+            map: HashMap::new(),
+            by_page: HashMap::new(),
+            scratch,
+            ctx: Box::default(),
+            stats: BtStats::default(),
+        })
+    }
+
+    /// Runs the machine until it stops.
+    pub fn run(&mut self, interp: &mut Interp, m: &mut Machine, limits: Limits) -> Exit {
+        let exit = interp.run_with(m, limits, self);
+        self.stats.callout_insns = self.ctx.calls;
+        exit
+    }
+
+    fn flush(&mut self) {
+        self.map.clear();
+        self.by_page.clear();
+        self.buf.flush();
+        self.stats.flushes += 1;
+    }
+
+    /// Translates the decoded block at `key` into the cache.
+    fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey) -> Option<&Translation> {
+        let block = interp.decoded_block(m, key)?;
+        let insns: Vec<GuestInsn> =
+            block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
+        let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
+        if !self.buf.fits(t.bytes.len()) {
+            self.flush();
+            t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
+        }
+        let entry = self.buf.push(&t.bytes)?;
+        self.stats.blocks_translated += 1;
+        self.stats.translated_insns += insns.len() as u64;
+        self.stats.ident_insns += t.kinds.iter().filter(|k| **k == Kind::Ident).count() as u64;
+        self.by_page.entry(key.phys >> 12).or_default().push(key);
+        self.map.insert(key, Translation { entry, len: insns.len() as u64, _block: block });
+        self.map.get(&key)
+    }
+}
+
+impl Accel for Bt {
+    fn try_run(&mut self, interp: &mut Interp, m: &mut Machine, budget: u64) -> bool {
+        if m.cpu.int_shadow != 0 || m.cpu.eflags & flags::TF != 0 {
+            return false;
+        }
+        let eip = m.cpu.eip;
+        let cs = *m.cpu.seg(Seg::Cs);
+        if eip > cs.limit {
+            return false;
+        }
+        let who = m.privilege();
+        let Ok(phys) = m.mmu.translate(&m.cpu, &mut m.ram, LinAddr(cs.base.wrapping_add(eip)), Access::Fetch, who)
+        else {
+            return false;
+        };
+        let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
+        let (entry, len) = match self.map.get(&key) {
+            Some(t) => (t.entry, t.len),
+            None => match self.translate(interp, m, key) {
+                Some(t) => (t.entry, t.len),
+                None => {
+                    self.stats.interp_fallbacks += 1;
+                    return false;
+                }
+            },
+        };
+        if len > budget {
+            self.stats.interp_fallbacks += 1;
+            return false;
+        }
+        self.ctx.interp = interp;
+        self.ctx.block_retired = m.clock.retired;
+        self.ctx.bias = 0;
+        self.ctx.budget = budget;
+        self.scratch.context = &mut *self.ctx as *mut Context as u64;
+        self.scratch.completed = 0;
+        codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry);
+        let done = self.ctx.bias + self.scratch.completed as u64;
+        m.clock.retired = self.ctx.block_retired + done;
+        self.stats.block_runs += 1;
+        self.stats.insns_in_translated_blocks += done;
+        true
+    }
+
+    fn invalidate_page(&mut self, page: u32) {
+        for key in self.by_page.remove(&page).unwrap_or_default() {
+            if self.map.remove(&key).is_some() {
+                self.stats.invalidations += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Translating one guest block. Each guest instruction becomes one of:
+//!
+//! - IDENT: re-encoded for the host by iced's encoder with guest registers
+//!   mapped to host registers (`regs`), flags left in host RFLAGS;
+//! - an exit: a direct JMP or the last Jcc of the block stores the next EIP
+//!   and the completed count and jumps to the runtime's `exit`;
+//! - a callout: the runtime's `callout` routine runs the instruction in Rust
+//!   (the interpreter's handler for it, or a `system/` function).
+//!
+//! For now only register-only instructions and LEA are IDENT; memory
+//! operands go through callouts until the inline fast path lands.
+
+use crate::{regs, Layout};
+use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, VecAssembler};
+use iced_x86::{ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
+
+/// One guest instruction to translate, with the argument its callout gets
+/// (the runtime's handle for the decoded instruction).
+#[derive(Clone, Copy, Debug)]
+pub struct GuestInsn {
+    pub insn: Instruction,
+    pub arg: u64,
+}
+
+/// The runtime's routines, as host addresses.
+#[derive(Clone, Copy, Debug)]
+pub struct Env {
+    pub layout: Layout,
+    pub exit: usize,
+    pub callout: usize,
+}
+
+/// How each guest instruction was translated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ident,
+    Exit,
+    Callout,
+}
+
+/// A translated block.
+#[derive(Clone, Debug)]
+pub struct Translated {
+    pub bytes: Vec<u8>,
+    /// Per guest instruction, how it was translated.
+    pub kinds: Vec<Kind>,
+}
+
+macro_rules! asm {
+    ($ops:ident $($t:tt)*) => {
+        dynasm!($ops ; .arch x64 $($t)*)
+    };
+}
+
+/// Mnemonics that may be IDENT when every operand is a register or an
+/// immediate: integer operations that behave the same in 64-bit mode and
+/// touch only general registers and the arithmetic flags.
+fn ident_mnemonic(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Add | Or
+            | Adc
+            | Sbb
+            | And
+            | Sub
+            | Xor
+            | Cmp
+            | Test
+            | Inc
+            | Dec
+            | Neg
+            | Not
+            | Mov
+            | Movzx
+            | Movsx
+            | Lea
+            | Shl
+            | Sal
+            | Shr
+            | Sar
+            | Rol
+            | Ror
+            | Rcl
+            | Rcr
+            | Shld
+            | Shrd
+            | Imul
+            | Mul
+            | Bt
+            | Bts
+            | Btr
+            | Btc
+            | Bsf
+            | Bsr
+            | Bswap
+            | Xchg
+            | Xadd
+            | Cmpxchg
+            | Cbw
+            | Cwde
+            | Cwd
+            | Cdq
+            | Clc
+            | Stc
+            | Cmc
+            | Lahf
+            | Sahf
+            | Nop
+            | Seto
+            | Setno
+            | Setb
+            | Setae
+            | Sete
+            | Setne
+            | Setbe
+            | Seta
+            | Sets
+            | Setns
+            | Setp
+            | Setnp
+            | Setl
+            | Setge
+            | Setle
+            | Setg
+            | Cmovo
+            | Cmovno
+            | Cmovb
+            | Cmovae
+            | Cmove
+            | Cmovne
+            | Cmovbe
+            | Cmova
+            | Cmovs
+            | Cmovns
+            | Cmovp
+            | Cmovnp
+            | Cmovl
+            | Cmovge
+            | Cmovle
+            | Cmovg
+    )
+}
+
+/// The host encoding of an IDENT instruction at host address `ip`, or
+/// `None` if it must be a callout.
+pub fn ident_bytes(i: &Instruction, ip: u64) -> Option<Vec<u8>> {
+    if !ident_mnemonic(i.mnemonic()) {
+        return None;
+    }
+    if i.mnemonic() == Mnemonic::Mov
+        && (0..i.op_count()).any(|n| {
+            i.op_kind(n) == OpKind::Register && {
+                let r = i.op_register(n);
+                r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
+            }
+        })
+    {
+        return None;
+    }
+    let mut used = Vec::with_capacity(4);
+    let mut j = *i;
+    for n in 0..i.op_count() {
+        match i.op_kind(n) {
+            OpKind::Register => {
+                let r = i.op_register(n);
+                used.push(r);
+                j.set_op_register(n, regs::map(r)?);
+            }
+            OpKind::Memory if i.mnemonic() == Mnemonic::Lea => {
+                let (b, x) = (i.memory_base(), i.memory_index());
+                // 16-bit addressing has no 64-bit encoding.
+                if b.is_gpr16() || x.is_gpr16() || (b == Register::None && x == Register::None) {
+                    return None;
+                }
+                used.extend([b, x]);
+                j.set_memory_base(regs::map(b)?);
+                j.set_memory_index(regs::map(x)?);
+            }
+            OpKind::Immediate8
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32
+            | OpKind::Immediate8_2nd => {}
+            _ => return None,
+        }
+    }
+    // Implicit operands (MUL's EDX:EAX, CWD's EDX...) are among EAX..EDX,
+    // which map to themselves.
+    if !regs::mappable(&used) {
+        return None;
+    }
+    let mut enc = Encoder::new(64);
+    enc.encode(&j, ip).ok()?;
+    Some(enc.take_buffer())
+}
+
+/// The condition nibble of a Jcc (0 = O ... 15 = G).
+fn cc_nibble(i: &Instruction) -> Option<u8> {
+    match i.condition_code() {
+        ConditionCode::None => None,
+        c => Some(c as u8 - 1),
+    }
+}
+
+struct Emitter<'a> {
+    ops: VecAssembler<X64Relocation>,
+    base: usize,
+    env: &'a Env,
+}
+
+impl Emitter<'_> {
+    fn here(&self) -> usize {
+        self.base + self.ops.offset().0
+    }
+
+    /// Stores EIP and the completed count, then jumps to `exit`.
+    fn exit(&mut self, eip: u32, completed: u32) {
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov DWORD [r13 + l.eip], eip as i32
+            ; mov DWORD [r14 + l.completed], completed as i32
+        );
+        let rel = self.env.exit as i64 - (self.here() as i64 + 5);
+        self.ops.push(0xe9);
+        self.ops.push_i32(rel as i32);
+    }
+
+    /// Calls the runtime's callout routine for instruction `index`.
+    fn callout(&mut self, arg: u64, index: u32) {
+        let l = self.env.layout;
+        let callout = self.env.callout as i64;
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov r11, QWORD arg as i64
+            ; mov [r14 + l.callout_arg], r11
+            ; mov DWORD [r14 + l.callout_index], index as i32
+            ; mov r11, QWORD callout
+            ; call r11
+        );
+    }
+}
+
+/// Translates `insns` (one guest block, in order) into host code that
+/// will live at host address `base`.
+pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translated, String> {
+    let mut e = Emitter { ops: VecAssembler::new(base), base, env };
+    let mut kinds = Vec::with_capacity(insns.len());
+    let n = insns.len() as u32;
+    let mut taken: Option<(usize, u32)> = None;
+    for (k, g) in insns.iter().enumerate() {
+        let i = &g.insn;
+        let last = k + 1 == insns.len();
+        let direct = matches!(i.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
+        if last && direct && i.flow_control() == FlowControl::UnconditionalBranch {
+            e.exit(i.near_branch_target() as u32, n);
+            kinds.push(Kind::Exit);
+            break;
+        }
+        // Only true Jcc: LOOPcc also has a condition code but counts ECX.
+        if last && i.is_jcc_short_or_near() {
+            if let Some(cc) = cc_nibble(i) {
+                // jcc rel32 to the taken exit, patched below.
+                e.ops.push(0x0f);
+                e.ops.push(0x80 + cc);
+                let at = e.ops.offset().0;
+                e.ops.push_i32(0);
+                taken = Some((at, i.near_branch_target() as u32));
+                kinds.push(Kind::Exit);
+                continue;
+            }
+        }
+        if let Some(bytes) = ident_bytes(i, e.here() as u64) {
+            e.ops.extend(bytes);
+            kinds.push(Kind::Ident);
+        } else {
+            e.callout(g.arg, k as u32);
+            kinds.push(Kind::Callout);
+        }
+    }
+    let last = insns.last().ok_or("empty block")?;
+    let ends_with_jmp = kinds.last() == Some(&Kind::Exit) && taken.is_none();
+    if !ends_with_jmp {
+        e.exit(last.insn.next_ip32(), n);
+    }
+    let taken_at = e.ops.offset().0;
+    if let Some((_, target)) = taken {
+        e.exit(target, n);
+    }
+    let mut bytes = e.ops.finalize().map_err(|err| format!("block: {err:?}"))?;
+    if let Some((at, _)) = taken {
+        let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
+        bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
+    }
+    Ok(Translated { bytes, kinds })
+}
