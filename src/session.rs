@@ -109,7 +109,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
         EngineKind::Bt => match Bt::new() {
             Ok(mut bt) => {
                 let exit = bt.run(&mut interp, &mut m, cfg.limits);
-                bt_stats = Some(bt.stats);
+                bt_stats = Some(bt.stats.clone());
                 exit
             }
             Err(e) => Exit::Fatal(Fatal::Host(e)),
@@ -170,16 +170,13 @@ impl Outcome {
         let _ = writeln!(s, "unknown port accesses  {}", self.machine.platform.unknown_port_accesses);
         if let Some(b) = &self.bt {
             let pct = |n: u64| if self.retired == 0 { 0.0 } else { 100.0 * n as f64 / self.retired as f64 };
+            let _ = writeln!(s, "bt blocks translated   {} ({} guest instructions)", b.blocks_translated, b.translated_insns);
             let _ = writeln!(
                 s,
-                "bt blocks translated   {} ({} guest instructions)",
-                b.blocks_translated, b.translated_insns
-            );
-            let _ = writeln!(
-                s,
-                "bt ident / callout     {} / {} (static)",
+                "bt ident / mem / call  {} / {} / {} (translated instructions by kind)",
                 b.ident_insns,
-                b.translated_insns - b.ident_insns
+                b.ident_mem_insns,
+                b.translated_insns - b.ident_insns - b.ident_mem_insns
             );
             let _ = writeln!(s, "bt block runs          {}", b.block_runs);
             let _ = writeln!(s, "bt callouts executed   {}", b.callout_insns);
@@ -191,6 +188,9 @@ impl Outcome {
             let _ = writeln!(s, "bt interp fallbacks    {}", b.interp_fallbacks);
             let _ = writeln!(s, "bt invalidations       {}", b.invalidations);
             let _ = writeln!(s, "bt flushes             {}", b.flushes);
+            for (name, n) in &b.callouts_by_kind {
+                let _ = writeln!(s, "bt callouts {name:<10} {n}");
+            }
         }
         s
     }

@@ -38,9 +38,10 @@ pub struct MmuStats {
 /// Software TLB and code-page tracking.
 pub struct Mmu {
     tlb: Box<[TlbEntry; TLB_SIZE]>,
-    /// One bit per physical page of RAM: the page holds decoded or
-    /// translated code.
-    code_pages: Vec<u64>,
+    /// One byte per physical page of RAM: non-zero when the page holds
+    /// decoded or translated code. Bytes rather than bits so translated
+    /// stores can test their page with one compare (`code_pages_ptr`).
+    code_pages: Vec<u8>,
     /// Physical pages holding code that were written since the engine last
     /// looked; the engine drops what it cached for them.
     pub smc_pages: Vec<u32>,
@@ -53,7 +54,7 @@ impl Mmu {
         let pages = (ram_size as usize).div_ceil(4096);
         Mmu {
             tlb: Box::new([TlbEntry::default(); TLB_SIZE]),
-            code_pages: vec![0; pages.div_ceil(64)],
+            code_pages: vec![0; pages],
             smc_pages: Vec::new(),
             stats: MmuStats::default(),
         }
@@ -110,15 +111,21 @@ impl Mmu {
     /// Marks a physical page as holding cached code.
     #[inline]
     pub fn mark_code(&mut self, page: u32) {
-        if let Some(w) = self.code_pages.get_mut(page as usize / 64) {
-            *w |= 1 << (page % 64);
+        if let Some(b) = self.code_pages.get_mut(page as usize) {
+            *b = 1;
         }
+    }
+
+    /// The code-page byte table (one byte per page of RAM, never resized),
+    /// for translated code's store check.
+    pub fn code_pages_ptr(&self) -> *const u8 {
+        self.code_pages.as_ptr()
     }
 
     /// Whether a physical page holds cached code.
     #[inline]
     pub fn is_code(&self, page: u32) -> bool {
-        self.code_pages.get(page as usize / 64).is_some_and(|w| w & (1 << (page % 64)) != 0)
+        self.code_pages.get(page as usize).is_some_and(|&b| b != 0)
     }
 
     /// Notes a write to physical memory: a write into a code page queues
@@ -134,10 +141,9 @@ impl Mmu {
 
     #[inline]
     fn note_page(&mut self, page: u32) {
-        if let Some(w) = self.code_pages.get_mut(page as usize / 64) {
-            let bit = 1u64 << (page % 64);
-            if *w & bit != 0 {
-                *w &= !bit;
+        if let Some(b) = self.code_pages.get_mut(page as usize) {
+            if *b != 0 {
+                *b = 0;
                 self.smc_pages.push(page);
                 self.stats.smc_writes += 1;
             }

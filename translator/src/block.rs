@@ -10,8 +10,8 @@
 //! For now only register-only instructions and LEA are IDENT; memory
 //! operands go through callouts until the inline fast path lands.
 
-use crate::{regs, Layout};
-use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, VecAssembler};
+use crate::{liveness, memop, regs, Layout};
+use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
 
 /// One guest instruction to translate, with the argument its callout gets
@@ -22,18 +22,26 @@ pub struct GuestInsn {
     pub arg: u64,
 }
 
-/// The runtime's routines, as host addresses.
+/// The runtime's routines, as host addresses, and what the block may
+/// assume about the machine.
 #[derive(Clone, Copy, Debug)]
 pub struct Env {
     pub layout: Layout,
     pub exit: usize,
     pub callout: usize,
+    /// Guest RAM size in bytes (physical addresses below it are RAM).
+    pub ram_size: u32,
+    /// Paging is off and CS, DS, ES and SS are flat, writable where they
+    /// must be: memory operands may take the inline fast path.
+    pub flat: bool,
 }
 
 /// How each guest instruction was translated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Ident,
+    /// IDENT with an inline memory fast path (and a callout slow path).
+    IdentMem,
     Exit,
     Callout,
 }
@@ -204,6 +212,15 @@ fn cc_nibble(i: &Instruction) -> Option<u8> {
     }
 }
 
+/// The out-of-line slow path of an inline memory access.
+struct SlowPath {
+    slow: DynamicLabel,
+    cont: DynamicLabel,
+    arg: u64,
+    index: u32,
+    saved_flags: bool,
+}
+
 struct Emitter<'a> {
     ops: VecAssembler<X64Relocation>,
     base: usize,
@@ -228,6 +245,43 @@ impl Emitter<'_> {
         self.ops.push_i32(rel as i32);
     }
 
+    /// The inline fast path of a memory instruction; returns the label of
+    /// its out-of-line slow path, to be emitted at the end of the block.
+    fn mem_fast(&mut self, m: &memop::MemOp, save_flags: bool) -> (DynamicLabel, DynamicLabel) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let limit = self.env.ram_size.saturating_sub(m.len) as i32;
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        if save_flags {
+            asm!(ops ; pushfq);
+        }
+        ops.extend(m.lea.iter().copied());
+        asm!(ops
+            ; cmp r8d, limit
+            ; ja =>slow
+        );
+        if m.write {
+            asm!(ops
+                ; mov r9d, r8d
+                ; shr r9d, 12
+                ; mov r10, [r14 + l.code_pages]
+                ; cmp BYTE [r10 + r9], 0
+                ; jne =>slow
+                ; lea r9d, [r8 + m.len as i32 - 1]
+                ; xor r9d, r8d
+                ; cmp r9d, 0xfff
+                ; ja =>slow
+            );
+        }
+        if save_flags {
+            asm!(ops ; popfq);
+        }
+        ops.extend(m.op.iter().copied());
+        asm!(ops ; =>cont);
+        (slow, cont)
+    }
+
     /// Calls the runtime's callout routine for instruction `index`.
     fn callout(&mut self, arg: u64, index: u32) {
         let l = self.env.layout;
@@ -250,6 +304,9 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     let mut kinds = Vec::with_capacity(insns.len());
     let n = insns.len() as u32;
     let mut taken: Option<(usize, u32)> = None;
+    let plain: Vec<Instruction> = insns.iter().map(|g| g.insn).collect();
+    let live = liveness::flags_live_before(&plain);
+    let mut slow_paths: Vec<SlowPath> = Vec::new();
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
         let last = k + 1 == insns.len();
@@ -275,6 +332,10 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         if let Some(bytes) = ident_bytes(i, e.here() as u64) {
             e.ops.extend(bytes);
             kinds.push(Kind::Ident);
+        } else if let Some(m) = env.flat.then(|| memop::plan(i)).flatten() {
+            let (slow, cont) = e.mem_fast(&m, live[k]);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: k as u32, saved_flags: live[k] });
+            kinds.push(Kind::IdentMem);
         } else {
             e.callout(g.arg, k as u32);
             kinds.push(Kind::Callout);
@@ -288,6 +349,16 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     let taken_at = e.ops.offset().0;
     if let Some((_, target)) = taken {
         e.exit(target, n);
+    }
+    for p in slow_paths {
+        let ops = &mut e.ops;
+        asm!(ops ; =>p.slow);
+        if p.saved_flags {
+            asm!(ops ; popfq);
+        }
+        e.callout(p.arg, p.index);
+        let ops = &mut e.ops;
+        asm!(ops ; jmp =>p.cont);
     }
     let mut bytes = e.ops.finalize().map_err(|err| format!("block: {err:?}"))?;
     if let Some((at, _)) = taken {

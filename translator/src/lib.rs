@@ -12,6 +12,8 @@
 #![forbid(unsafe_code)]
 
 pub mod block;
+pub mod liveness;
+pub mod memop;
 pub mod regs;
 pub mod runtime;
 
@@ -36,6 +38,8 @@ pub struct Layout {
     pub callout_arg: i32,
     /// Scratch: the index in its block of the instruction being called out (u32).
     pub callout_index: i32,
+    /// Scratch: the host address of the code-page byte table (u64).
+    pub code_pages: i32,
 }
 
 /// The arithmetic flags that live in host RFLAGS inside translated code

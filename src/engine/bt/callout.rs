@@ -23,11 +23,23 @@ pub struct Context {
     pub budget: u64,
     /// Callouts made (for `--stats`).
     pub calls: u64,
+    /// Whether the running block was translated for flat, unpaged memory.
+    pub flat: bool,
+    /// Callouts made per guest mnemonic (indexed by `Mnemonic as usize`).
+    pub by_mnemonic: Vec<u64>,
 }
 
 impl Default for Context {
     fn default() -> Self {
-        Context { interp: std::ptr::null_mut(), block_retired: 0, bias: 0, budget: 0, calls: 0 }
+        Context {
+            interp: std::ptr::null_mut(),
+            block_retired: 0,
+            bias: 0,
+            budget: 0,
+            calls: 0,
+            flat: false,
+            by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
+        }
     }
 }
 
@@ -47,6 +59,9 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         (&mut *m, s, ctx, interp, d)
     };
     ctx.calls += 1;
+    if let Some(n) = ctx.by_mnemonic.get_mut(d.insn.mnemonic() as usize) {
+        *n += 1;
+    }
     let k = s.callout_index as u64;
     let before = ctx.block_retired + ctx.bias + k;
     m.clock.retired = before;
@@ -65,7 +80,8 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         || !m.mmu.smc_pages.is_empty()
         || m.cpu.int_shadow != 0
         || m.cpu.halted != 0
-        || m.cpu.eflags & flags::TF != 0;
+        || m.cpu.eflags & flags::TF != 0
+        || super::flat_memory(m) != ctx.flat;
     if leave {
         s.completed = k as u32 + 1;
         return 1;

@@ -34,6 +34,8 @@ pub struct Scratch {
     pub callout_arg: u64,
     /// The engine context callouts use (a pointer to `bt::Context`).
     pub context: u64,
+    /// The MMU's code-page byte table (translated stores check it).
+    pub code_pages: u64,
 }
 
 impl CodeBuffer {

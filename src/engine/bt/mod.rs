@@ -35,11 +35,14 @@ use translator::block::{self, Env, GuestInsn, Kind};
 pub const CODE_SIZE: usize = 32 << 20;
 
 /// Counters for `--stats`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct BtStats {
+    /// The most frequent callouts: (mnemonic, count), most first.
+    pub callouts_by_kind: Vec<(String, u64)>,
     pub blocks_translated: u64,
     pub translated_insns: u64,
     pub ident_insns: u64,
+    pub ident_mem_insns: u64,
     pub callout_insns: u64,
     pub block_runs: u64,
     pub interp_fallbacks: u64,
@@ -60,8 +63,8 @@ pub struct Bt {
     buf: CodeBuffer,
     enter: usize,
     env: Env,
-    map: HashMap<BlockKey, Translation>,
-    by_page: HashMap<u32, Vec<BlockKey>>,
+    map: HashMap<(BlockKey, bool), Translation>,
+    by_page: HashMap<u32, Vec<(BlockKey, bool)>>,
     scratch: Box<Scratch>,
     ctx: Box<Context>,
     pub stats: BtStats,
@@ -77,7 +80,28 @@ fn layout() -> translator::Layout {
         callout_fn: offset_of!(Scratch, callout_fn) as i32,
         callout_arg: offset_of!(Scratch, callout_arg) as i32,
         callout_index: offset_of!(Scratch, callout_index) as i32,
+        code_pages: offset_of!(Scratch, code_pages) as i32,
     }
+}
+
+/// Whether guest linear addresses are physical addresses with no checks
+/// to make: paging off, and CS, DS, ES and SS flat (base 0, limit 4 GiB,
+/// expand-up), DS, ES and SS writable data. Blocks translated under this
+/// assumption access memory inline.
+pub fn flat_memory(m: &Machine) -> bool {
+    use crate::cpu::state::attr;
+    if m.cpu.paging() {
+        return false;
+    }
+    let flat = |s: Seg| {
+        let c = m.cpu.seg(s);
+        c.base == 0 && c.limit == u32::MAX && c.attr & attr::P != 0
+    };
+    let writable = |s: Seg| {
+        let c = m.cpu.seg(s);
+        c.attr & (attr::CODE | attr::DC | attr::RW) == attr::RW
+    };
+    flat(Seg::Cs) && [Seg::Ds, Seg::Es, Seg::Ss].iter().all(|&s| flat(s) && writable(s))
 }
 
 impl Bt {
@@ -88,7 +112,7 @@ impl Bt {
         let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
         let base = buf.push(&rt.bytes).ok_or("translation cache too small")?;
         buf.pin();
-        let env = Env { layout: l, exit: base + rt.exit, callout: base + rt.callout };
+        let env = Env { layout: l, exit: base + rt.exit, callout: base + rt.callout, ram_size: 0, flat: false };
         let scratch =
             Box::new(Scratch { callout_fn: callout::interp_callout as *const () as u64, ..Scratch::default() });
         Ok(Bt {
@@ -107,6 +131,14 @@ impl Bt {
     pub fn run(&mut self, interp: &mut Interp, m: &mut Machine, limits: Limits) -> Exit {
         let exit = interp.run_with(m, limits, self);
         self.stats.callout_insns = self.ctx.calls;
+        let mut kinds: Vec<(String, u64)> = iced_x86::Mnemonic::values()
+            .zip(self.ctx.by_mnemonic.iter())
+            .filter(|(_, &n)| n > 0)
+            .map(|(mn, &n)| (format!("{mn:?}").to_lowercase(), n))
+            .collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1));
+        kinds.truncate(12);
+        self.stats.callouts_by_kind = kinds;
         exit
     }
 
@@ -118,8 +150,10 @@ impl Bt {
     }
 
     /// Translates the decoded block at `key` into the cache.
-    fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey) -> Option<&Translation> {
+    fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, flat: bool) -> Option<&Translation> {
         let block = interp.decoded_block(m, key)?;
+        self.env.ram_size = m.ram.size();
+        self.env.flat = flat;
         let insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
@@ -131,9 +165,10 @@ impl Bt {
         self.stats.blocks_translated += 1;
         self.stats.translated_insns += insns.len() as u64;
         self.stats.ident_insns += t.kinds.iter().filter(|k| **k == Kind::Ident).count() as u64;
-        self.by_page.entry(key.phys >> 12).or_default().push(key);
-        self.map.insert(key, Translation { entry, len: insns.len() as u64, _block: block });
-        self.map.get(&key)
+        self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
+        self.by_page.entry(key.phys >> 12).or_default().push((key, flat));
+        self.map.insert((key, flat), Translation { entry, len: insns.len() as u64, _block: block });
+        self.map.get(&(key, flat))
     }
 }
 
@@ -153,9 +188,10 @@ impl Accel for Bt {
             return false;
         };
         let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
-        let (entry, len) = match self.map.get(&key) {
+        let flat = flat_memory(m);
+        let (entry, len) = match self.map.get(&(key, flat)) {
             Some(t) => (t.entry, t.len),
-            None => match self.translate(interp, m, key) {
+            None => match self.translate(interp, m, key, flat) {
                 Some(t) => (t.entry, t.len),
                 None => {
                     self.stats.interp_fallbacks += 1;
@@ -171,6 +207,8 @@ impl Accel for Bt {
         self.ctx.block_retired = m.clock.retired;
         self.ctx.bias = 0;
         self.ctx.budget = budget;
+        self.ctx.flat = flat;
+        self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
         self.scratch.completed = 0;
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry);

@@ -1,0 +1,173 @@
+//! IDENT instructions with a memory operand, for blocks that run with
+//! paging off and flat segments (base 0, limit 4 GiB): the guest linear
+//! address is the physical address, so the access becomes
+//!
+//! ```text
+//!   lea  r8d, [EA with host registers]   ; 32-bit: wraps like the guest
+//!   cmp  r8d, ram_size - len ; ja slow   ; outside RAM: the slow path
+//!   (stores) page of r8d holds code, or the store crosses a page: slow
+//!   op   ..., [r15 + r8]                  ; the guest's own instruction
+//! ```
+//!
+//! The slow path is a callout that runs the instruction in the
+//! interpreter's handler (open bus, self-modifying code, faults).
+
+use crate::regs;
+use iced_x86::{
+    Code, Encoder, Instruction, InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess, OpKind, Register,
+};
+
+/// What the translator needs to emit one memory instruction's fast path.
+#[derive(Clone, Debug)]
+pub struct MemOp {
+    /// `lea r8d, [EA]` (or `mov r8d, imm32` for an absolute address).
+    pub lea: Vec<u8>,
+    /// The instruction with its memory operand at `[r15 + r8]`.
+    pub op: Vec<u8>,
+    /// Bytes accessed.
+    pub len: u32,
+    /// Whether the instruction may write the memory operand.
+    pub write: bool,
+}
+
+/// Integer instructions whose memory forms behave the same in 64-bit mode.
+fn mem_mnemonic(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Add | Or | Adc | Sbb | And | Sub | Xor | Cmp | Test | Inc | Dec | Neg | Not | Mov | Movzx | Movsx
+            | Shl | Sal | Shr | Sar | Rol | Ror | Rcl | Rcr | Shld | Shrd | Imul | Mul | Bsf | Bsr | Xchg
+            | Xadd | Cmpxchg | Seto | Setno | Setb | Setae | Sete | Setne | Setbe | Seta | Sets | Setns | Setp
+            | Setnp | Setl | Setge | Setle | Setg | Cmovo | Cmovno | Cmovb | Cmovae | Cmove | Cmovne | Cmovbe
+            | Cmova | Cmovs | Cmovns | Cmovp | Cmovnp | Cmovl | Cmovge | Cmovle | Cmovg | Bt | Bts | Btr | Btc
+    )
+}
+
+fn encode(i: &Instruction) -> Option<Vec<u8>> {
+    let mut e = Encoder::new(64);
+    e.encode(i, 0).ok()?;
+    Some(e.take_buffer())
+}
+
+/// The fast-path pieces of `i`, or `None` when it must be a callout.
+pub fn plan(i: &Instruction) -> Option<MemOp> {
+    if !mem_mnemonic(i.mnemonic()) {
+        return None;
+    }
+    let mem = (0..i.op_count()).find(|&n| i.op_kind(n) == OpKind::Memory)?;
+    // BT* with a register offset address a bit string beyond the operand.
+    if matches!(i.mnemonic(), Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc)
+        && i.op1_kind() == OpKind::Register
+    {
+        return None;
+    }
+    if matches!(i.memory_segment(), Register::FS | Register::GS) {
+        return None;
+    }
+    let (b, x) = (i.memory_base(), i.memory_index());
+    if b.is_gpr16() || x.is_gpr16() || (b == Register::None && x == Register::None && i.memory_displ_size() == 2) {
+        return None;
+    }
+    let len = i.memory_size().size() as u32;
+    if !(1..=4).contains(&len) {
+        return None;
+    }
+    // Registers: the operands and the address.
+    let mut used = vec![b, x];
+    let mut j = *i;
+    for n in 0..i.op_count() {
+        if n != mem && i.op_kind(n) == OpKind::Register {
+            let r = i.op_register(n);
+            used.push(r);
+            j.set_op_register(n, regs::map(r)?);
+        }
+    }
+    if !regs::mappable(&used) {
+        return None;
+    }
+    let lea = if b == Register::None && x == Register::None {
+        encode(&Instruction::with2(Code::Mov_r32_imm32, Register::R8D, i.memory_displacement32()).ok()?)?
+    } else {
+        let m = MemoryOperand::new(
+            regs::map(b)?,
+            regs::map(x)?,
+            i.memory_index_scale(),
+            i.memory_displacement32() as i32 as i64,
+            if i.memory_displacement32() == 0 { 0 } else { 4 },
+            false,
+            Register::None,
+        );
+        encode(&Instruction::with2(Code::Lea_r32_m, Register::R8D, m).ok()?)?
+    };
+    j.set_memory_base(Register::R15);
+    j.set_memory_index(Register::R8);
+    j.set_memory_index_scale(1);
+    j.set_memory_displacement64(0);
+    j.set_memory_displ_size(0);
+    j.set_segment_prefix(Register::None);
+    let op = encode(&j)?;
+    let mut info = InstructionInfoFactory::new();
+    let write = info.info(i).used_memory().iter().any(|u| {
+        matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
+    });
+    Some(MemOp { lea, op, len, write })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+
+    fn show(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        let mut f = IntelFormatter::new();
+        for i in Decoder::with_ip(64, bytes, 0, DecoderOptions::NONE) {
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            f.format(&i, &mut out);
+        }
+        out
+    }
+
+    fn plan_of(bytes: &[u8]) -> Option<MemOp> {
+        let i = Decoder::with_ip(32, bytes, 0, DecoderOptions::NONE).decode();
+        plan(&i)
+    }
+
+    #[test]
+    fn load_with_esp_base() {
+        // mov eax, [esp+8]
+        let p = plan_of(&[0x8b, 0x44, 0x24, 0x08]).unwrap();
+        assert_eq!(show(&p.lea), "lea r8d,[r12d+8]");
+        assert_eq!(show(&p.op), "mov eax,[r15+r8]");
+        assert_eq!((p.len, p.write), (4, false));
+    }
+
+    #[test]
+    fn read_modify_write_with_index() {
+        // add [ebx+esi*4-4], ecx
+        let p = plan_of(&[0x01, 0x4c, 0xb3, 0xfc]).unwrap();
+        assert_eq!(show(&p.lea), "lea r8d,[rbx+rsi*4-4]".replace("rbx", "ebx").replace("rsi", "esi"));
+        assert_eq!(show(&p.op), "add [r15+r8],ecx");
+        assert!(p.write);
+    }
+
+    #[test]
+    fn absolute_address_and_byte_store() {
+        // mov byte [0x1234], 7
+        let p = plan_of(&[0xc6, 0x05, 0x34, 0x12, 0x00, 0x00, 0x07]).unwrap();
+        assert_eq!(show(&p.lea), "mov r8d,1234h");
+        assert_eq!(show(&p.op), "mov byte ptr [r15+r8],7");
+        assert_eq!((p.len, p.write), (1, true));
+    }
+
+    #[test]
+    fn not_planned() {
+        // mov eax, fs:[0]; mov ax, [bx+si]; bt [eax], ecx; mov ah, [esp]
+        assert!(plan_of(&[0x64, 0xa1, 0, 0, 0, 0]).is_none());
+        assert!(plan_of(&[0x67, 0x66, 0x8b, 0x00]).is_none());
+        assert!(plan_of(&[0x0f, 0xa3, 0x08]).is_none());
+        assert!(plan_of(&[0x8a, 0x24, 0x24]).is_none());
+    }
+}
