@@ -39,12 +39,14 @@ mod generated;
 pub mod render;
 pub mod rules;
 
-use iced_x86::Code;
+use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
 
 /// How the translator handles a guest instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
-    /// Re-encoded for the host as is: registers remapped, memory redirected.
+    /// Re-encoded for the host as is: registers remapped, memory redirected
+    /// (LEA's operand is an address computation, never redirected). Some
+    /// operand combinations cannot be: see [`classify_instruction`].
     Ident,
     /// Near control flow, rewritten into block exits and chains.
     Branch(BranchKind),
@@ -125,6 +127,32 @@ pub struct Decision {
 #[inline]
 pub const fn classify(code: Code) -> Decision {
     generated::decision(code)
+}
+
+/// The decision for one decoded instruction: its Code's, except that an
+/// `Ident` whose operands cannot be re-encoded becomes `Callout(Interp)`:
+/// - AH, CH, DH or BH with a memory operand or ESP/SP: the host form needs a
+///   REX prefix ([r15 + r8], r12d), which turns AH..BH into SPL..DIL;
+/// - BT, BTS, BTR, BTC on memory with a register bit offset: the access is
+///   up to 256 MiB away from the operand, past the fast path's check.
+pub fn classify_instruction(i: &Instruction) -> Decision {
+    let d = classify(i.code());
+    if d.class == Class::Ident && !ident_operands_fit(i) {
+        Decision { class: Class::Callout(CalloutKind::Interp), ..d }
+    } else {
+        d
+    }
+}
+
+fn ident_operands_fit(i: &Instruction) -> bool {
+    let ops = || (0..i.op_count()).map(|n| (i.op_kind(n), i.op_register(n)));
+    let memory = ops().any(|(k, _)| k == OpKind::Memory);
+    let high_byte = ops().any(|(_, r)| matches!(r, Register::AH | Register::CH | Register::DH | Register::BH));
+    let stack_reg = ops().any(|(_, r)| matches!(r, Register::ESP | Register::SP));
+    let bit_string = matches!(i.mnemonic(), Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc)
+        && i.op0_kind() == OpKind::Memory
+        && i.op1_kind() == OpKind::Register;
+    !(high_byte && (memory || stack_reg)) && !bit_string
 }
 
 /// The `Code` an [`Class::Ident`] instruction is encoded with on the host:

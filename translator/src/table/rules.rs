@@ -2,7 +2,7 @@
 //! writes `generated.rs` from [`decide`]; a test checks it is not stale).
 //!
 //! First iced's metadata sorts out what is not i686 (encoding, modes, CPUID
-//! features, pseudo-codes); then [`by_mnemonic`] decides each mnemonic of the
+//! features, pseudo-codes); then `by_mnemonic` decides each mnemonic of the
 //! i686 integer ISA explicitly, with no fallback arm: a mnemonic it has not
 //! named panics the generator. The mnemonics are exactly those the
 //! interpreter (`src/engine/interp/exec/mod.rs`) implements, plus WAIT

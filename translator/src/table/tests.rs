@@ -179,3 +179,29 @@ fn the_table_knows_the_families() {
     assert!(!classify(Code::Cli).ends_block && classify(Code::Cli).privileged);
     assert!(classify(Code::Sgdt_m1632).sensitive);
 }
+
+fn decode(bytes: &[u8]) -> iced_x86::Instruction {
+    iced_x86::Decoder::new(32, bytes, iced_x86::DecoderOptions::NONE).decode()
+}
+
+#[test]
+fn operands_that_do_not_fit_the_host_call_out() {
+    use super::{classify_instruction, CalloutKind};
+    let interp = Class::Callout(CalloutKind::Interp);
+    // mov ah, bl
+    assert_eq!(classify_instruction(&decode(&[0x88, 0xdc])).class, Class::Ident);
+    // mov ah, [ebx]
+    assert_eq!(classify_instruction(&decode(&[0x8a, 0x23])).class, interp);
+    // movzx esp, ah
+    assert_eq!(classify_instruction(&decode(&[0x0f, 0xb6, 0xe4])).class, interp);
+    // movzx esp, al
+    assert_eq!(classify_instruction(&decode(&[0x0f, 0xb6, 0xe0])).class, Class::Ident);
+    // bts [eax], ecx
+    assert_eq!(classify_instruction(&decode(&[0x0f, 0xab, 0x08])).class, interp);
+    // bts dword [eax], 3
+    assert_eq!(classify_instruction(&decode(&[0x0f, 0xba, 0x28, 0x03])).class, Class::Ident);
+    // bts eax, ecx
+    assert_eq!(classify_instruction(&decode(&[0x0f, 0xab, 0xc8])).class, Class::Ident);
+    // pushfd: not Ident, unchanged
+    assert_eq!(classify_instruction(&decode(&[0x9c])), classify(Code::Pushfd));
+}
