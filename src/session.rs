@@ -170,7 +170,11 @@ impl Outcome {
         let _ = writeln!(s, "unknown port accesses  {}", self.machine.platform.unknown_port_accesses);
         if let Some(b) = &self.bt {
             let pct = |n: u64| if self.retired == 0 { 0.0 } else { 100.0 * n as f64 / self.retired as f64 };
-            let _ = writeln!(s, "bt blocks translated   {} ({} guest instructions)", b.blocks_translated, b.translated_insns);
+            let _ = writeln!(
+                s,
+                "bt blocks translated   {} ({} guest instructions)",
+                b.blocks_translated, b.translated_insns
+            );
             let _ = writeln!(
                 s,
                 "bt ident / mem / call  {} / {} / {} (translated instructions by kind)",

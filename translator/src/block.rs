@@ -10,6 +10,7 @@
 //! For now only register-only instructions and LEA are IDENT; memory
 //! operands go through callouts until the inline fast path lands.
 
+use crate::table::{self, Class};
 use crate::{liveness, memop, regs, Layout};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
@@ -60,114 +61,15 @@ macro_rules! asm {
     };
 }
 
-/// Mnemonics that may be IDENT when every operand is a register or an
-/// immediate: integer operations that behave the same in 64-bit mode and
-/// touch only general registers and the arithmetic flags.
-fn ident_mnemonic(m: Mnemonic) -> bool {
-    use Mnemonic::*;
-    matches!(
-        m,
-        Add | Or
-            | Adc
-            | Sbb
-            | And
-            | Sub
-            | Xor
-            | Cmp
-            | Test
-            | Inc
-            | Dec
-            | Neg
-            | Not
-            | Mov
-            | Movzx
-            | Movsx
-            | Lea
-            | Shl
-            | Sal
-            | Shr
-            | Sar
-            | Rol
-            | Ror
-            | Rcl
-            | Rcr
-            | Shld
-            | Shrd
-            | Imul
-            | Mul
-            | Bt
-            | Bts
-            | Btr
-            | Btc
-            | Bsf
-            | Bsr
-            | Bswap
-            | Xchg
-            | Xadd
-            | Cmpxchg
-            | Cbw
-            | Cwde
-            | Cwd
-            | Cdq
-            | Clc
-            | Stc
-            | Cmc
-            | Lahf
-            | Sahf
-            | Nop
-            | Seto
-            | Setno
-            | Setb
-            | Setae
-            | Sete
-            | Setne
-            | Setbe
-            | Seta
-            | Sets
-            | Setns
-            | Setp
-            | Setnp
-            | Setl
-            | Setge
-            | Setle
-            | Setg
-            | Cmovo
-            | Cmovno
-            | Cmovb
-            | Cmovae
-            | Cmove
-            | Cmovne
-            | Cmovbe
-            | Cmova
-            | Cmovs
-            | Cmovns
-            | Cmovp
-            | Cmovnp
-            | Cmovl
-            | Cmovge
-            | Cmovle
-            | Cmovg
-    )
-}
-
 /// The host encoding of an IDENT instruction at host address `ip`, or
 /// `None` if it must be a callout.
 pub fn ident_bytes(i: &Instruction, ip: u64) -> Option<Vec<u8>> {
-    if !ident_mnemonic(i.mnemonic()) {
-        return None;
-    }
-    if i.mnemonic() == Mnemonic::Mov
-        && (0..i.op_count()).any(|n| {
-            i.op_kind(n) == OpKind::Register && {
-                let r = i.op_register(n);
-                r.is_segment_register() || r.is_cr() || r.is_dr() || r.is_tr()
-            }
-        })
-    {
+    if table::classify_instruction(i).class != Class::Ident {
         return None;
     }
     let mut used = Vec::with_capacity(4);
     let mut j = *i;
+    j.set_code(table::host_code(i.code()));
     for n in 0..i.op_count() {
         match i.op_kind(n) {
             OpKind::Register => {

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //!   runtime::emit_runtime   once per code buffer: enter / exit / callout
+//!   table::classify         how each iced Code is handled (every Code decided)
 //!   block::translate        per guest block: IDENT instructions inline,
 //!                           branches as exits, the rest as callouts
 //! ```
@@ -16,6 +17,7 @@ pub mod liveness;
 pub mod memop;
 pub mod regs;
 pub mod runtime;
+pub mod table;
 
 /// The guest's instruction bitness: bt86 guests are IA-32.
 pub const GUEST_BITNESS: u32 = 32;
@@ -42,7 +44,9 @@ pub struct Layout {
     pub code_pages: i32,
 }
 
-/// The arithmetic flags that live in host RFLAGS inside translated code
-/// (CF PF AF ZF SF OF). Nothing else is ever loaded into RFLAGS: TF would
-/// single-step the host and AC would enable alignment checks.
-pub const ARITH_FLAGS: u32 = 0x8d5;
+/// The guest flags that live in host RFLAGS inside translated code: the
+/// arithmetic flags (CF PF AF ZF SF OF) and DF (CLD/STD are IDENT). Nothing
+/// else is ever loaded into RFLAGS: TF would single-step the host and AC
+/// would enable alignment checks. The runtime clears DF before any Rust
+/// code runs.
+pub const ARITH_FLAGS: u32 = 0x8d5 | 0x400;

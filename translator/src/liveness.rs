@@ -3,12 +3,11 @@
 //! checks clobber RFLAGS). A backward pass over iced's flag effects: flags
 //! are live at the block's end (the next block may read them), and before
 //! an instruction if it reads any, or if they are live after it and it
-//! does not overwrite all six.
+//! does not certainly overwrite all six.
 
 use iced_x86::{Instruction, Mnemonic, OpKind, RflagsBits};
 
-const ARITH: u32 =
-    RflagsBits::OF | RflagsBits::SF | RflagsBits::ZF | RflagsBits::AF | RflagsBits::CF | RflagsBits::PF;
+const ARITH: u32 = RflagsBits::OF | RflagsBits::SF | RflagsBits::ZF | RflagsBits::AF | RflagsBits::CF | RflagsBits::PF;
 
 /// Whether an instruction certainly overwrites all six arithmetic flags.
 fn writes_all(i: &Instruction) -> bool {
@@ -34,7 +33,9 @@ fn writes_all(i: &Instruction) -> bool {
             return false;
         }
     }
-    i.rflags_modified() & ARITH == ARITH
+    // Flags the SDM leaves undefined (MOV CRn, MUL's SF...) do not count:
+    // a callout (the interpreter) leaves them as they were.
+    (i.rflags_written() | i.rflags_cleared() | i.rflags_set()) & ARITH == ARITH
 }
 
 /// `live[k]`: the guest flags must be preserved just before instruction k.

@@ -13,6 +13,7 @@
 //! interpreter's handler (open bus, self-modifying code, faults).
 
 use crate::regs;
+use crate::table::{self, Class};
 use iced_x86::{
     Code, Encoder, Instruction, InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess, OpKind, Register,
 };
@@ -30,19 +31,6 @@ pub struct MemOp {
     pub write: bool,
 }
 
-/// Integer instructions whose memory forms behave the same in 64-bit mode.
-fn mem_mnemonic(m: Mnemonic) -> bool {
-    use Mnemonic::*;
-    matches!(
-        m,
-        Add | Or | Adc | Sbb | And | Sub | Xor | Cmp | Test | Inc | Dec | Neg | Not | Mov | Movzx | Movsx
-            | Shl | Sal | Shr | Sar | Rol | Ror | Rcl | Rcr | Shld | Shrd | Imul | Mul | Bsf | Bsr | Xchg
-            | Xadd | Cmpxchg | Seto | Setno | Setb | Setae | Sete | Setne | Setbe | Seta | Sets | Setns | Setp
-            | Setnp | Setl | Setge | Setle | Setg | Cmovo | Cmovno | Cmovb | Cmovae | Cmove | Cmovne | Cmovbe
-            | Cmova | Cmovs | Cmovns | Cmovp | Cmovnp | Cmovl | Cmovge | Cmovle | Cmovg | Bt | Bts | Btr | Btc
-    )
-}
-
 fn encode(i: &Instruction) -> Option<Vec<u8>> {
     let mut e = Encoder::new(64);
     e.encode(i, 0).ok()?;
@@ -51,7 +39,7 @@ fn encode(i: &Instruction) -> Option<Vec<u8>> {
 
 /// The fast-path pieces of `i`, or `None` when it must be a callout.
 pub fn plan(i: &Instruction) -> Option<MemOp> {
-    if !mem_mnemonic(i.mnemonic()) {
+    if table::classify_instruction(i).class != Class::Ident {
         return None;
     }
     let mem = (0..i.op_count()).find(|&n| i.op_kind(n) == OpKind::Memory)?;
@@ -75,6 +63,7 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
     // Registers: the operands and the address.
     let mut used = vec![b, x];
     let mut j = *i;
+    j.set_code(table::host_code(i.code()));
     for n in 0..i.op_count() {
         if n != mem && i.op_kind(n) == OpKind::Register {
             let r = i.op_register(n);

@@ -99,6 +99,7 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     store_guest(&mut ops, l);
     asm!(ops
         ; =>leave
+        ; cld
         ; add rsp, 8
         ; pop r15
         ; pop r14
