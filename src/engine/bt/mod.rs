@@ -136,7 +136,7 @@ impl Bt {
             .filter(|(_, &n)| n > 0)
             .map(|(mn, &n)| (format!("{mn:?}").to_lowercase(), n))
             .collect();
-        kinds.sort_by(|a, b| b.1.cmp(&a.1));
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
         kinds.truncate(12);
         self.stats.callouts_by_kind = kinds;
         exit
