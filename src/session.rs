@@ -182,7 +182,8 @@ impl Outcome {
                 b.ident_mem_insns,
                 b.translated_insns - b.ident_insns - b.ident_mem_insns
             );
-            let _ = writeln!(s, "bt block runs          {}", b.block_runs);
+            let _ = writeln!(s, "bt dispatches          {}", b.block_runs);
+            let _ = writeln!(s, "bt chains              {}", b.chains);
             let _ = writeln!(s, "bt callouts executed   {}", b.callout_insns);
             let _ = writeln!(
                 s,

@@ -3,12 +3,17 @@
 //! - IDENT: re-encoded for the host by iced's encoder with guest registers
 //!   mapped to host registers (`regs`), flags left in host RFLAGS;
 //! - an exit: a direct JMP or the last Jcc of the block stores the next EIP
-//!   and the completed count and jumps to the runtime's `exit`;
+//!   and jumps to the runtime's `exit` — or, once the runtime has chained
+//!   it, straight to the next block (the jump's rel32 is patched);
 //! - a callout: the runtime's `callout` routine runs the instruction in Rust
 //!   (the interpreter's handler for it, or a `system/` function).
 //!
-//! For now only register-only instructions and LEA are IDENT; memory
-//! operands go through callouts until the inline fast path lands.
+//! Every block starts by charging its length against the instruction
+//! budget in the scratch area (`Layout::budget`); if the budget cannot
+//! cover it, the block refunds and exits before running anything, so a
+//! chain of blocks stops exactly where the interpreter would. Callouts that
+//! leave early refund the instructions that did not run (see the runtime's
+//! callout in `src/engine/bt/callout.rs`).
 
 use crate::table::{self, Class};
 use crate::{liveness, memop, regs, Layout};
@@ -47,12 +52,28 @@ pub enum Kind {
     Callout,
 }
 
+/// An exit that may be chained: the offset of its jump's rel32 in the
+/// block's bytes, and the guest EIP it goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainableExit {
+    pub rel32_at: usize,
+    pub target: u32,
+}
+
 /// A translated block.
 #[derive(Clone, Debug)]
 pub struct Translated {
     pub bytes: Vec<u8>,
     /// Per guest instruction, how it was translated.
     pub kinds: Vec<Kind>,
+    /// Exits to a known guest EIP, which the runtime may chain.
+    pub exits: Vec<ChainableExit>,
+}
+
+/// The callout index word: the instruction's index in its block in the low
+/// half, the block's length in the high half.
+pub fn callout_index(index: u32, len: u32) -> u32 {
+    index | (len << 16)
 }
 
 macro_rules! asm {
@@ -134,17 +155,44 @@ impl Emitter<'_> {
         self.base + self.ops.offset().0
     }
 
-    /// Stores EIP and the completed count, then jumps to `exit`.
-    fn exit(&mut self, eip: u32, completed: u32) {
+    /// Stores EIP, then jumps to `exit` (a jump the runtime may re-point
+    /// at the block for `eip`). Returns the offset of the jump's rel32.
+    fn exit(&mut self, eip: u32) -> usize {
         let l = self.env.layout;
         let ops = &mut self.ops;
         asm!(ops
             ; mov DWORD [r13 + l.eip], eip as i32
-            ; mov DWORD [r14 + l.completed], completed as i32
         );
         let rel = self.env.exit as i64 - (self.here() as i64 + 5);
         self.ops.push(0xe9);
+        let at = self.ops.offset().0;
         self.ops.push_i32(rel as i32);
+        at
+    }
+
+    /// Charges the block's `len` instructions against the budget; the
+    /// returned label is where the block refunds and leaves when the budget
+    /// cannot cover them. Flag-free, so guest flags live into the block need
+    /// no saving: the sign of the new budget is read back as its top byte
+    /// and tested with JRCXZ (guest ECX parked in r9 meanwhile).
+    fn charge(&mut self, len: u32) -> DynamicLabel {
+        let l = self.env.layout;
+        let refund = self.ops.new_dynamic_label();
+        let ok = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov r9, rcx
+            ; mov rcx, [r14 + l.budget]
+            ; lea rcx, [rcx - len as i32]
+            ; mov [r14 + l.budget], rcx
+            ; movzx ecx, BYTE [r14 + l.budget + 7]
+            ; jrcxz =>ok
+            ; mov rcx, r9
+            ; jmp =>refund
+            ; =>ok
+            ; mov rcx, r9
+        );
+        refund
     }
 
     /// The inline fast path of a memory instruction; returns the label of
@@ -203,19 +251,25 @@ impl Emitter<'_> {
 /// will live at host address `base`.
 pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translated, String> {
     let mut e = Emitter { ops: VecAssembler::new(base), base, env };
-    let mut kinds = Vec::with_capacity(insns.len());
+    let first = insns.first().ok_or("empty block")?;
     let n = insns.len() as u32;
-    let mut taken: Option<(usize, u32)> = None;
     let plain: Vec<Instruction> = insns.iter().map(|g| g.insn).collect();
     let live = liveness::flags_live_before(&plain);
+    let refund = e.charge(n);
+    let mut kinds = Vec::with_capacity(insns.len());
+    let mut exits = Vec::new();
+    let mut taken: Option<(usize, u32)> = None;
     let mut slow_paths: Vec<SlowPath> = Vec::new();
+    let mut ends_with_jmp = false;
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
         let last = k + 1 == insns.len();
         let direct = matches!(i.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
         if last && direct && i.flow_control() == FlowControl::UnconditionalBranch {
-            e.exit(i.near_branch_target() as u32, n);
+            let target = i.near_branch_target() as u32;
+            exits.push(ChainableExit { rel32_at: e.exit(target), target });
             kinds.push(Kind::Exit);
+            ends_with_jmp = true;
             break;
         }
         // Only true Jcc: LOOPcc also has a condition code but counts ECX.
@@ -231,26 +285,27 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
                 continue;
             }
         }
+        let index = callout_index(k as u32, n);
         if let Some(bytes) = ident_bytes(i, e.here() as u64) {
             e.ops.extend(bytes);
             kinds.push(Kind::Ident);
         } else if let Some(m) = env.flat.then(|| memop::plan(i)).flatten() {
             let (slow, cont) = e.mem_fast(&m, live[k]);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: k as u32, saved_flags: live[k] });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, saved_flags: live[k] });
             kinds.push(Kind::IdentMem);
         } else {
-            e.callout(g.arg, k as u32);
+            e.callout(g.arg, index);
             kinds.push(Kind::Callout);
         }
     }
     let last = insns.last().ok_or("empty block")?;
-    let ends_with_jmp = kinds.last() == Some(&Kind::Exit) && taken.is_none();
     if !ends_with_jmp {
-        e.exit(last.insn.next_ip32(), n);
+        let target = last.insn.next_ip32();
+        exits.push(ChainableExit { rel32_at: e.exit(target), target });
     }
     let taken_at = e.ops.offset().0;
     if let Some((_, target)) = taken {
-        e.exit(target, n);
+        exits.push(ChainableExit { rel32_at: e.exit(target), target });
     }
     for p in slow_paths {
         let ops = &mut e.ops;
@@ -262,10 +317,20 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         let ops = &mut e.ops;
         asm!(ops ; jmp =>p.cont);
     }
+    // Not enough budget: give it back and leave before the first instruction.
+    let l = env.layout;
+    let ops = &mut e.ops;
+    asm!(ops
+        ; =>refund
+        ; mov r9, [r14 + l.budget]
+        ; lea r9, [r9 + n as i32]
+        ; mov [r14 + l.budget], r9
+    );
+    e.exit(first.insn.ip32());
     let mut bytes = e.ops.finalize().map_err(|err| format!("block: {err:?}"))?;
     if let Some((at, _)) = taken {
         let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
-    Ok(Translated { bytes, kinds })
+    Ok(Translated { bytes, kinds, exits })
 }

@@ -32,8 +32,9 @@ pub struct Layout {
     pub eip: i32,
     /// Offset of the guest EFLAGS (u32).
     pub eflags: i32,
-    /// Scratch: how many guest instructions of the block completed (u32).
-    pub completed: i32,
+    /// Scratch: the instruction budget left (i64); blocks charge their
+    /// length at entry and leave when it would go negative.
+    pub budget: i32,
     /// Scratch: the address of the Rust callout function (u64).
     pub callout_fn: i32,
     /// Scratch: the argument the next callout gets (u64).

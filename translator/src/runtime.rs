@@ -4,9 +4,8 @@
 //! - `enter(state: *mut, scratch: *mut, membase: *mut u8, target: *const u8) -> u64`
 //!   (System V): saves the host's callee-saved registers, loads the guest
 //!   registers and arithmetic flags, and jumps to `target`;
-//! - `exit`: blocks jump here after storing the next EIP and the number of
-//!   completed instructions; it stores the guest registers and flags back
-//!   and returns 0 to the caller of `enter`;
+//! - `exit`: blocks jump here after storing the next EIP; it stores the
+//!   guest registers and flags back and returns 0 to the caller of `enter`;
 //! - `callout`: blocks `call` it after storing the callout's argument and
 //!   index in the scratch area; it stores the guest state, clears DF, calls
 //!   the Rust function at `scratch.callout_fn(state, scratch)`, and either

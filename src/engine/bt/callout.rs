@@ -5,7 +5,7 @@
 
 use super::codebuf::Scratch;
 use crate::cpu::state::flags;
-use crate::engine::interp::cache::Decoded;
+use crate::engine::interp::cache::{ends_block, Decoded};
 use crate::engine::interp::Interp;
 use crate::machine::Machine;
 
@@ -14,16 +14,13 @@ use crate::machine::Machine;
 #[derive(Debug)]
 pub struct Context {
     pub interp: *mut Interp,
-    /// `clock.retired` when the block was entered.
-    pub block_retired: u64,
-    /// Instructions retired beyond one per guest instruction (REP string
-    /// iterations) so far in this block.
-    pub bias: u64,
-    /// The instruction budget the block was entered with.
-    pub budget: u64,
+    /// `clock.retired` when translated code was entered.
+    pub start_retired: u64,
+    /// The budget translated code was entered with.
+    pub start_budget: i64,
     /// Callouts made (for `--stats`).
     pub calls: u64,
-    /// Whether the running block was translated for flat, unpaged memory.
+    /// Whether the running code was translated for flat, unpaged memory.
     pub flat: bool,
     /// Callouts made per guest mnemonic (indexed by `Mnemonic as usize`).
     pub by_mnemonic: Vec<u64>,
@@ -33,9 +30,8 @@ impl Default for Context {
     fn default() -> Self {
         Context {
             interp: std::ptr::null_mut(),
-            block_retired: 0,
-            bias: 0,
-            budget: 0,
+            start_retired: 0,
+            start_budget: 0,
             calls: 0,
             flat: false,
             by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
@@ -44,6 +40,12 @@ impl Default for Context {
 }
 
 /// Runs one guest instruction with the interpreter's handler for it.
+///
+/// Accounting: the block has charged all its `n` instructions against
+/// `s.budget`, so the instructions retired before this one are
+/// `start_budget - budget - n + k`. A REP string instruction may retire
+/// several; the extra ones are charged here. When the block is left
+/// early, what did not run is refunded.
 pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     // SAFETY: the runtime's callout routine passes the state and scratch
     // pointers `codebuf::enter` was given, both valid and not otherwise in
@@ -62,29 +64,33 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     if let Some(n) = ctx.by_mnemonic.get_mut(d.insn.mnemonic() as usize) {
         *n += 1;
     }
-    let k = s.callout_index as u64;
-    let before = ctx.block_retired + ctx.bias + k;
+    let k = (s.callout_index & 0xffff) as i64;
+    let n = (s.callout_index >> 16) as i64;
+    let before = ctx.start_retired + (ctx.start_budget - s.budget - n + k) as u64;
     m.clock.retired = before;
-    let budget = ctx.budget.saturating_sub(ctx.bias + k).max(1);
+    // This instruction's own charge plus whatever budget is spare.
+    let allowed = (s.budget + 1).max(1) as u64;
     let exceptions = interp.stats.exceptions;
-    let ok = interp.execute(m, &d.insn, d.run, budget);
-    let delta = m.clock.retired - before;
+    let ok = interp.execute(m, &d.insn, d.run, allowed);
+    let delta = (m.clock.retired - before) as i64;
     if interp.stats.exceptions != exceptions || m.fatal.is_some() {
-        ctx.bias += delta;
-        s.completed = k as u32;
+        // The instruction faulted: it did not retire (REP iterations done
+        // before the fault did); refund the rest of the block.
+        s.budget += n - k - delta;
         return 1;
     }
-    ctx.bias += delta.saturating_sub(1);
     let leave = !ok
         || m.cpu.eip != d.insn.next_ip32()
         || !m.mmu.smc_pages.is_empty()
         || m.cpu.int_shadow != 0
         || m.cpu.halted != 0
         || m.cpu.eflags & flags::TF != 0
+        || ends_block(&d.insn)
         || super::flat_memory(m) != ctx.flat;
     if leave {
-        s.completed = k as u32 + 1;
+        s.budget += n - k - delta;
         return 1;
     }
+    s.budget -= delta - 1;
     0
 }

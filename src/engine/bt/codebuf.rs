@@ -24,10 +24,13 @@ pub struct CodeBuffer {
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// Guest instructions of the current block that completed.
-    pub completed: u32,
-    /// Index in its block of the instruction being called out.
+    /// The instruction budget left: blocks charge their length at entry and
+    /// leave (refunded) when it would go negative.
+    pub budget: i64,
+    /// The instruction being called out: its index in its block in the low
+    /// half, the block's length in the high half.
     pub callout_index: u32,
+    pub _pad: u32,
     /// The Rust function the callout routine calls.
     pub callout_fn: u64,
     /// The callout's argument (a pointer to the decoded instruction).
@@ -76,6 +79,15 @@ impl CodeBuffer {
         self.used = (self.used + code.len() + 15) & !15;
         self.used = self.used.min(self.rw.len());
         Some(at)
+    }
+
+    /// Re-points the rel32 at host address `at` (inside this buffer) so its
+    /// jump goes to `target`.
+    pub fn patch_rel32(&mut self, at: usize, target: usize) {
+        let base = self.rx.as_ptr() as usize;
+        let off = at - base;
+        let rel = (target as i64 - (at as i64 + 4)) as i32;
+        self.rw[off..off + 4].copy_from_slice(&rel.to_le_bytes());
     }
 
     /// Keeps everything pushed so far across flushes.

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod callout;
+pub mod chain;
 pub mod codebuf;
 
 use crate::cpu::state::{flags, CpuLayout, Seg};
@@ -25,6 +26,7 @@ use crate::engine::{Exit, Limits};
 use crate::machine::Machine;
 use crate::memory::{Access, LinAddr};
 use callout::Context;
+use chain::{Chains, TKey};
 use codebuf::{CodeBuffer, Scratch};
 use std::collections::HashMap;
 use std::mem::offset_of;
@@ -44,7 +46,10 @@ pub struct BtStats {
     pub ident_insns: u64,
     pub ident_mem_insns: u64,
     pub callout_insns: u64,
+    /// Entries into translated code from the dispatcher.
     pub block_runs: u64,
+    /// Exits chained directly to another block.
+    pub chains: u64,
     pub interp_fallbacks: u64,
     pub invalidations: u64,
     pub flushes: u64,
@@ -63,8 +68,9 @@ pub struct Bt {
     buf: CodeBuffer,
     enter: usize,
     env: Env,
-    map: HashMap<(BlockKey, bool), Translation>,
-    by_page: HashMap<u32, Vec<(BlockKey, bool)>>,
+    map: HashMap<TKey, Translation>,
+    by_page: HashMap<u32, Vec<TKey>>,
+    chains: Chains,
     scratch: Box<Scratch>,
     ctx: Box<Context>,
     pub stats: BtStats,
@@ -76,7 +82,7 @@ fn layout() -> translator::Layout {
         gpr: cpu.gpr as i32,
         eip: cpu.eip as i32,
         eflags: cpu.eflags as i32,
-        completed: offset_of!(Scratch, completed) as i32,
+        budget: offset_of!(Scratch, budget) as i32,
         callout_fn: offset_of!(Scratch, callout_fn) as i32,
         callout_arg: offset_of!(Scratch, callout_arg) as i32,
         callout_index: offset_of!(Scratch, callout_index) as i32,
@@ -121,6 +127,7 @@ impl Bt {
             env,
             map: HashMap::new(),
             by_page: HashMap::new(),
+            chains: Chains::default(),
             scratch,
             ctx: Box::default(),
             stats: BtStats::default(),
@@ -131,6 +138,7 @@ impl Bt {
     pub fn run(&mut self, interp: &mut Interp, m: &mut Machine, limits: Limits) -> Exit {
         let exit = interp.run_with(m, limits, self);
         self.stats.callout_insns = self.ctx.calls;
+        self.stats.chains = self.chains.links;
         let mut kinds: Vec<(String, u64)> = iced_x86::Mnemonic::values()
             .zip(self.ctx.by_mnemonic.iter())
             .filter(|(_, &n)| n > 0)
@@ -145,6 +153,7 @@ impl Bt {
     fn flush(&mut self) {
         self.map.clear();
         self.by_page.clear();
+        self.chains.clear();
         self.buf.flush();
         self.stats.flushes += 1;
     }
@@ -168,6 +177,15 @@ impl Bt {
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
         self.by_page.entry(key.phys >> 12).or_default().push((key, flat));
         self.map.insert((key, flat), Translation { entry, len: insns.len() as u64, _block: block });
+        let exits: Vec<(usize, u32)> = t.exits.iter().map(|x| (entry + x.rel32_at, x.target)).collect();
+        let (map, buf) = (&self.map, &mut self.buf);
+        self.chains.link_new(
+            (key, flat),
+            entry,
+            &exits,
+            |k| map.get(k).map(|t| t.entry),
+            |at, target| buf.patch_rel32(at, target),
+        );
         self.map.get(&(key, flat))
     }
 }
@@ -204,16 +222,15 @@ impl Accel for Bt {
             return false;
         }
         self.ctx.interp = interp;
-        self.ctx.block_retired = m.clock.retired;
-        self.ctx.bias = 0;
-        self.ctx.budget = budget;
+        self.ctx.start_retired = m.clock.retired;
+        self.ctx.start_budget = budget.min(i64::MAX as u64 / 2) as i64;
         self.ctx.flat = flat;
+        self.scratch.budget = self.ctx.start_budget;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
-        self.scratch.completed = 0;
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry);
-        let done = self.ctx.bias + self.scratch.completed as u64;
-        m.clock.retired = self.ctx.block_retired + done;
+        let done = (self.ctx.start_budget - self.scratch.budget) as u64;
+        m.clock.retired = self.ctx.start_retired + done;
         self.stats.block_runs += 1;
         self.stats.insns_in_translated_blocks += done;
         true
@@ -223,6 +240,8 @@ impl Accel for Bt {
         for key in self.by_page.remove(&page).unwrap_or_default() {
             if self.map.remove(&key).is_some() {
                 self.stats.invalidations += 1;
+                let (buf, exit) = (&mut self.buf, self.env.exit);
+                self.chains.unlink(&key, |at| buf.patch_rel32(at, exit));
             }
         }
     }
