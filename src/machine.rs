@@ -85,6 +85,9 @@ pub enum Fatal {
     TripleFault,
     /// The host could not provide something the engine needs.
     Host(String),
+    /// Lockstep checking found the translator and the interpreter in
+    /// different states (the details are in the lockstep report).
+    Divergence,
 }
 
 /// The whole virtual machine. `#[repr(C)]` with the CPU state first, so

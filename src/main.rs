@@ -18,7 +18,8 @@ Exit status:
   8       the guest used an unsupported instruction or feature
   10      the guest halted with interrupts disabled
   12      --max-insns or --timeout reached
-  14      host failure";
+  14      host failure
+  16      --lockstep: the translator and the interpreter diverged";
 
 #[derive(Parser)]
 #[command(name = "bt86", version, about = "A pure-software x86 virtual machine", after_help = EXIT_STATUSES)]
@@ -95,6 +96,10 @@ struct RunArgs {
     /// Print engine counters on stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// Run the interpreter beside the translator and stop at the first
+    /// block after which their states differ (with --engine bt).
+    #[arg(long)]
+    lockstep: bool,
     /// Decode every instruction every time (tests the decode cache).
     #[arg(long, hide = true)]
     no_decode_cache: bool,
@@ -237,9 +242,37 @@ fn run(args: RunArgs) -> i32 {
             return status::HOST;
         }
     };
-    let out = session::run(machine, &cfg);
+    let out = if args.lockstep {
+        if cfg.engine != EngineKind::Bt {
+            eprintln!("bt86: --lockstep compares the translator with the interpreter: use it with --engine bt");
+            return status::USAGE;
+        }
+        match session::boot(&path, &image, &cfg, Box::new(std::io::sink())) {
+            Ok(shadow) => session::run_lockstep(machine, shadow, &cfg),
+            Err(e) => {
+                eprintln!("bt86: {e}");
+                return status::HOST;
+            }
+        }
+    } else {
+        session::run(machine, &cfg)
+    };
     if let Some(msg) = out.exit.message(&out.machine) {
         eprintln!("bt86: {msg}");
+    }
+    if let Some((compared, report)) = &out.lockstep {
+        match report {
+            Some(r) => {
+                eprint!("bt86: {r}");
+                if !r.ends_with('\n') {
+                    eprintln!();
+                }
+            }
+            None => eprintln!("bt86: lockstep: {compared} blocks compared, no divergence"),
+        }
+        if report.is_some() && out.exit.status() % 2 == 1 {
+            return status::DIVERGENCE;
+        }
     }
     if args.stats {
         eprint!("{}", out.stats_report());

@@ -29,6 +29,8 @@ pub mod status {
     pub const LIMIT: i32 = 12;
     /// A host failure (out of memory for guest RAM, I/O error).
     pub const HOST: i32 = 14;
+    /// `--lockstep` found the translator and the interpreter disagreeing.
+    pub const DIVERGENCE: i32 = 16;
 }
 
 /// Which engine runs the guest.
@@ -82,6 +84,9 @@ pub struct Outcome {
     pub retired: u64,
     pub interp: InterpStats,
     pub bt: Option<BtStats>,
+    /// With `--lockstep`: how many blocks were compared, and the first
+    /// divergence, if any.
+    pub lockstep: Option<(u64, Option<String>)>,
     pub machine: Machine,
 }
 
@@ -116,7 +121,40 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
         },
     };
     m.platform.flush();
-    Outcome { exit, retired: m.clock.retired, interp: interp.stats, bt: bt_stats, machine: m }
+    Outcome { exit, retired: m.clock.retired, interp: interp.stats, bt: bt_stats, lockstep: None, machine: m }
+}
+
+/// Runs a booted machine under the translator with `shadow` (booted the
+/// same way) following under the interpreter, comparing them after every
+/// translated block and their RAM at the end.
+pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Outcome {
+    let mut interp = Interp::new(cfg.decode_cache);
+    let bt = match Bt::new() {
+        Ok(bt) => bt,
+        Err(e) => {
+            let exit = Exit::Fatal(Fatal::Host(e));
+            return Outcome { exit, retired: 0, interp: interp.stats, bt: None, lockstep: None, machine: m };
+        }
+    };
+    let mut ls = crate::engine::lockstep::Lockstep::new(bt, &mut shadow);
+    let exit = ls.run(&mut interp, &mut m, cfg.limits);
+    let mut report = ls.divergence.as_ref().map(|d| d.describe());
+    if report.is_none() {
+        if let Some(at) = ls.compare_ram(&m) {
+            report = Some(format!("guest RAM differs at the end of the run, first at physical {at:#010x}"));
+        }
+    }
+    let compared = ls.compared;
+    let bt_stats = Some(ls.bt.stats.clone());
+    m.platform.flush();
+    Outcome {
+        exit,
+        retired: m.clock.retired,
+        interp: interp.stats,
+        bt: bt_stats,
+        lockstep: Some((compared, report)),
+        machine: m,
+    }
 }
 
 impl Exit {
@@ -128,6 +166,7 @@ impl Exit {
             Exit::Fatal(Fatal::TripleFault) => status::TRIPLE_FAULT,
             Exit::Fatal(Fatal::Unsupported(_)) => status::UNSUPPORTED,
             Exit::Fatal(Fatal::Host(_)) => status::HOST,
+            Exit::Fatal(Fatal::Divergence) => status::DIVERGENCE,
             Exit::HaltForever => status::HALTED,
             Exit::InsnLimit | Exit::ExceptionLimit | Exit::Timeout => status::LIMIT,
         }
@@ -142,6 +181,7 @@ impl Exit {
             Exit::Fatal(Fatal::TripleFault) => Some(format!("guest triple fault {at}")),
             Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({at})")),
             Exit::Fatal(Fatal::Host(what)) => Some(format!("host failure: {what}")),
+            Exit::Fatal(Fatal::Divergence) => Some(format!("lockstep: bt and interp diverged {at}")),
             Exit::HaltForever => Some(format!(
                 "guest halted {at} with interrupts disabled or every interrupt source masked; it can never wake up"
             )),

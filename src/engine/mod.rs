@@ -3,6 +3,7 @@
 
 pub mod bt;
 pub mod interp;
+pub mod lockstep;
 
 use crate::machine::Fatal;
 

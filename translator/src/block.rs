@@ -141,7 +141,6 @@ struct SlowPath {
     cont: DynamicLabel,
     arg: u64,
     index: u32,
-    saved_flags: bool,
 }
 
 struct Emitter<'a> {
@@ -195,17 +194,22 @@ impl Emitter<'_> {
         refund
     }
 
-    /// The inline fast path of a memory instruction; returns the label of
-    /// its out-of-line slow path, to be emitted at the end of the block.
-    fn mem_fast(&mut self, m: &memop::MemOp, save_flags: bool) -> (DynamicLabel, DynamicLabel) {
+    /// The inline fast path of a memory instruction; returns the labels of
+    /// its out-of-line slow path (emitted at the end of the block) and of
+    /// the point after it. The checks clobber RFLAGS, so the guest flags are
+    /// parked in r10 first: restored on the fast path only where the block
+    /// still needs them (`restore_flags`), always on the slow path, whose
+    /// callout may let the guest observe them.
+    fn mem_fast(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
         let limit = self.env.ram_size.saturating_sub(m.len) as i32;
         let l = self.env.layout;
         let ops = &mut self.ops;
-        if save_flags {
-            asm!(ops ; pushfq);
-        }
+        asm!(ops
+            ; pushfq
+            ; pop r10
+        );
         ops.extend(m.lea.iter().copied());
         asm!(ops
             ; cmp r8d, limit
@@ -215,8 +219,8 @@ impl Emitter<'_> {
             asm!(ops
                 ; mov r9d, r8d
                 ; shr r9d, 12
-                ; mov r10, [r14 + l.code_pages]
-                ; cmp BYTE [r10 + r9], 0
+                ; mov r11, [r14 + l.code_pages]
+                ; cmp BYTE [r11 + r9], 0
                 ; jne =>slow
                 ; lea r9d, [r8 + m.len as i32 - 1]
                 ; xor r9d, r8d
@@ -224,8 +228,11 @@ impl Emitter<'_> {
                 ; ja =>slow
             );
         }
-        if save_flags {
-            asm!(ops ; popfq);
+        if restore_flags {
+            asm!(ops
+                ; push r10
+                ; popfq
+            );
         }
         ops.extend(m.op.iter().copied());
         asm!(ops ; =>cont);
@@ -254,7 +261,10 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     let first = insns.first().ok_or("empty block")?;
     let n = insns.len() as u32;
     let plain: Vec<Instruction> = insns.iter().map(|g| g.insn).collect();
-    let live = liveness::flags_live_before(&plain);
+    // Which instructions let the guest observe the flags: everything that
+    // is not a pure IDENT instruction (callouts, memory slow paths, exits).
+    let observer: Vec<bool> = plain.iter().map(|i| ident_bytes(i, 0).is_none()).collect();
+    let (_, restore) = liveness::flags_needed(&plain, &observer);
     let refund = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
     let mut exits = Vec::new();
@@ -290,8 +300,8 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             e.ops.extend(bytes);
             kinds.push(Kind::Ident);
         } else if let Some(m) = env.flat.then(|| memop::plan(i)).flatten() {
-            let (slow, cont) = e.mem_fast(&m, live[k]);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, saved_flags: live[k] });
+            let (slow, cont) = e.mem_fast(&m, restore[k]);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index });
             kinds.push(Kind::IdentMem);
         } else {
             e.callout(g.arg, index);
@@ -309,10 +319,11 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     }
     for p in slow_paths {
         let ops = &mut e.ops;
-        asm!(ops ; =>p.slow);
-        if p.saved_flags {
-            asm!(ops ; popfq);
-        }
+        asm!(ops
+            ; =>p.slow
+            ; push r10
+            ; popfq
+        );
         e.callout(p.arg, p.index);
         let ops = &mut e.ops;
         asm!(ops ; jmp =>p.cont);

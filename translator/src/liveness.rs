@@ -40,14 +40,29 @@ fn writes_all(i: &Instruction) -> bool {
 
 /// `live[k]`: the guest flags must be preserved just before instruction k.
 pub fn flags_live_before(insns: &[Instruction]) -> Vec<bool> {
-    let mut live = vec![false; insns.len()];
+    flags_needed(insns, &vec![false; insns.len()]).0
+}
+
+/// Flag liveness when some instructions are observers: a callout, or a
+/// memory fast path whose slow path is a callout, lets the guest see the
+/// flags (PUSHF, an exception's EFLAGS image, the state left at an exit),
+/// so the flags must be exact when one starts.
+///
+/// Returns `(needed, restore)`: `needed[k]`, the flags must be exact when
+/// instruction k starts; `restore[k]`, code inserted before instruction k
+/// that clobbers RFLAGS must put them back before k runs (k reads them, or
+/// they are needed after k and k does not overwrite them all).
+pub fn flags_needed(insns: &[Instruction], observer: &[bool]) -> (Vec<bool>, Vec<bool>) {
+    let mut needed = vec![false; insns.len()];
+    let mut restore = vec![false; insns.len()];
     let mut after = true;
     for (k, i) in insns.iter().enumerate().rev() {
-        let before = i.rflags_read() & ARITH != 0 || (after && !writes_all(i));
-        live[k] = before;
-        after = before;
+        let own = i.rflags_read() & ARITH != 0 || (after && !writes_all(i));
+        restore[k] = own;
+        needed[k] = own || observer.get(k).copied().unwrap_or(true);
+        after = needed[k];
     }
-    live
+    (needed, restore)
 }
 
 #[cfg(test)]
@@ -64,6 +79,17 @@ mod tests {
         // mov eax,[ebx] ; cmp eax,1 ; mov ecx,[edx] ; jne
         let i = decode(&[0x8b, 0x03, 0x83, 0xf8, 0x01, 0x8b, 0x0a, 0x75, 0x00]);
         assert_eq!(flags_live_before(&i), vec![false, false, true, true]);
+    }
+
+    #[test]
+    fn observers_need_exact_flags_before_them() {
+        // mov bl,[ecx] ; mov [x],bl (may call out) ; inc ecx ; cmp ecx,7 ; jb
+        let i = decode(&[0x8a, 0x19, 0x88, 0x1d, 0, 0, 0, 0, 0x41, 0x83, 0xf9, 0x07, 0x72, 0x00]);
+        let (needed, restore) = flags_needed(&i, &[true, true, false, false, false]);
+        assert_eq!(needed, vec![true, true, false, false, true]);
+        // The first load must put the flags back: the store after it may
+        // let the guest see them. The store itself need not.
+        assert_eq!(restore, vec![true, false, false, false, true]);
     }
 
     #[test]

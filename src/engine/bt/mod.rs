@@ -71,6 +71,7 @@ pub struct Bt {
     map: HashMap<TKey, Translation>,
     by_page: HashMap<u32, Vec<TKey>>,
     chains: Chains,
+    chaining: bool,
     scratch: Box<Scratch>,
     ctx: Box<Context>,
     pub stats: BtStats,
@@ -128,10 +129,17 @@ impl Bt {
             map: HashMap::new(),
             by_page: HashMap::new(),
             chains: Chains::default(),
+            chaining: true,
             scratch,
             ctx: Box::default(),
             stats: BtStats::default(),
         })
+    }
+
+    /// Turns direct chaining on or off (lockstep checking runs one block
+    /// per dispatch). Takes effect for blocks translated afterwards.
+    pub fn set_chaining(&mut self, on: bool) {
+        self.chaining = on;
     }
 
     /// Runs the machine until it stops.
@@ -177,7 +185,8 @@ impl Bt {
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
         self.by_page.entry(key.phys >> 12).or_default().push((key, flat));
         self.map.insert((key, flat), Translation { entry, len: insns.len() as u64, _block: block });
-        let exits: Vec<(usize, u32)> = t.exits.iter().map(|x| (entry + x.rel32_at, x.target)).collect();
+        let exits: Vec<(usize, u32)> =
+            if self.chaining { t.exits.iter().map(|x| (entry + x.rel32_at, x.target)).collect() } else { Vec::new() };
         let (map, buf) = (&self.map, &mut self.buf);
         self.chains.link_new(
             (key, flat),

@@ -116,6 +116,23 @@ impl Interp {
         }
     }
 
+    /// One turn of the run loop with a budget of one instruction: services
+    /// devices and interrupts, then runs (or faults on) the instruction at
+    /// CS:EIP. Lockstep checking uses it to follow the translator through
+    /// a fault, which retires nothing.
+    pub(crate) fn step_one(&mut self, m: &mut Machine) -> Option<Exit> {
+        if !m.mmu.smc_pages.is_empty() {
+            self.invalidate(m, &mut NoAccel);
+        }
+        if let Some(exit) = self.service(m, &Limits::default()) {
+            return Some(exit);
+        }
+        if m.cpu.halted == 0 {
+            self.run_block(m, 1);
+        }
+        None
+    }
+
     /// Drops what was decoded from pages the guest wrote to.
     fn invalidate<A: Accel>(&mut self, m: &mut Machine, accel: &mut A) {
         for page in std::mem::take(&mut m.mmu.smc_pages) {
