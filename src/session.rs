@@ -230,6 +230,11 @@ impl Outcome {
                 "bt translated share    {:.1}% of retired instructions ran in translated blocks",
                 pct(b.insns_in_translated_blocks)
             );
+            let _ = writeln!(
+                s,
+                "bt inline share        {:.1}% of retired instructions ran as inline host code (no callout)",
+                pct(b.insns_in_translated_blocks.saturating_sub(b.callout_insns))
+            );
             let _ = writeln!(s, "bt interp fallbacks    {}", b.interp_fallbacks);
             let _ = writeln!(s, "bt invalidations       {}", b.invalidations);
             let _ = writeln!(s, "bt flushes             {}", b.flushes);

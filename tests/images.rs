@@ -73,3 +73,30 @@ fn images_match_qemu_under_bt() {
     use bt86::session::EngineKind;
     check_engine(&RunConfig { engine: EngineKind::Bt, ..RunConfig::default() }, "bt");
 }
+
+/// The CPU-bound workloads are checked by their output under every engine;
+/// lockstep over their hundreds of millions of blocks would dominate the
+/// suite's time, so it runs on every other image.
+const WORKLOADS: &[&str] = &["crc32", "sort", "sieve", "matmul"];
+
+#[test]
+fn lockstep_bt_and_interp_never_diverge() {
+    use bt86::session::{self, EngineKind};
+    let cfg = RunConfig { engine: EngineKind::Bt, ..RunConfig::default() };
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for name in image_names().iter().filter(|n| !WORKLOADS.contains(&n.as_str())) {
+        let path = images_dir().join("bin").join(format!("{name}.elf"));
+        let image = std::fs::read(&path).expect("image");
+        let boot = || session::boot(name, &image, &cfg, Box::new(std::io::sink())).expect("boot");
+        let out = session::run_lockstep(boot(), boot(), &cfg);
+        let (blocks, report) = out.lockstep.expect("lockstep report");
+        compared += blocks;
+        if let Some(r) = report {
+            failures.push(format!("{name}: {r}"));
+        }
+    }
+    println!("lockstep: {compared} translated blocks compared with the interpreter");
+    assert!(compared > 0);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
