@@ -46,6 +46,11 @@ pub struct Mmu {
     /// looked; the engine drops what it cached for them.
     pub smc_pages: Vec<u32>,
     pub stats: MmuStats,
+    /// Bumped by every TLB flush, so caches of translations (the binary
+    /// translator's inline TLB) know to drop theirs.
+    pub generation: u64,
+    /// Bumped whenever a page becomes a code page.
+    pub code_generation: u64,
 }
 
 impl Mmu {
@@ -57,6 +62,8 @@ impl Mmu {
             code_pages: vec![0; pages],
             smc_pages: Vec::new(),
             stats: MmuStats::default(),
+            generation: 0,
+            code_generation: 0,
         }
     }
 
@@ -93,6 +100,7 @@ impl Mmu {
     /// non-global ones (MOV to CR3).
     pub fn flush_tlb(&mut self, keep_global: bool) {
         self.stats.tlb_flushes += 1;
+        self.generation += 1;
         for e in self.tlb.iter_mut() {
             if !(keep_global && e.rights & T_GLOBAL != 0) {
                 e.tag = 0;
@@ -102,6 +110,7 @@ impl Mmu {
 
     /// INVLPG: drops the entry for one linear page.
     pub fn flush_page(&mut self, lin: LinAddr) {
+        self.generation += 1;
         let e = &mut self.tlb[lin.page() as usize % TLB_SIZE];
         if e.tag == lin.page() + 1 {
             e.tag = 0;
@@ -112,6 +121,9 @@ impl Mmu {
     #[inline]
     pub fn mark_code(&mut self, page: u32) {
         if let Some(b) = self.code_pages.get_mut(page as usize) {
+            if *b == 0 {
+                self.code_generation += 1;
+            }
             *b = 1;
         }
     }

@@ -35,12 +35,34 @@ pub struct Env {
     pub layout: Layout,
     pub exit: usize,
     pub callout: usize,
-    /// Guest RAM size in bytes (physical addresses below it are RAM).
-    pub ram_size: u32,
-    /// Paging is off and CS, DS, ES and SS are flat, writable where they
-    /// must be: memory operands may take the inline fast path.
-    pub flat: bool,
+    /// How memory operands may be reached inline.
+    pub mem: MemPath,
 }
+
+/// How translated code reaches guest memory without a callout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemPath {
+    /// Only through callouts (segments with bases or limits).
+    None,
+    /// Paging off, flat segments: the linear address is the physical
+    /// address, RAM is `ram_size` bytes at r15.
+    Physical { ram_size: u32 },
+    /// Paging on, flat segments: a direct-mapped TLB of 256 entries at
+    /// `[r14 + table]`, each `{ read_tag: u32, write_tag: u32, addend: u64 }`
+    /// indexed by bits 12–19 of the linear address; a tag is the linear page
+    /// base it maps (1 when empty), `addend` turns a linear address into a
+    /// host address.
+    Tlb { table: i32 },
+}
+
+/// Bytes per inline-TLB entry, and entries per table.
+pub const TLB_ENTRY: usize = 16;
+pub const TLB_ENTRIES: usize = 256;
+
+/// Callout index flags: the slow path of an inline memory access, which
+/// the runtime may use to fill its inline TLB after the access.
+pub const CALLOUT_MEM_READ: u32 = 1 << 8;
+pub const CALLOUT_MEM_WRITE: u32 = 1 << 9;
 
 /// How each guest instruction was translated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,8 +92,9 @@ pub struct Translated {
     pub exits: Vec<ChainableExit>,
 }
 
-/// The callout index word: the instruction's index in its block in the low
-/// half, the block's length in the high half.
+/// The callout index word: the instruction's index in its block in bits
+/// 0–7, `CALLOUT_MEM_*` flags in bits 8–9, the block's length in the high
+/// half.
 pub fn callout_index(index: u32, len: u32) -> u32 {
     index | (len << 16)
 }
@@ -203,7 +226,11 @@ impl Emitter<'_> {
     fn mem_fast(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
-        let limit = self.env.ram_size.saturating_sub(m.len) as i32;
+        let ram_size = match self.env.mem {
+            MemPath::Physical { ram_size } => ram_size,
+            _ => 0,
+        };
+        let limit = ram_size.saturating_sub(m.len) as i32;
         let l = self.env.layout;
         let ops = &mut self.ops;
         asm!(ops
@@ -235,6 +262,43 @@ impl Emitter<'_> {
             );
         }
         ops.extend(m.op.iter().copied());
+        asm!(ops ; =>cont);
+        (slow, cont)
+    }
+
+    /// The inline-TLB fast path of a memory instruction (paging on); same
+    /// contract as `mem_fast`.
+    fn mem_tlb(&mut self, m: &memop::MemOp, table: i32, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let tag = table + if m.write { 4 } else { 0 };
+        let ops = &mut self.ops;
+        asm!(ops
+            ; pushfq
+            ; pop r10
+        );
+        ops.extend(m.lea.iter().copied());
+        asm!(ops
+            ; mov r9d, r8d
+            ; and r9d, 0xffff_f000u32 as i32
+            ; mov r11d, r8d
+            ; shr r11d, 8
+            ; and r11d, ((TLB_ENTRIES - 1) * TLB_ENTRY) as i32
+            ; cmp r9d, [r14 + r11 + tag]
+            ; jne =>slow
+            ; lea r9d, [r8 + m.len as i32 - 1]
+            ; xor r9d, r8d
+            ; cmp r9d, 0xfff
+            ; ja =>slow
+            ; add r8, [r14 + r11 + table + 8]
+        );
+        if restore_flags {
+            asm!(ops
+                ; push r10
+                ; popfq
+            );
+        }
+        ops.extend(m.op_host.iter().copied());
         asm!(ops ; =>cont);
         (slow, cont)
     }
@@ -299,9 +363,13 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         if let Some(bytes) = ident_bytes(i, e.here() as u64) {
             e.ops.extend(bytes);
             kinds.push(Kind::Ident);
-        } else if let Some(m) = env.flat.then(|| memop::plan(i)).flatten() {
-            let (slow, cont) = e.mem_fast(&m, restore[k]);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index });
+        } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan(i)).flatten() {
+            let (slow, cont) = match env.mem {
+                MemPath::Tlb { table } => e.mem_tlb(&m, table, restore[k]),
+                _ => e.mem_fast(&m, restore[k]),
+            };
+            let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill });
             kinds.push(Kind::IdentMem);
         } else {
             e.callout(g.arg, index);

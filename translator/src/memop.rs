@@ -9,8 +9,13 @@
 //!   op   ..., [r15 + r8]                  ; the guest's own instruction
 //! ```
 //!
+//! With paging on (and flat segments) the address goes through the
+//! runtime's inline TLB instead (see `block::Emitter::mem_tlb`), and the
+//! instruction runs on the host address: `op ..., [r8]`.
+//!
 //! The slow path is a callout that runs the instruction in the
-//! interpreter's handler (open bus, self-modifying code, faults).
+//! interpreter's handler (open bus, self-modifying code, faults, TLB
+//! misses).
 
 use crate::regs;
 use crate::table::{self, Class};
@@ -23,8 +28,11 @@ use iced_x86::{
 pub struct MemOp {
     /// `lea r8d, [EA]` (or `mov r8d, imm32` for an absolute address).
     pub lea: Vec<u8>,
-    /// The instruction with its memory operand at `[r15 + r8]`.
+    /// The instruction with its memory operand at `[r15 + r8]` (guest
+    /// physical address in r8, RAM base in r15).
     pub op: Vec<u8>,
+    /// The instruction with its memory operand at `[r8]` (host address in r8).
+    pub op_host: Vec<u8>,
     /// Bytes accessed.
     pub len: u32,
     /// Whether the instruction may write the memory operand.
@@ -95,11 +103,14 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
     j.set_memory_displ_size(0);
     j.set_segment_prefix(Register::None);
     let op = encode(&j)?;
+    j.set_memory_base(Register::R8);
+    j.set_memory_index(Register::None);
+    let op_host = encode(&j)?;
     let mut info = InstructionInfoFactory::new();
     let write = info.info(i).used_memory().iter().any(|u| {
         matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
     });
-    Some(MemOp { lea, op, len, write })
+    Some(MemOp { lea, op, op_host, len, write })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::cpu::state::flags;
 use crate::engine::interp::cache::{ends_block, Decoded};
 use crate::engine::interp::Interp;
 use crate::machine::Machine;
+use translator::block::{CALLOUT_MEM_READ, CALLOUT_MEM_WRITE};
 
 /// What callouts need besides the machine, reached through
 /// `Scratch::context`.
@@ -20,8 +21,8 @@ pub struct Context {
     pub start_budget: i64,
     /// Callouts made (for `--stats`).
     pub calls: u64,
-    /// Whether the running code was translated for flat, unpaged memory.
-    pub flat: bool,
+    /// The memory mode the running code was translated for.
+    pub mode: super::Mode,
     /// Callouts made per guest mnemonic (indexed by `Mnemonic as usize`).
     pub by_mnemonic: Vec<u64>,
 }
@@ -33,7 +34,7 @@ impl Default for Context {
             start_retired: 0,
             start_budget: 0,
             calls: 0,
-            flat: false,
+            mode: super::Mode::Other,
             by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
         }
     }
@@ -64,7 +65,12 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     if let Some(n) = ctx.by_mnemonic.get_mut(d.insn.mnemonic() as usize) {
         *n += 1;
     }
-    let k = (s.callout_index & 0xffff) as i64;
+    let k = (s.callout_index & 0xff) as i64;
+    let fill = s.callout_index & (CALLOUT_MEM_READ | CALLOUT_MEM_WRITE);
+    let paged = matches!(ctx.mode, super::Mode::PagedUser | super::Mode::PagedSupervisor);
+    // The linear address of a slow-path access, taken before the
+    // instruction changes its registers (segments are flat here).
+    let lin = (fill != 0 && paged).then(|| crate::engine::interp::operand::ea(&m.cpu, &d.insn));
     let n = (s.callout_index >> 16) as i64;
     let before = ctx.start_retired + (ctx.start_budget - s.budget - n + k) as u64;
     m.clock.retired = before;
@@ -86,7 +92,11 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         || m.cpu.halted != 0
         || m.cpu.eflags & flags::TF != 0
         || ends_block(&d.insn)
-        || super::flat_memory(m) != ctx.flat;
+        || super::memory_mode(m) != ctx.mode;
+    if let Some(lin) = lin.filter(|_| !leave) {
+        // Fill the inline TLB so the next access to this page stays inline.
+        super::tlb::fill(&mut s.tlb, m, lin, fill & CALLOUT_MEM_WRITE != 0);
+    }
     if leave {
         s.budget += n - k - delta;
         return 1;

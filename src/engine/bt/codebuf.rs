@@ -22,7 +22,7 @@ pub struct CodeBuffer {
 /// What the runtime keeps beside the guest state for translated code
 /// (addressed through r14; offsets in `translator::Layout`).
 #[repr(C)]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Scratch {
     /// The instruction budget left: blocks charge their length at entry and
     /// leave (refunded) when it would go negative.
@@ -39,6 +39,23 @@ pub struct Scratch {
     pub context: u64,
     /// The MMU's code-page byte table (translated stores check it).
     pub code_pages: u64,
+    /// The inline TLB (paging on).
+    pub tlb: super::tlb::Tables,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            budget: 0,
+            callout_index: 0,
+            _pad: 0,
+            callout_fn: 0,
+            callout_arg: 0,
+            context: 0,
+            code_pages: 0,
+            tlb: super::tlb::empty(),
+        }
+    }
 }
 
 impl CodeBuffer {

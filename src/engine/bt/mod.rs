@@ -18,6 +18,7 @@
 pub mod callout;
 pub mod chain;
 pub mod codebuf;
+pub mod tlb;
 
 use crate::cpu::state::{flags, CpuLayout, Seg};
 use crate::engine::interp::cache::{Block, BlockKey};
@@ -31,7 +32,7 @@ use codebuf::{CodeBuffer, Scratch};
 use std::collections::HashMap;
 use std::mem::offset_of;
 use std::rc::Rc;
-use translator::block::{self, Env, GuestInsn, Kind};
+use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
 
 /// Size of the translation cache.
 pub const CODE_SIZE: usize = 32 << 20;
@@ -69,6 +70,8 @@ pub struct Bt {
     enter: usize,
     env: Env,
     map: HashMap<TKey, Translation>,
+    /// The MMU generations the inline TLB matches.
+    tlb_generation: (u64, u64),
     by_page: HashMap<u32, Vec<TKey>>,
     chains: Chains,
     chaining: bool,
@@ -91,15 +94,37 @@ fn layout() -> translator::Layout {
     }
 }
 
-/// Whether guest linear addresses are physical addresses with no checks
-/// to make: paging off, and CS, DS, ES and SS flat (base 0, limit 4 GiB,
-/// expand-up), DS, ES and SS writable data. Blocks translated under this
-/// assumption access memory inline.
-pub fn flat_memory(m: &Machine) -> bool {
-    use crate::cpu::state::attr;
-    if m.cpu.paging() {
-        return false;
+/// How translated code may reach guest memory: what a translation is
+/// specialised on besides where its code is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Segments with bases or limits: every memory access is a callout.
+    Other,
+    /// Paging off, flat segments: linear = physical, inline bounds check.
+    Physical,
+    /// Paging on, flat segments, CPL 3: the user inline TLB.
+    PagedUser,
+    /// Paging on, flat segments, CPL 0–2: the supervisor inline TLB.
+    PagedSupervisor,
+}
+
+/// The memory mode the machine is in now.
+pub fn memory_mode(m: &Machine) -> Mode {
+    if !flat_segments(m) {
+        Mode::Other
+    } else if !m.cpu.paging() {
+        Mode::Physical
+    } else if m.cpu.cpl == 3 {
+        Mode::PagedUser
+    } else {
+        Mode::PagedSupervisor
     }
+}
+
+/// Whether CS, DS, ES and SS are flat (base 0, limit 4 GiB, expand-up),
+/// DS, ES and SS writable data: no segmentation check can fail.
+pub fn flat_segments(m: &Machine) -> bool {
+    use crate::cpu::state::attr;
     let flat = |s: Seg| {
         let c = m.cpu.seg(s);
         c.base == 0 && c.limit == u32::MAX && c.attr & attr::P != 0
@@ -119,7 +144,7 @@ impl Bt {
         let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
         let base = buf.push(&rt.bytes).ok_or("translation cache too small")?;
         buf.pin();
-        let env = Env { layout: l, exit: base + rt.exit, callout: base + rt.callout, ram_size: 0, flat: false };
+        let env = Env { layout: l, exit: base + rt.exit, callout: base + rt.callout, mem: MemPath::None };
         let scratch =
             Box::new(Scratch { callout_fn: callout::interp_callout as *const () as u64, ..Scratch::default() });
         Ok(Bt {
@@ -127,6 +152,7 @@ impl Bt {
             enter: base + rt.enter,
             env,
             map: HashMap::new(),
+            tlb_generation: (u64::MAX, u64::MAX),
             by_page: HashMap::new(),
             chains: Chains::default(),
             chaining: true,
@@ -167,10 +193,15 @@ impl Bt {
     }
 
     /// Translates the decoded block at `key` into the cache.
-    fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, flat: bool) -> Option<&Translation> {
+    fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let block = interp.decoded_block(m, key)?;
-        self.env.ram_size = m.ram.size();
-        self.env.flat = flat;
+        let tlb = offset_of!(Scratch, tlb) as i32;
+        self.env.mem = match mode {
+            Mode::Other => MemPath::None,
+            Mode::Physical => MemPath::Physical { ram_size: m.ram.size() },
+            Mode::PagedUser => MemPath::Tlb { table: tlb },
+            Mode::PagedSupervisor => MemPath::Tlb { table: tlb + (TLB_ENTRIES * TLB_ENTRY) as i32 },
+        };
         let insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
@@ -183,19 +214,30 @@ impl Bt {
         self.stats.translated_insns += insns.len() as u64;
         self.stats.ident_insns += t.kinds.iter().filter(|k| **k == Kind::Ident).count() as u64;
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
-        self.by_page.entry(key.phys >> 12).or_default().push((key, flat));
-        self.map.insert((key, flat), Translation { entry, len: insns.len() as u64, _block: block });
+        self.by_page.entry(key.phys >> 12).or_default().push((key, mode));
+        self.map.insert((key, mode), Translation { entry, len: insns.len() as u64, _block: block });
         let exits: Vec<(usize, u32)> =
             if self.chaining { t.exits.iter().map(|x| (entry + x.rel32_at, x.target)).collect() } else { Vec::new() };
         let (map, buf) = (&self.map, &mut self.buf);
         self.chains.link_new(
-            (key, flat),
+            (key, mode),
             entry,
             &exits,
             |k| map.get(k).map(|t| t.entry),
             |at, target| buf.patch_rel32(at, target),
         );
-        self.map.get(&(key, flat))
+        self.map.get(&(key, mode))
+    }
+
+    /// Drops inline-TLB entries the MMU no longer vouches for.
+    fn sync_tlb(&mut self, m: &Machine) {
+        let (gen, code) = (m.mmu.generation, m.mmu.code_generation);
+        if gen != self.tlb_generation.0 {
+            tlb::clear(&mut self.scratch.tlb);
+        } else if code != self.tlb_generation.1 {
+            tlb::clear_writes(&mut self.scratch.tlb);
+        }
+        self.tlb_generation = (gen, code);
     }
 }
 
@@ -215,10 +257,10 @@ impl Accel for Bt {
             return false;
         };
         let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
-        let flat = flat_memory(m);
-        let (entry, len) = match self.map.get(&(key, flat)) {
+        let mode = memory_mode(m);
+        let (entry, len) = match self.map.get(&(key, mode)) {
             Some(t) => (t.entry, t.len),
-            None => match self.translate(interp, m, key, flat) {
+            None => match self.translate(interp, m, key, mode) {
                 Some(t) => (t.entry, t.len),
                 None => {
                     self.stats.interp_fallbacks += 1;
@@ -233,7 +275,8 @@ impl Accel for Bt {
         self.ctx.interp = interp;
         self.ctx.start_retired = m.clock.retired;
         self.ctx.start_budget = budget.min(i64::MAX as u64 / 2) as i64;
-        self.ctx.flat = flat;
+        self.ctx.mode = mode;
+        self.sync_tlb(m);
         self.scratch.budget = self.ctx.start_budget;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
