@@ -14,8 +14,10 @@
 # boot ROM leaves the GDT (0xcb2b8), which hello prints; DESIGN §2's command
 # has the default NIC too.
 #
-# For alu it also runs bin/alu-native (the real CPU) and fails if its stdout
-# differs from the kernel's serial output.
+# For every image with a native build (bin/alu-native, and bin/NAME-native
+# for the CPU-bound workloads) it also runs that static i386 Linux program
+# (the real CPU, no arguments = the default scale=1) and fails if its
+# stdout differs from the kernel's serial output.
 #
 # Usage: ./regen-expected.sh [--check] [NAME...]   (default: every bin/*.elf)
 #   --check   compare with expected/ instead of rewriting it (for CI)
@@ -66,12 +68,15 @@ for name in "$@"; do
             bad=1
         fi
     fi
-    if [ "$name" = alu ]; then
-        if ./bin/alu-native | cmp -s - "$tmp"; then
-            echo "  alu-native output equals the kernel's"
+    # The real CPU as an oracle: bin/NAME-native (alu-native for alu; the
+    # workloads' native builds) must print exactly what the kernel printed.
+    native=bin/$name-native
+    if [ -x "$native" ]; then
+        if ./"$native" | cmp -s - "$tmp"; then
+            echo "  $name-native output equals the kernel's"
         else
-            echo "  error: alu-native output differs from the kernel's:" >&2
-            ./bin/alu-native | diff - "$tmp" | head -20 >&2 || true
+            echo "  error: $name-native output differs from the kernel's:" >&2
+            ./"$native" | diff - "$tmp" | head -20 >&2 || true
             bad=1
         fi
     fi

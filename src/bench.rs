@@ -1,53 +1,69 @@
-//! `bt86 bench`: CPU-bound guest workloads under each engine and under
-//! qemu-system-i386, timed in one run so the ratios are fair on a noisy
-//! machine. Each figure is the median of `repeat` runs.
+//! `bt86 bench`: CPU-bound guest workloads under each bt86 engine, under
+//! qemu-system-i386 and natively, timed in one run so the ratios are fair
+//! on a noisy machine.
 //!
-//! QEMU's figure subtracts its start-up (the median time to boot and exit
-//! the `hello` kernel); bt86's start-up is well under a millisecond and is
-//! included.
+//! ```text
+//!   for each workload, for each runner, `repeat` times:
+//!       t_base = wall time of a run with scale=1        (start-up + 1 unit)
+//!       t_full = wall time of a run with scale=1+N      (start-up + 1+N units)
+//!       work   = t_full - t_base                        (N units, no start-up)
+//!   figure = median(work)
+//! ```
+//!
+//! Start-up is subtracted the same way for every runner: the two runs of a
+//! pair go back to back, so a slow phase of the machine hits both. Every
+//! run is a complete, passing run of the workload (scale=0 would skip the
+//! work its checks look at). The native runner executes the workload's
+//! static i386 Linux build (guest-images/bin/NAME-native: the kernel's own
+//! object file linked with a libc-free shim), embedded here and written to
+//! a temporary file with execute permission; QEMU gets the kernel image the
+//! same way.
 
 use crate::engine::Limits;
 use crate::session::{self, EngineKind, RunConfig};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A CPU-bound guest kernel embedded in the binary.
+/// A CPU-bound guest kernel and its native build, embedded in the binary.
 pub struct Workload {
     pub name: &'static str,
     pub what: &'static str,
+    /// The Multiboot kernel (guest-images/bin/NAME.elf).
     pub image: &'static [u8],
+    /// The same work as a static i386 Linux program (bin/NAME-native).
+    pub native: &'static [u8],
+}
+
+macro_rules! workload {
+    ($name:literal, $what:literal) => {
+        Workload {
+            name: $name,
+            what: $what,
+            image: include_bytes!(concat!("../guest-images/bin/", $name, ".elf")),
+            native: include_bytes!(concat!("../guest-images/bin/", $name, "-native")),
+        }
+    };
 }
 
 /// The workloads, from guest-images/kernels (sources there).
 pub const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "crc32",
-        what: "table-driven CRC-32 over 1 MiB, 16 passes",
-        image: include_bytes!("../guest-images/bin/crc32.elf"),
-    },
-    Workload {
-        name: "sort",
-        what: "sorting pseudo-random integers",
-        image: include_bytes!("../guest-images/bin/sort.elf"),
-    },
-    Workload { name: "sieve", what: "sieve of Eratosthenes", image: include_bytes!("../guest-images/bin/sieve.elf") },
-    Workload {
-        name: "matmul",
-        what: "integer matrix multiply",
-        image: include_bytes!("../guest-images/bin/matmul.elf"),
-    },
+    workload!("crc32", "table-driven CRC-32 over 1 MiB, 16 passes"),
+    workload!("sort", "quicksort of 256 Ki integers"),
+    workload!("sieve", "sieve of Eratosthenes below 8 Mi, 3 runs"),
+    workload!("matmul", "128x128 integer matrix multiply, 8 rounds"),
+    workload!("bytecode", "stack-VM interpreter: primes, recursive fib, hash"),
+    workload!("lz", "LZ77 compress and decompress 1 MiB of text"),
+    workload!("memcpy", "REP MOVSB/MOVSD copies and overlapping moves, 300 B to 1 MiB"),
 ];
-
-/// The kernel used to measure QEMU's start-up.
-const STARTUP_KERNEL: &[u8] = include_bytes!("../guest-images/bin/hello.elf");
 
 /// Something that can run a workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runner {
     Engine(EngineKind),
     Qemu,
+    Native,
 }
 
 impl Runner {
@@ -56,33 +72,111 @@ impl Runner {
             Runner::Engine(EngineKind::Interp) => "interp",
             Runner::Engine(EngineKind::Bt) => "bt",
             Runner::Qemu => "qemu",
+            Runner::Native => "native",
         }
     }
 }
 
-/// One measured cell of the table.
+/// One timed run: the raw data `--csv` writes.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub workload: &'static str,
+    pub runner: Runner,
+    /// Which repetition (0-based); its two runs have scale 1 and 1+N.
+    pub rep: usize,
+    pub scale: u32,
+    pub seconds: f64,
+    /// Guest instructions retired (bt86 engines only).
+    pub insns: Option<u64>,
+}
+
+/// One cell of the table.
 #[derive(Clone, Debug)]
 pub struct Measurement {
     pub workload: &'static str,
     pub runner: Runner,
-    /// Median wall time of the workload itself.
+    /// Median seconds of work for N units, start-up subtracted.
     pub seconds: f64,
-    /// Guest instructions retired (bt86 engines only).
+    /// Guest instructions of that work (bt86 engines only).
     pub insns: Option<u64>,
     /// Why the measurement failed, if it did.
     pub error: Option<String>,
 }
 
 impl Measurement {
-    /// Millions of guest instructions per second.
+    /// Millions of guest instructions per second of work.
     pub fn mips(&self) -> Option<f64> {
         self.insns.map(|n| n as f64 / self.seconds / 1e6)
     }
+
+    fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Everything `measure` found.
+pub struct Results {
+    pub rows: Vec<Measurement>,
+    pub samples: Vec<Sample>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// A file in the temporary directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, data: &[u8], executable: bool) -> std::io::Result<TempFile> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = std::env::temp_dir().join(format!("bt86-bench-{}-{name}", std::process::id()));
+        std::fs::write(&path, data)?;
+        let mode = if executable { 0o700 } else { 0o600 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        Ok(TempFile(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Prepared to run one workload on one runner.
+enum Prepared<'a> {
+    Engine(&'a Workload, EngineKind),
+    Qemu(TempFile),
+    Native(TempFile),
+}
+
+impl Prepared<'_> {
+    fn new(w: &Workload, r: Runner) -> Result<Prepared<'_>, String> {
+        let tmp = |suffix: &str, data, exec| {
+            TempFile::new(&format!("{}{suffix}", w.name), data, exec)
+                .map_err(|e| format!("cannot write temp file: {e}"))
+        };
+        Ok(match r {
+            Runner::Engine(e) => Prepared::Engine(w, e),
+            Runner::Qemu => Prepared::Qemu(tmp(".elf", w.image, false)?),
+            Runner::Native => Prepared::Native(tmp("-native", w.native, true)?),
+        })
+    }
+
+    /// One complete run at `scale`: wall seconds and guest instructions.
+    fn run(&self, scale: u32) -> Result<(f64, Option<u64>), String> {
+        match self {
+            Prepared::Engine(w, e) => run_engine(w, *e, scale).map(|(s, n)| (s, Some(n))),
+            Prepared::Qemu(f) => run_qemu(f.path(), scale).map(|s| (s, None)),
+            Prepared::Native(f) => run_native(f.path(), scale).map(|s| (s, None)),
+        }
+    }
 }
 
 fn run_engine(w: &Workload, engine: EngineKind, scale: u32) -> Result<(f64, u64), String> {
@@ -102,32 +196,43 @@ fn run_engine(w: &Workload, engine: EngineKind, scale: u32) -> Result<(f64, u64)
     Ok((secs, out.retired))
 }
 
-fn temp_image(name: &str, image: &[u8]) -> std::io::Result<PathBuf> {
-    let path = std::env::temp_dir().join(format!("bt86-bench-{}-{name}.elf", std::process::id()));
-    std::fs::write(&path, image)?;
-    Ok(path)
+/// Runs a command with no input or output; wall seconds and exit code.
+fn timed(cmd: &mut Command) -> std::io::Result<(f64, Option<i32>)> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut tries = 0;
+    loop {
+        let start = Instant::now();
+        match cmd.status() {
+            Ok(s) => return Ok((start.elapsed().as_secs_f64(), s.code())),
+            // ETXTBSY: another thread forked while the binary was open for
+            // writing; it goes away once that child execs.
+            Err(e) if e.raw_os_error() == Some(26) && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
-fn run_qemu(name: &str, image: &[u8], scale: u32) -> Result<f64, String> {
-    let path = temp_image(name, image).map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    let status = Command::new("qemu-system-i386")
-        .arg("-kernel")
-        .arg(&path)
-        .args(["-display", "none", "-serial", "null", "-monitor", "none", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"])
-        .arg("-append")
-        .arg(format!("scale={scale}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let secs = start.elapsed().as_secs_f64();
-    let _ = std::fs::remove_file(&path);
-    match status {
-        Ok(s) if s.code() == Some(1) => Ok(secs),
-        Ok(s) => Err(format!("qemu exit status {s}")),
+fn run_qemu(kernel: &Path, scale: u32) -> Result<f64, String> {
+    let mut cmd = Command::new("qemu-system-i386");
+    cmd.arg("-kernel").arg(kernel);
+    cmd.args(["-display", "none", "-serial", "null", "-monitor", "none", "-no-reboot"]);
+    cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"]);
+    cmd.arg("-append").arg(format!("scale={scale}"));
+    match timed(&mut cmd) {
+        Ok((secs, Some(1))) => Ok(secs),
+        Ok((_, code)) => Err(format!("qemu exit status {code:?} (expected 1)")),
         Err(e) => Err(format!("cannot run qemu-system-i386: {e}")),
+    }
+}
+
+fn run_native(program: &Path, scale: u32) -> Result<f64, String> {
+    match timed(Command::new(program).arg(format!("scale={scale}"))) {
+        Ok((secs, Some(0))) => Ok(secs),
+        Ok((_, code)) => Err(format!("native exit status {code:?} (expected 0)")),
+        Err(e) => Err(format!("cannot run the native i386 build (does this kernel run 32-bit programs?): {e}")),
     }
 }
 
@@ -136,101 +241,187 @@ pub fn qemu_available() -> bool {
     Command::new("qemu-system-i386").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
-/// Runs every workload on every runner, `repeat` times each, with the
-/// kernels' `scale=N` command-line parameter (the work is repeated N
-/// times; the output does not change), reporting progress on `progress`.
+/// Measures one cell: `repeat` pairs of runs at scale 1 and 1+`scale`.
+fn measure_cell(w: &Workload, r: Runner, repeat: usize, scale: u32, samples: &mut Vec<Sample>) -> Measurement {
+    let mut cell = Measurement { workload: w.name, runner: r, seconds: f64::NAN, insns: None, error: None };
+    let prepared = match Prepared::new(w, r) {
+        Ok(p) => p,
+        Err(e) => {
+            cell.error = Some(e);
+            return cell;
+        }
+    };
+    let mut work = Vec::new();
+    for rep in 0..repeat {
+        let mut pair = [(0.0, None); 2];
+        for (i, s) in [1, 1 + scale].into_iter().enumerate() {
+            match prepared.run(s) {
+                Ok((seconds, insns)) => {
+                    samples.push(Sample { workload: w.name, runner: r, rep, scale: s, seconds, insns });
+                    pair[i] = (seconds, insns);
+                }
+                Err(e) => {
+                    cell.error = Some(e);
+                    return cell;
+                }
+            }
+        }
+        work.push(pair[1].0 - pair[0].0);
+        if let (Some(a), Some(b)) = (pair[0].1, pair[1].1) {
+            cell.insns = Some(b.saturating_sub(a));
+        }
+    }
+    cell.seconds = median(work);
+    if cell.seconds <= 0.0 {
+        cell.error = Some("no measurable work beyond start-up; raise --scale".into());
+    }
+    cell
+}
+
+/// Runs every workload on every runner: `repeat` pairs of runs, the
+/// kernels' `scale=N` command-line parameter at 1 and 1+`scale` (the work
+/// is repeated that many times; the output does not change). Progress goes
+/// to `progress`, one line per cell.
 pub fn measure(
     workloads: &[&'static Workload],
     runners: &[Runner],
     repeat: usize,
     scale: u32,
     progress: &mut dyn Write,
-) -> Vec<Measurement> {
+) -> Results {
     let repeat = repeat.max(1);
-    let mut qemu_startup = None;
-    if runners.contains(&Runner::Qemu) {
-        let _ = writeln!(progress, "bench: measuring qemu start-up ({repeat} runs of hello)");
-        let times: Result<Vec<f64>, String> = (0..repeat).map(|_| run_qemu("startup", STARTUP_KERNEL, scale)).collect();
-        qemu_startup = times.ok().map(median);
-    }
-    let mut rows = Vec::new();
+    let scale = scale.max(1);
+    let total = workloads.len() * runners.len();
+    let mut res = Results { rows: Vec::new(), samples: Vec::new() };
     for w in workloads {
         for &r in runners {
-            let _ = writeln!(progress, "bench: {} under {} ({repeat} runs)", w.name, r.name());
-            let mut times = Vec::new();
-            let mut insns = None;
-            let mut error = None;
-            for _ in 0..repeat {
-                let res = match r {
-                    Runner::Engine(e) => run_engine(w, e, scale).map(|(s, n)| {
-                        insns = Some(n);
-                        s
-                    }),
-                    Runner::Qemu => run_qemu(w.name, w.image, scale).and_then(|s| {
-                        let net = s - qemu_startup.unwrap_or(0.0);
-                        if net > 0.0 {
-                            Ok(net)
-                        } else {
-                            Err("run shorter than QEMU's start-up; raise --scale".to_string())
-                        }
-                    }),
-                };
-                match res {
-                    Ok(s) => times.push(s),
-                    Err(e) => {
-                        error = Some(e);
-                        break;
-                    }
-                }
-            }
-            let seconds = if times.is_empty() { f64::NAN } else { median(times) };
-            rows.push(Measurement { workload: w.name, runner: r, seconds, insns, error });
+            let n = res.rows.len() + 1;
+            let _ = write!(
+                progress,
+                "bench: [{n:>2}/{total}] {:<8} {:<6} {repeat} x (scale 1, scale {}) ... ",
+                w.name,
+                r.name(),
+                1 + scale
+            );
+            let _ = progress.flush();
+            let start = Instant::now();
+            let m = measure_cell(w, r, repeat, scale, &mut res.samples);
+            let took = start.elapsed().as_secs_f64();
+            let _ = match &m.error {
+                None => writeln!(progress, "{:.3} s of work ({took:.1} s)", m.seconds),
+                Some(e) => writeln!(progress, "failed: {e}"),
+            };
+            res.rows.push(m);
         }
     }
-    rows
+    res
 }
 
-/// The table `bt86 bench` prints.
+/// The raw measurements as CSV: one line per run.
+pub fn csv(samples: &[Sample]) -> String {
+    let mut s = String::from("workload,runner,rep,scale,seconds,guest_insns\n");
+    for x in samples {
+        let insns = x.insns.map(|n| n.to_string()).unwrap_or_default();
+        s += &format!("{},{},{},{},{:.6},{insns}\n", x.workload, x.runner.name(), x.rep, x.scale, x.seconds);
+    }
+    s
+}
+
+/// The table `bt86 bench` prints: seconds of work per runner, each
+/// runner's ratio to native, and the interpreter's instruction rate.
 pub fn report(rows: &[Measurement], runners: &[Runner]) -> String {
-    let mut s = String::new();
+    let native = runners.contains(&Runner::Native);
+    let ratios: Vec<Runner> = runners.iter().copied().filter(|&r| native && r != Runner::Native).collect();
+    let interp = Runner::Engine(EngineKind::Interp);
     let mut line = format!("{:<10}", "workload");
     for r in runners {
-        line += &format!(" {:>12}", format!("{} s", r.name()));
+        line += &format!(" {:>10}", format!("{} s", r.name()));
     }
-    line += &format!(" {:>14}", "interp Minsn/s");
-    if runners.contains(&Runner::Qemu) && runners.contains(&Runner::Engine(EngineKind::Interp)) {
-        line += &format!(" {:>12}", "interp/qemu");
+    for r in &ratios {
+        line += &format!(" {:>13}", format!("{}/native", r.name()));
     }
-    s += line.trim_end();
-    s.push('\n');
-    let workloads: Vec<&str> = rows.iter().map(|m| m.workload).fold(Vec::new(), |mut v, w| {
-        if !v.contains(&w) {
-            v.push(w);
+    if runners.contains(&interp) {
+        line += &format!(" {:>14}", "interp Minsn/s");
+    }
+    let mut s = line.trim_end().to_string() + "\n";
+    let mut workloads: Vec<&str> = Vec::new();
+    for m in rows {
+        if !workloads.contains(&m.workload) {
+            workloads.push(m.workload);
         }
-        v
-    });
+    }
     for w in workloads {
-        let cell = |r: Runner| rows.iter().find(|m| m.workload == w && m.runner == r);
+        let cell = |r: Runner| rows.iter().find(|m| m.workload == w && m.runner == r).filter(|m| m.ok());
         let mut line = format!("{w:<10}");
         for &r in runners {
             line += &match cell(r) {
-                Some(m) if m.error.is_none() => format!(" {:>12.3}", m.seconds),
-                _ => format!(" {:>12}", "failed"),
+                Some(m) => format!(" {:>10.3}", m.seconds),
+                None => format!(" {:>10}", "failed"),
             };
         }
-        let interp = cell(Runner::Engine(EngineKind::Interp)).filter(|m| m.error.is_none());
-        line += &match interp.and_then(|m| m.mips()) {
-            Some(mips) => format!(" {mips:>14.1}"),
-            None => format!(" {:>14}", "-"),
-        };
-        if let (Some(i), Some(q)) = (interp, cell(Runner::Qemu).filter(|m| m.error.is_none())) {
-            line += &format!(" {:>11.2}x", i.seconds / q.seconds);
+        for &r in &ratios {
+            line += &match (cell(r), cell(Runner::Native)) {
+                (Some(m), Some(n)) => format!(" {:>12.2}x", m.seconds / n.seconds),
+                _ => format!(" {:>13}", "-"),
+            };
+        }
+        if runners.contains(&interp) {
+            line += &match cell(interp).and_then(|m| m.mips()) {
+                Some(mips) => format!(" {mips:>14.1}"),
+                None => format!(" {:>14}", "-"),
+            };
         }
         s += line.trim_end();
         s.push('\n');
     }
-    for m in rows.iter().filter(|m| m.error.is_some()) {
+    for m in rows.iter().filter(|m| !m.ok()) {
         s += &format!("{} under {}: {}\n", m.workload, m.runner.name(), m.error.as_deref().unwrap_or(""));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(w: &'static str, r: Runner, seconds: f64) -> Measurement {
+        Measurement { workload: w, runner: r, seconds, insns: Some(2_000_000), error: None }
+    }
+
+    #[test]
+    fn report_shows_ratios_to_native() {
+        let interp = Runner::Engine(EngineKind::Interp);
+        let runners = [interp, Runner::Qemu, Runner::Native];
+        let rows = [cell("crc32", interp, 2.0), cell("crc32", Runner::Qemu, 0.3), cell("crc32", Runner::Native, 0.1)];
+        let t = report(&rows, &runners);
+        let mut lines = t.lines();
+        let head = lines.next().unwrap_or_default();
+        assert!(head.contains("interp/native") && head.contains("qemu/native"), "{t}");
+        let row = lines.next().unwrap_or_default();
+        assert!(row.contains("20.00x") && row.contains("3.00x") && row.contains("1.0"), "{t}");
+    }
+
+    #[test]
+    fn csv_has_one_line_per_run() {
+        let s = Sample { workload: "lz", runner: Runner::Native, rep: 1, scale: 3, seconds: 0.25, insns: None };
+        assert_eq!(csv(&[s]), "workload,runner,rep,scale,seconds,guest_insns\nlz,native,1,3,0.250000,\n");
+    }
+
+    #[test]
+    fn every_workload_has_a_native_build() {
+        for w in WORKLOADS {
+            assert_eq!(&w.native[..4], b"\x7fELF", "{}", w.name);
+            assert_eq!(w.native[4], 1, "{}-native is not ELF32", w.name);
+        }
+    }
+
+    #[test]
+    fn native_build_runs_and_passes() {
+        // Hosts without 32-bit program support skip this (the bench reports it).
+        let w = WORKLOADS.iter().find(|w| w.name == "matmul").expect("matmul");
+        let p = Prepared::new(w, Runner::Native).expect("temp file");
+        if let Err(e) = p.run(1) {
+            assert!(e.contains("cannot run"), "{e}");
+        }
+    }
 }

@@ -33,31 +33,37 @@ enum Command {
     /// Boot a Multiboot kernel, as `qemu-system-i386 -kernel` would.
     #[command(after_help = EXIT_STATUSES)]
     Run(RunArgs),
-    /// Time CPU-bound guest workloads under each engine and under QEMU.
+    /// Time CPU-bound guest workloads under each engine, under QEMU and natively.
     Bench(BenchArgs),
 }
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// What to run each workload on (qemu only if installed).
-    #[arg(long, value_delimiter = ',', default_value = "interp,qemu")]
+    /// What to run each workload on (qemu only if installed; native is
+    /// the workload's static i386 Linux build, embedded in bt86).
+    #[arg(long, value_delimiter = ',', default_value = "interp,qemu,native")]
     engines: Vec<BenchRunner>,
     /// Workloads to run (default: all).
     #[arg(long, value_delimiter = ',')]
     workload: Vec<String>,
-    /// Runs per cell; the median is reported.
+    /// Pairs of runs per cell; the median is reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// Repeat each workload's computation N times (its `scale=N` command
-    /// line); larger values make QEMU's start-up negligible.
-    #[arg(long, default_value_t = 1)]
+    /// Units of work measured: each pair runs the kernel with scale=1 and
+    /// scale=1+N, and the difference is N units without start-up.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     scale: u32,
+    /// Also write every run (workload, runner, repetition, scale, seconds,
+    /// guest instructions) to FILE as CSV.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum BenchRunner {
     Interp,
     Qemu,
+    Native,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -178,11 +184,18 @@ fn bench(args: BenchArgs) -> i32 {
             BenchRunner::Interp => runners.push(Runner::Engine(EngineKind::Interp)),
             BenchRunner::Qemu if bench::qemu_available() => runners.push(Runner::Qemu),
             BenchRunner::Qemu => eprintln!("bt86: qemu-system-i386 not found; its column is left out"),
+            BenchRunner::Native => runners.push(Runner::Native),
         }
     }
-    let rows = bench::measure(&workloads, &runners, args.repeat, args.scale, &mut std::io::stderr());
-    print!("{}", bench::report(&rows, &runners));
-    if rows.iter().any(|r| r.error.is_some()) {
+    let res = bench::measure(&workloads, &runners, args.repeat, args.scale, &mut std::io::stderr());
+    print!("{}", bench::report(&res.rows, &runners));
+    if let Some(path) = &args.csv {
+        if let Err(e) = std::fs::write(path, bench::csv(&res.samples)) {
+            eprintln!("bt86: cannot write {}: {e}", path.display());
+            return status::HOST;
+        }
+    }
+    if res.rows.iter().any(|r| r.error.is_some()) {
         return status::HOST;
     }
     0
