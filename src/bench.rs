@@ -340,6 +340,11 @@ pub fn report(rows: &[Measurement], runners: &[Runner]) -> String {
     for r in &ratios {
         line += &format!(" {:>13}", format!("{}/native", r.name()));
     }
+    let bt = Runner::Engine(EngineKind::Bt);
+    let qemu_over_bt = runners.contains(&bt) && runners.contains(&Runner::Qemu);
+    if qemu_over_bt {
+        line += &format!(" {:>8}", "qemu/bt");
+    }
     if runners.contains(&interp) {
         line += &format!(" {:>14}", "interp Minsn/s");
     }
@@ -363,6 +368,12 @@ pub fn report(rows: &[Measurement], runners: &[Runner]) -> String {
             line += &match (cell(r), cell(Runner::Native)) {
                 (Some(m), Some(n)) => format!(" {:>12.2}x", m.seconds / n.seconds),
                 _ => format!(" {:>13}", "-"),
+            };
+        }
+        if qemu_over_bt {
+            line += &match (cell(Runner::Qemu), cell(bt)) {
+                (Some(q), Some(b)) => format!(" {:>7.2}x", q.seconds / b.seconds),
+                _ => format!(" {:>8}", "-"),
             };
         }
         if runners.contains(&interp) {

@@ -41,7 +41,7 @@ enum Command {
 struct BenchArgs {
     /// What to run each workload on (qemu only if installed; native is
     /// the workload's static i386 Linux build, embedded in bt86).
-    #[arg(long, value_delimiter = ',', default_value = "interp,qemu,native")]
+    #[arg(long, value_delimiter = ',', default_value = "interp,bt,qemu,native")]
     engines: Vec<BenchRunner>,
     /// Workloads to run (default: all).
     #[arg(long, value_delimiter = ',')]
@@ -62,6 +62,7 @@ struct BenchArgs {
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum BenchRunner {
     Interp,
+    Bt,
     Qemu,
     Native,
 }
@@ -182,6 +183,7 @@ fn bench(args: BenchArgs) -> i32 {
     for r in &args.engines {
         match r {
             BenchRunner::Interp => runners.push(Runner::Engine(EngineKind::Interp)),
+            BenchRunner::Bt => runners.push(Runner::Engine(EngineKind::Bt)),
             BenchRunner::Qemu if bench::qemu_available() => runners.push(Runner::Qemu),
             BenchRunner::Qemu => eprintln!("bt86: qemu-system-i386 not found; its column is left out"),
             BenchRunner::Native => runners.push(Runner::Native),

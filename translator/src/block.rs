@@ -158,6 +158,30 @@ fn cc_nibble(i: &Instruction) -> Option<u8> {
     }
 }
 
+/// Parks the guest's arithmetic flags in r10 without touching the stack:
+/// LAHF takes SF ZF AF PF CF into AH, SETO takes OF into AL, and guest EAX
+/// is swapped back (it lives in rax). Much cheaper than PUSHF/POPF.
+fn save_flags(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; mov r10, rax
+        ; lahf
+        ; seto al
+        ; xchg r10, rax
+    );
+}
+
+/// Puts back the flags `save_flags` parked in r10: ADD AL,7Fh sets OF
+/// exactly when AL was 1, then SAHF restores the rest. DF is untouched by
+/// everything in between. Guest EAX comes back from r10.
+fn restore_flags_from_r10(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; xchg r10, rax
+        ; add al, 0x7f
+        ; sahf
+        ; mov rax, r10
+    );
+}
+
 /// The out-of-line slow path of an inline memory access.
 struct SlowPath {
     slow: DynamicLabel,
@@ -220,9 +244,9 @@ impl Emitter<'_> {
     /// The inline fast path of a memory instruction; returns the labels of
     /// its out-of-line slow path (emitted at the end of the block) and of
     /// the point after it. The checks clobber RFLAGS, so the guest flags are
-    /// parked in r10 first: restored on the fast path only where the block
-    /// still needs them (`restore_flags`), always on the slow path, whose
-    /// callout may let the guest observe them.
+    /// parked in r10 first (`save_flags`): restored on the fast path only
+    /// where the block still needs them (`restore_flags`), always on the
+    /// slow path, whose callout may let the guest observe them.
     fn mem_fast(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
@@ -233,10 +257,7 @@ impl Emitter<'_> {
         let limit = ram_size.saturating_sub(m.len) as i32;
         let l = self.env.layout;
         let ops = &mut self.ops;
-        asm!(ops
-            ; pushfq
-            ; pop r10
-        );
+        save_flags(ops);
         ops.extend(m.lea.iter().copied());
         asm!(ops
             ; cmp r8d, limit
@@ -256,10 +277,7 @@ impl Emitter<'_> {
             );
         }
         if restore_flags {
-            asm!(ops
-                ; push r10
-                ; popfq
-            );
+            restore_flags_from_r10(ops);
         }
         ops.extend(m.op.iter().copied());
         asm!(ops ; =>cont);
@@ -273,10 +291,7 @@ impl Emitter<'_> {
         let cont = self.ops.new_dynamic_label();
         let tag = table + if m.write { 4 } else { 0 };
         let ops = &mut self.ops;
-        asm!(ops
-            ; pushfq
-            ; pop r10
-        );
+        save_flags(ops);
         ops.extend(m.lea.iter().copied());
         asm!(ops
             ; mov r9d, r8d
@@ -293,10 +308,7 @@ impl Emitter<'_> {
             ; add r8, [r14 + r11 + table + 8]
         );
         if restore_flags {
-            asm!(ops
-                ; push r10
-                ; popfq
-            );
+            restore_flags_from_r10(ops);
         }
         ops.extend(m.op_host.iter().copied());
         asm!(ops ; =>cont);
@@ -387,11 +399,8 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     }
     for p in slow_paths {
         let ops = &mut e.ops;
-        asm!(ops
-            ; =>p.slow
-            ; push r10
-            ; popfq
-        );
+        asm!(ops ; =>p.slow);
+        restore_flags_from_r10(ops);
         e.callout(p.arg, p.index);
         let ops = &mut e.ops;
         asm!(ops ; jmp =>p.cont);
