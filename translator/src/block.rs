@@ -16,7 +16,7 @@
 //! callout in `src/engine/bt/callout.rs`).
 
 use crate::table::{self, Class};
-use crate::{liveness, memop, regs, Layout};
+use crate::{liveness, memop, regs, stack, Layout};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
 
@@ -243,7 +243,8 @@ impl Emitter<'_> {
 
     /// The inline fast path of a memory instruction; returns the labels of
     /// its out-of-line slow path (emitted at the end of the block) and of
-    /// the point after it. The checks clobber RFLAGS, so the guest flags are
+    /// the point after it, which the caller places (after any code that
+    /// only the fast path runs). The checks clobber RFLAGS, so the guest flags are
     /// parked in r10 first (`save_flags`): restored on the fast path only
     /// where the block still needs them (`restore_flags`), always on the
     /// slow path, whose callout may let the guest observe them.
@@ -280,7 +281,6 @@ impl Emitter<'_> {
             restore_flags_from_r10(ops);
         }
         ops.extend(m.op.iter().copied());
-        asm!(ops ; =>cont);
         (slow, cont)
     }
 
@@ -311,8 +311,43 @@ impl Emitter<'_> {
             restore_flags_from_r10(ops);
         }
         ops.extend(m.op_host.iter().copied());
-        asm!(ops ; =>cont);
         (slow, cont)
+    }
+
+    /// The fast path for the block's memory path (see `mem_fast`).
+    fn mem(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
+        match self.env.mem {
+            MemPath::Tlb { table } => self.mem_tlb(m, table, restore_flags),
+            _ => self.mem_fast(m, restore_flags),
+        }
+    }
+
+    /// Jumps to the translation for the guest EIP in r9d through the
+    /// indirect-branch cache, or leaves through `exit` (EIP stored first).
+    /// Flags are kept exact on both paths.
+    fn indirect(&mut self) {
+        let l = self.env.layout;
+        let miss = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops ; mov [r13 + l.eip], r9d);
+        save_flags(ops);
+        asm!(ops
+            ; mov r11d, r9d
+            ; and r11d, (crate::runtime::IBTC_ENTRIES - 1) as i32
+            ; shl r11d, 4
+            ; cmp r9d, [r14 + r11 + l.ibtc]
+            ; jne =>miss
+            ; mov r11, [r14 + r11 + l.ibtc + 8]
+        );
+        restore_flags_from_r10(ops);
+        asm!(ops
+            ; jmp r11
+            ; =>miss
+        );
+        restore_flags_from_r10(ops);
+        let rel = self.env.exit as i64 - (self.here() as i64 + 5);
+        self.ops.push(0xe9);
+        self.ops.push_i32(rel as i32);
     }
 
     /// Calls the runtime's callout routine for instruction `index`.
@@ -372,14 +407,36 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             }
         }
         let index = callout_index(k as u32, n);
+        if let Some(op) = (env.mem != MemPath::None).then(|| stack::plan(i)).flatten() {
+            let (slow, cont) = e.mem(&op.access, op.restore_flags || restore[k]);
+            e.ops.extend(op.after.iter().copied());
+            let ops = &mut e.ops;
+            asm!(ops ; =>cont);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index });
+            match op.then {
+                stack::Then::Continue => {}
+                stack::Then::Exit(target) => {
+                    exits.push(ChainableExit { rel32_at: e.exit(target), target });
+                    ends_with_jmp = true;
+                }
+                stack::Then::Indirect => {
+                    e.indirect();
+                    ends_with_jmp = true;
+                }
+            }
+            kinds.push(Kind::IdentMem);
+            if ends_with_jmp {
+                break;
+            }
+            continue;
+        }
         if let Some(bytes) = ident_bytes(i, e.here() as u64) {
             e.ops.extend(bytes);
             kinds.push(Kind::Ident);
         } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan(i)).flatten() {
-            let (slow, cont) = match env.mem {
-                MemPath::Tlb { table } => e.mem_tlb(&m, table, restore[k]),
-                _ => e.mem_fast(&m, restore[k]),
-            };
+            let (slow, cont) = e.mem(&m, restore[k]);
+            let ops = &mut e.ops;
+            asm!(ops ; =>cont);
             let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill });
             kinds.push(Kind::IdentMem);

@@ -17,6 +17,7 @@ pub mod liveness;
 pub mod memop;
 pub mod regs;
 pub mod runtime;
+pub mod stack;
 pub mod table;
 
 /// The guest's instruction bitness: bt86 guests are IA-32.
@@ -43,6 +44,8 @@ pub struct Layout {
     pub callout_index: i32,
     /// Scratch: the host address of the code-page byte table (u64).
     pub code_pages: i32,
+    /// Scratch: the indirect-branch cache (`runtime::IBTC_ENTRIES` entries).
+    pub ibtc: i32,
 }
 
 /// The guest flags that live in host RFLAGS inside translated code: the

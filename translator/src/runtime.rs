@@ -9,10 +9,16 @@
 //! - `callout`: blocks `call` it after storing the callout's argument and
 //!   index in the scratch area; it stores the guest state, clears DF, calls
 //!   the Rust function at `scratch.callout_fn(state, scratch)`, and either
-//!   reloads the guest state and returns into the block (result 0) or leaves
-//!   through `exit` without storing (the Rust side owns the state then).
+//!   reloads the guest state and returns into the block (result 0), leaves
+//!   through `exit` without storing (result 1: the Rust side owns the state
+//!   then), or continues at the new guest EIP through the indirect-branch
+//!   cache (result 2, after an indirect JMP, CALL or RET).
 
 use crate::{Layout, ARITH_FLAGS};
+
+/// Entries in the indirect-branch cache (`Layout::ibtc`): `{ eip: u32,
+/// pad: u32, entry: u64 }`, indexed by the low bits of the EIP.
+pub const IBTC_ENTRIES: usize = 1024;
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
 
 /// Where the routines start, as offsets into the emitted bytes.
@@ -111,9 +117,13 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     );
 
     // Entered by `call` from a block whose stack is 16-byte aligned, so
-    // rsp = 8 (mod 16) here.
+    // rsp = 8 (mod 16) here. The Rust function returns 0 to continue the
+    // block, 1 to leave, 2 to continue at the guest EIP it set (an indirect
+    // branch): through the indirect-branch cache if it holds that EIP,
+    // else by leaving.
     let callout = ops.offset().0;
     let back = ops.new_dynamic_label();
+    let leave_block = ops.new_dynamic_label();
     store_guest(&mut ops, l);
     asm!(ops
         ; cld
@@ -124,7 +134,23 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; add rsp, 8
         ; test rax, rax
         ; jz =>back
-        // Leave the block: drop the return address into it.
+        ; cmp rax, 2
+        ; jne =>leave_block
+        ; mov r9d, [r13 + l.eip]
+        ; mov r11d, r9d
+        ; and r11d, (IBTC_ENTRIES - 1) as i32
+        ; shl r11d, 4
+        ; cmp r9d, [r14 + r11 + l.ibtc]
+        ; jne =>leave_block
+        ; mov r11, [r14 + r11 + l.ibtc + 8]
+        // Into the target block: drop the return address into this one.
+        ; add rsp, 8
+    );
+    load_guest(&mut ops, l);
+    asm!(ops
+        ; jmp r11
+        ; =>leave_block
+        // Leave: drop the return address into the block.
         ; add rsp, 8
         ; jmp =>leave
         ; =>back

@@ -85,8 +85,9 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         s.budget += n - k - delta;
         return 1;
     }
+    let branched = m.cpu.eip != d.insn.next_ip32();
     let leave = !ok
-        || m.cpu.eip != d.insn.next_ip32()
+        || branched
         || !m.mmu.smc_pages.is_empty()
         || m.cpu.int_shadow != 0
         || m.cpu.halted != 0
@@ -99,8 +100,24 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     }
     if leave {
         s.budget += n - k - delta;
-        return 1;
+        // A near branch that only moved EIP may go on through the
+        // indirect-branch cache.
+        let settled = ok
+            && m.mmu.smc_pages.is_empty()
+            && m.cpu.int_shadow == 0
+            && m.cpu.halted == 0
+            && m.cpu.eflags & flags::TF == 0
+            && super::memory_mode(m) == ctx.mode;
+        return if branched && settled && near_branch(&d.insn) { 2 } else { 1 };
     }
     s.budget -= delta - 1;
     0
+}
+
+/// Near JMP/CALL (direct or indirect), RET, LOOPcc and JCXZ: transfers
+/// that change only EIP (and the stack), never CS or the mode.
+fn near_branch(i: &iced_x86::Instruction) -> bool {
+    use iced_x86::Mnemonic::*;
+    let far = i.is_jmp_far() || i.is_jmp_far_indirect() || i.is_call_far() || i.is_call_far_indirect();
+    !far && matches!(i.mnemonic(), Jmp | Call | Ret | Loop | Loope | Loopne | Jcxz | Jecxz)
 }

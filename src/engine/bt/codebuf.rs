@@ -9,6 +9,7 @@
 
 use crate::machine::Machine;
 use memmap2::{Mmap, MmapMut, MmapOptions};
+use translator::runtime::IBTC_ENTRIES;
 
 /// Executable memory for translated code.
 pub struct CodeBuffer {
@@ -41,6 +42,24 @@ pub struct Scratch {
     pub code_pages: u64,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
+    /// The indirect-branch cache: guest EIP → translated entry, for the
+    /// memory mode of the running code.
+    pub ibtc: [IbtcEntry; IBTC_ENTRIES],
+}
+
+/// One indirect-branch cache entry (layout fixed by the runtime routine).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IbtcEntry {
+    pub eip: u32,
+    pub _pad: u32,
+    pub entry: u64,
+}
+
+/// An indirect-branch cache with no entries: slot `i` holds a tag whose
+/// low bits are not `i`, which no lookup landing there can match.
+pub fn empty_ibtc() -> [IbtcEntry; IBTC_ENTRIES] {
+    std::array::from_fn(|i| IbtcEntry { eip: i as u32 ^ 1, _pad: 0, entry: 0 })
 }
 
 impl Default for Scratch {
@@ -54,6 +73,7 @@ impl Default for Scratch {
             context: 0,
             code_pages: 0,
             tlb: super::tlb::empty(),
+            ibtc: empty_ibtc(),
         }
     }
 }

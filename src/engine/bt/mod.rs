@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::mem::offset_of;
 use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
+use translator::runtime::IBTC_ENTRIES;
 
 /// Size of the translation cache.
 pub const CODE_SIZE: usize = 32 << 20;
@@ -72,6 +73,8 @@ pub struct Bt {
     map: HashMap<TKey, Translation>,
     /// The MMU generations the inline TLB matches.
     tlb_generation: (u64, u64),
+    /// The memory mode the indirect-branch cache was filled in.
+    ibtc_mode: Mode,
     by_page: HashMap<u32, Vec<TKey>>,
     chains: Chains,
     chaining: bool,
@@ -91,6 +94,7 @@ fn layout() -> translator::Layout {
         callout_arg: offset_of!(Scratch, callout_arg) as i32,
         callout_index: offset_of!(Scratch, callout_index) as i32,
         code_pages: offset_of!(Scratch, code_pages) as i32,
+        ibtc: offset_of!(Scratch, ibtc) as i32,
     }
 }
 
@@ -122,7 +126,8 @@ pub fn memory_mode(m: &Machine) -> Mode {
 }
 
 /// Whether CS, DS, ES and SS are flat (base 0, limit 4 GiB, expand-up),
-/// DS, ES and SS writable data: no segmentation check can fail.
+/// DS, ES and SS writable data, the stack 32-bit: no segmentation check
+/// can fail.
 pub fn flat_segments(m: &Machine) -> bool {
     use crate::cpu::state::attr;
     let flat = |s: Seg| {
@@ -133,7 +138,8 @@ pub fn flat_segments(m: &Machine) -> bool {
         let c = m.cpu.seg(s);
         c.attr & (attr::CODE | attr::DC | attr::RW) == attr::RW
     };
-    flat(Seg::Cs) && [Seg::Ds, Seg::Es, Seg::Ss].iter().all(|&s| flat(s) && writable(s))
+    // A 32-bit stack (SS.B) too: translated PUSH/POP/CALL/RET move ESP.
+    flat(Seg::Cs) && [Seg::Ds, Seg::Es, Seg::Ss].iter().all(|&s| flat(s) && writable(s)) && m.cpu.stack32()
 }
 
 impl Bt {
@@ -153,6 +159,7 @@ impl Bt {
             env,
             map: HashMap::new(),
             tlb_generation: (u64::MAX, u64::MAX),
+            ibtc_mode: Mode::Other,
             by_page: HashMap::new(),
             chains: Chains::default(),
             chaining: true,
@@ -162,8 +169,9 @@ impl Bt {
         })
     }
 
-    /// Turns direct chaining on or off (lockstep checking runs one block
-    /// per dispatch). Takes effect for blocks translated afterwards.
+    /// Turns direct chaining and the indirect-branch cache on or off
+    /// (lockstep checking runs one block per dispatch). Takes effect for
+    /// blocks translated afterwards.
     pub fn set_chaining(&mut self, on: bool) {
         self.chaining = on;
     }
@@ -184,7 +192,12 @@ impl Bt {
         exit
     }
 
+    fn clear_ibtc(&mut self) {
+        self.scratch.ibtc = codebuf::empty_ibtc();
+    }
+
     fn flush(&mut self) {
+        self.clear_ibtc();
         self.map.clear();
         self.by_page.clear();
         self.chains.clear();
@@ -234,6 +247,7 @@ impl Bt {
         let (gen, code) = (m.mmu.generation, m.mmu.code_generation);
         if gen != self.tlb_generation.0 {
             tlb::clear(&mut self.scratch.tlb);
+            self.scratch.ibtc = codebuf::empty_ibtc();
         } else if code != self.tlb_generation.1 {
             tlb::clear_writes(&mut self.scratch.tlb);
         }
@@ -272,6 +286,13 @@ impl Accel for Bt {
             self.stats.interp_fallbacks += 1;
             return false;
         }
+        if mode != self.ibtc_mode {
+            self.clear_ibtc();
+            self.ibtc_mode = mode;
+        }
+        if self.chaining {
+            self.scratch.ibtc[eip as usize % IBTC_ENTRIES] = codebuf::IbtcEntry { eip, _pad: 0, entry: entry as u64 };
+        }
         self.ctx.interp = interp;
         self.ctx.start_retired = m.clock.retired;
         self.ctx.start_budget = budget.min(i64::MAX as u64 / 2) as i64;
@@ -292,6 +313,7 @@ impl Accel for Bt {
         for key in self.by_page.remove(&page).unwrap_or_default() {
             if self.map.remove(&key).is_some() {
                 self.stats.invalidations += 1;
+                self.scratch.ibtc = codebuf::empty_ibtc();
                 let (buf, exit) = (&mut self.buf, self.env.exit);
                 self.chains.unlink(&key, |at| buf.patch_rel32(at, exit));
             }

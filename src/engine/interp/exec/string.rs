@@ -70,6 +70,11 @@ pub fn run(m: &mut Machine, i: &Instruction, op: Str, len: u32, budget: u64, ins
             m.cpu.eip = insn_eip;
             break;
         }
+        let bulk = bulk(m, i, op, len, &r, budget.max(1) - done);
+        if bulk > 0 {
+            done += bulk;
+            continue;
+        }
         if let Err(e) = once(m, i, op, len, &r) {
             m.clock.retired += done;
             return Err(e);
@@ -85,6 +90,82 @@ pub fn run(m: &mut Machine, i: &Instruction, op: Str, len: u32, budget: u64, ins
     }
     m.clock.retired += done.saturating_sub(1);
     Ok(())
+}
+
+/// Many iterations of REP MOVS or REP STOS at once, when nothing can
+/// interrupt them: paging off, 32-bit addressing, every byte of both ranges
+/// within the segment limits and in RAM. Iterations run element by element
+/// on RAM in the instruction's own order, so overlapping copies replicate
+/// exactly as on hardware; stores into pages holding code are reported to
+/// the MMU as usual. Returns the iterations done (0: take the slow path).
+fn bulk(m: &mut Machine, i: &Instruction, op: Str, len: u32, r: &Regs, budget: u64) -> u64 {
+    if !matches!(op, Str::Movs | Str::Stos) || r.a16 || m.cpu.paging() {
+        return 0;
+    }
+    let count = (m.cpu.gpr[reg::ECX] as u64).min(budget).min(1 << 20) as u32;
+    if count < 2 {
+        return 0;
+    }
+    let total = count * len;
+    let down = m.cpu.eflags & flags::DF != 0;
+    // The lowest offset of a range of `count` elements starting at `start`.
+    let low = |start: u32| if down { start.wrapping_sub(total - len) } else { start };
+    let span = |m: &Machine, seg: Seg, start: u32| -> Option<u32> {
+        let lo = low(start);
+        lo.checked_add(total - 1)?;
+        let lin = m.lin_addr(seg, lo, total, crate::memory::Access::Write).ok()?;
+        (lin.0 as u64 + total as u64 <= m.ram.size() as u64).then_some(lin.0)
+    };
+    let Some(dst) = span(m, Seg::Es, m.cpu.gpr[reg::EDI]) else { return 0 };
+    let src = if op == Str::Movs {
+        let seg = super::super::operand::seg_of(i.memory_segment());
+        let lo = low(m.cpu.gpr[reg::ESI]);
+        match m.lin_addr(seg, lo, total, crate::memory::Access::Read) {
+            Ok(lin) if lin.0 as u64 + total as u64 <= m.ram.size() as u64 => Some(lin.0),
+            _ => return 0,
+        }
+    } else {
+        None
+    };
+    let mut page = dst & !0xfff;
+    while page < dst + total {
+        m.mmu.note_write(crate::memory::PhysAddr(page.max(dst)), 1);
+        page += 4096;
+    }
+    let ram = m.ram.bytes_mut();
+    let (d0, n) = (dst as usize, total as usize);
+    match src {
+        Some(s0) => {
+            let s0 = s0 as usize;
+            let l = len as usize;
+            // Element by element in the guest's order: identical results
+            // for overlapping ranges.
+            if down {
+                for k in (0..count as usize).rev() {
+                    ram.copy_within(s0 + k * l..s0 + (k + 1) * l, d0 + k * l);
+                }
+            } else if d0 <= s0 || d0 >= s0 + n {
+                ram.copy_within(s0..s0 + n, d0);
+            } else {
+                for k in 0..count as usize {
+                    ram.copy_within(s0 + k * l..s0 + (k + 1) * l, d0 + k * l);
+                }
+            }
+        }
+        None => {
+            let v = m.cpu.gpr[reg::EAX].to_le_bytes();
+            for chunk in ram[d0..d0 + n].chunks_exact_mut(len as usize) {
+                chunk.copy_from_slice(&v[..len as usize]);
+            }
+        }
+    }
+    let step = if down { total.wrapping_neg() } else { total };
+    m.cpu.gpr[reg::ECX] -= count;
+    m.cpu.gpr[reg::EDI] = m.cpu.gpr[reg::EDI].wrapping_add(step);
+    if op == Str::Movs {
+        m.cpu.gpr[reg::ESI] = m.cpu.gpr[reg::ESI].wrapping_add(step);
+    }
+    count as u64
 }
 
 /// One iteration.

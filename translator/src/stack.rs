@@ -1,0 +1,187 @@
+//! Stack operations and near branches translated inline (guest ESP lives
+//! in r12d): PUSH and POP of 32-bit registers and immediates, CALL rel32,
+//! RET [imm16], and JMP through a register or memory. Each is one memory
+//! access through the block's fast path (see `memop`), then an ESP update
+//! with LEA (which leaves the flags alone), then — for branches — a direct
+//! exit (CALL) or a jump through the indirect-branch cache (RET, JMP r/m).
+//! The slow path calls out for the whole instruction. Only for a 32-bit
+//! stack (SS.B = 1), which the memory modes that allow inline access
+//! guarantee.
+
+use crate::memop::{self, MemOp};
+use crate::regs;
+use iced_x86::{Code, Encoder, Instruction, MemoryOperand, OpKind, Register};
+
+/// What happens after the access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// The block goes on.
+    Continue,
+    /// Exit (chainable) to this guest EIP.
+    Exit(u32),
+    /// Jump to the guest EIP in r9d through the indirect-branch cache.
+    Indirect,
+}
+
+/// An inline stack or branch instruction.
+#[derive(Clone, Debug)]
+pub struct StackOp {
+    /// The memory access (its fast path).
+    pub access: MemOp,
+    /// Host code run after the access on the fast path only.
+    pub after: Vec<u8>,
+    pub then: Then,
+    /// The flags must be exact after the access (a branch leaves the block).
+    pub restore_flags: bool,
+}
+
+fn enc(i: Result<Instruction, iced_x86::IcedError>) -> Option<Vec<u8>> {
+    let mut e = Encoder::new(64);
+    e.encode(&i.ok()?, 0).ok()?;
+    Some(e.take_buffer())
+}
+
+fn phys() -> MemoryOperand {
+    MemoryOperand::with_base_index(Register::R15, Register::R8)
+}
+
+fn host() -> MemoryOperand {
+    MemoryOperand::with_base(Register::R8)
+}
+
+/// `lea r12d, [r12 + d]`: moves guest ESP without touching the flags.
+fn adjust_esp(d: i64) -> Option<Vec<u8>> {
+    enc(Instruction::with2(Code::Lea_r32_m, Register::R12D, MemoryOperand::with_base_displ(Register::R12D, d)))
+}
+
+/// A 4-byte store of `src` (a register or an immediate) just below ESP.
+fn push_of(value: Result<(Code, Option<Register>, u32), ()>) -> Option<MemOp> {
+    let (code, reg, imm) = value.ok()?;
+    let lea =
+        enc(Instruction::with2(Code::Lea_r32_m, Register::R8D, MemoryOperand::with_base_displ(Register::R12D, -4)))?;
+    let (op, op_host) = match reg {
+        Some(r) => (enc(Instruction::with2(code, phys(), r))?, enc(Instruction::with2(code, host(), r))?),
+        None => (enc(Instruction::with2(code, phys(), imm))?, enc(Instruction::with2(code, host(), imm))?),
+    };
+    Some(MemOp { lea, op, op_host, len: 4, write: true })
+}
+
+/// A 4-byte load at ESP into `dst`.
+fn pop_into(dst: Register) -> Option<MemOp> {
+    let lea = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R8D, Register::R12D))?;
+    let op = enc(Instruction::with2(Code::Mov_r32_rm32, dst, phys()))?;
+    let op_host = enc(Instruction::with2(Code::Mov_r32_rm32, dst, host()))?;
+    Some(MemOp { lea, op, op_host, len: 4, write: false })
+}
+
+/// The inline form of `i`, if it has one.
+pub fn plan(i: &Instruction) -> Option<StackOp> {
+    let reg0 = || regs::map(i.op0_register()).filter(|r| r.is_gpr32());
+    match i.code() {
+        Code::Push_r32 | Code::Push_rm32 if i.op0_kind() == OpKind::Register => Some(StackOp {
+            access: push_of(Ok((Code::Mov_rm32_r32, Some(reg0()?), 0)))?,
+            after: adjust_esp(-4)?,
+            then: Then::Continue,
+            restore_flags: false,
+        }),
+        Code::Pushd_imm32 | Code::Pushd_imm8 => Some(StackOp {
+            access: push_of(Ok((Code::Mov_rm32_imm32, None, i.immediate(0) as u32)))?,
+            after: adjust_esp(-4)?,
+            then: Then::Continue,
+            restore_flags: false,
+        }),
+        Code::Pop_r32 | Code::Pop_rm32 if i.op0_kind() == OpKind::Register && i.op0_register() != Register::ESP => {
+            Some(StackOp {
+                access: pop_into(reg0()?)?,
+                after: adjust_esp(4)?,
+                then: Then::Continue,
+                restore_flags: false,
+            })
+        }
+        Code::Call_rel32_32 => Some(StackOp {
+            access: push_of(Ok((Code::Mov_rm32_imm32, None, i.next_ip32())))?,
+            after: adjust_esp(-4)?,
+            then: Then::Exit(i.near_branch32()),
+            restore_flags: true,
+        }),
+        Code::Retnd | Code::Retnd_imm16 => {
+            let extra = if i.code() == Code::Retnd_imm16 { i.immediate16() as i64 } else { 0 };
+            Some(StackOp {
+                access: pop_into(Register::R9D)?,
+                after: adjust_esp(4 + extra)?,
+                then: Then::Indirect,
+                restore_flags: true,
+            })
+        }
+        Code::Jmp_rm32 if i.op0_kind() == OpKind::Memory => {
+            let mut load = memop::plan(&Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem_of(i)?).ok()?)?;
+            load.op = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?;
+            load.op_host = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?;
+            Some(StackOp { access: load, after: Vec::new(), then: Then::Indirect, restore_flags: true })
+        }
+        _ => None,
+    }
+}
+
+/// The memory operand of `i` as a 32-bit-mode operand to rebuild with.
+fn mem_of(i: &Instruction) -> Option<MemoryOperand> {
+    if matches!(i.memory_segment(), Register::FS | Register::GS) {
+        return None;
+    }
+    Some(MemoryOperand::new(
+        i.memory_base(),
+        i.memory_index(),
+        i.memory_index_scale(),
+        i.memory_displacement32() as i32 as i64,
+        if i.memory_displacement32() == 0 && i.memory_base() != Register::None { 0 } else { 4 },
+        false,
+        Register::None,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+
+    fn show(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        let mut f = IntelFormatter::new();
+        for i in Decoder::with_ip(64, bytes, 0, DecoderOptions::NONE) {
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            f.format(&i, &mut out);
+        }
+        out
+    }
+
+    fn plan_of(bytes: &[u8]) -> Option<StackOp> {
+        plan(&Decoder::with_ip(32, bytes, 0x1000, DecoderOptions::NONE).decode())
+    }
+
+    #[test]
+    fn push_and_pop() {
+        let p = plan_of(&[0x53]).unwrap(); // push ebx
+        assert_eq!(show(&p.access.lea), "lea r8d,[r12d-4]");
+        assert_eq!(show(&p.access.op), "mov [r15+r8],ebx");
+        assert_eq!(show(&p.after), "lea r12d,[r12d-4]");
+        let p = plan_of(&[0x5e]).unwrap(); // pop esi
+        assert_eq!(show(&p.access.op_host), "mov esi,[r8]");
+        assert_eq!(show(&p.after), "lea r12d,[r12d+4]");
+        assert!(plan_of(&[0x5c]).is_none()); // pop esp
+    }
+
+    #[test]
+    fn call_ret_and_jmp() {
+        let p = plan_of(&[0xe8, 0x10, 0, 0, 0]).unwrap(); // call 0x1015
+        assert_eq!(show(&p.access.op), "mov dword ptr [r15+r8],1005h");
+        assert_eq!(p.then, Then::Exit(0x1015));
+        let p = plan_of(&[0xc2, 8, 0]).unwrap(); // ret 8
+        assert_eq!(show(&p.after), "lea r12d,[r12d+0Ch]");
+        assert_eq!(p.then, Then::Indirect);
+        let p = plan_of(&[0xff, 0x24, 0x85, 0, 0x30, 0, 0]).unwrap(); // jmp [eax*4+0x3000]
+        assert_eq!(show(&p.access.lea), "lea r8d,[eax*4+3000h]");
+        assert_eq!(show(&p.access.op), "mov r9d,[r15+r8]");
+    }
+}
