@@ -76,3 +76,38 @@ fn random_code_never_crashes_and_the_decode_cache_changes_nothing() {
     println!("300 random guests, {retired} instructions retired; outcomes: {outcomes:?}");
     assert!(retired > 300_000, "random code should run a while before stopping");
 }
+
+fn run_bt(seed: u64) -> (Exit, Machine) {
+    let mut m = random_machine(seed);
+    let mut interp = Interp::new(true);
+    let mut bt = bt86::engine::bt::Bt::new().expect("translation cache");
+    let exit =
+        bt.run(&mut interp, &mut m, Limits { max_insns: Some(20_000), timeout: None, max_exceptions: Some(20_000) });
+    (exit, m)
+}
+
+/// The translator on random code (the fuzz target of docs/translator.md,
+/// with a fixed set of seeds; BT86_FUZZ_SEEDS=N runs more): it must never
+/// crash and must end every run exactly as the interpreter does, in the
+/// same state.
+#[test]
+fn random_code_runs_the_same_under_bt_and_interp() {
+    let mut mismatches = Vec::new();
+    let mut retired = 0u64;
+    let seeds: u64 = std::env::var("BT86_FUZZ_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    for seed in 0..seeds {
+        let (exit_i, i) = run(seed, true);
+        let (exit_b, b) = run_bt(seed);
+        retired += b.clock.retired;
+        if exit_i != exit_b || i.cpu != b.cpu || i.clock.retired != b.clock.retired {
+            mismatches.push(format!(
+                "seed {seed}: interp {exit_i:?} at {:#x} after {}, bt {exit_b:?} at {:#x} after {}",
+                i.cpu.eip, i.clock.retired, b.cpu.eip, b.clock.retired
+            ));
+        } else if i.ram.bytes() != b.ram.bytes() {
+            mismatches.push(format!("seed {seed}: guest RAM differs"));
+        }
+    }
+    println!("{seeds} random guests under bt, {retired} instructions retired, {} mismatches", mismatches.len());
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -57,7 +57,9 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
     {
         return None;
     }
-    if matches!(i.memory_segment(), Register::FS | Register::GS) {
+    // FS and GS may have bases; CS is a code segment (never writable, maybe
+    // not readable): all of them go through the callout's checks.
+    if matches!(i.memory_segment(), Register::FS | Register::GS | Register::CS) {
         return None;
     }
     let (b, x) = (i.memory_base(), i.memory_index());

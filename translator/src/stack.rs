@@ -125,7 +125,7 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
 
 /// The memory operand of `i` as a 32-bit-mode operand to rebuild with.
 fn mem_of(i: &Instruction) -> Option<MemoryOperand> {
-    if matches!(i.memory_segment(), Register::FS | Register::GS) {
+    if matches!(i.memory_segment(), Register::FS | Register::GS | Register::CS) {
         return None;
     }
     Some(MemoryOperand::new(

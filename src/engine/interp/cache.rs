@@ -88,6 +88,7 @@ pub fn ends_block(i: &Instruction) -> bool {
     ) || matches!(
         i.mnemonic(),
         Mnemonic::Invlpg
+            | Mnemonic::Hlt
             | Mnemonic::Lmsw
             | Mnemonic::Clts
             | Mnemonic::Sti
