@@ -179,10 +179,25 @@ impl Prepared<'_> {
     }
 }
 
+/// Whether guest kernels run with paging on (`paging=1` on their command
+/// line: an identity map of 4 MiB pages set up by the runtime before the
+/// work, so the object code measured is the same). Set once by `bt86
+/// bench --paging` before measuring.
+pub static GUEST_PAGING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The kernel command line for `scale`.
+fn guest_cmdline(scale: u32) -> String {
+    if GUEST_PAGING.load(std::sync::atomic::Ordering::Relaxed) {
+        format!("scale={scale} paging=1")
+    } else {
+        format!("scale={scale}")
+    }
+}
+
 fn run_engine(w: &Workload, engine: EngineKind, scale: u32) -> Result<(f64, u64), String> {
     let cfg = RunConfig {
         engine,
-        append: Some(format!("scale={scale}")),
+        append: Some(guest_cmdline(scale)),
         limits: Limits { timeout: Some(Duration::from_secs(600)), ..Limits::default() },
         ..RunConfig::default()
     };
@@ -220,7 +235,7 @@ fn run_qemu(kernel: &Path, scale: u32) -> Result<f64, String> {
     cmd.arg("-kernel").arg(kernel);
     cmd.args(["-display", "none", "-serial", "null", "-monitor", "none", "-no-reboot"]);
     cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"]);
-    cmd.arg("-append").arg(format!("scale={scale}"));
+    cmd.arg("-append").arg(guest_cmdline(scale));
     match timed(&mut cmd) {
         Ok((secs, Some(1))) => Ok(secs),
         Ok((_, code)) => Err(format!("qemu exit status {code:?} (expected 1)")),

@@ -53,6 +53,10 @@ struct BenchArgs {
     /// scale=1+N, and the difference is N units without start-up.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     scale: u32,
+    /// Run the guest kernels with paging on (an identity map of 4 MiB
+    /// pages; the native builds are unaffected).
+    #[arg(long)]
+    paging: bool,
     /// Also write every run (workload, runner, repetition, scale, seconds,
     /// guest instructions) to FILE as CSV.
     #[arg(long, value_name = "FILE")]
@@ -189,6 +193,7 @@ fn bench(args: BenchArgs) -> i32 {
             BenchRunner::Native => runners.push(Runner::Native),
         }
     }
+    bench::GUEST_PAGING.store(args.paging, std::sync::atomic::Ordering::Relaxed);
     let res = bench::measure(&workloads, &runners, args.repeat, args.scale, &mut std::io::stderr());
     print!("{}", bench::report(&res.rows, &runners));
     if let Some(path) = &args.csv {

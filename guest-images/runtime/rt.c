@@ -258,11 +258,27 @@ void pit_periodic(u16 divisor)
 
 /* ---- entry ------------------------------------------------------------- */
 
+/* paging=1 on the command line: run the kernel with paging on, through an
+ * identity map of 4 MiB pages (CR4.PSE) over the whole 4 GiB, so the same
+ * object code can be measured with and without paging. */
+static u32 identity_pd[1024] __attribute__((aligned(4096)));
+
+static void identity_paging(void)
+{
+    for (u32 i = 0; i < 1024; i++)
+        identity_pd[i] = (i << 22) | 0x87; /* P, RW, US, PS */
+    asm volatile("mov %%cr4, %%eax; or $0x10, %%eax; mov %%eax, %%cr4" ::: "eax");
+    asm volatile("mov %0, %%cr3" ::"r"(identity_pd));
+    asm volatile("mov %%cr0, %%eax; or $0x80000000, %%eax; mov %%eax, %%cr0" ::: "eax", "memory");
+}
+
 void rt_main(u32 magic, u32 mbi) __attribute__((noreturn));
 void rt_main(u32 magic, u32 mbi)
 {
     serial_init();
     tables_init();
+    if (cmdline_uint(mbi, "paging", 0))
+        identity_paging();
     kmain(magic, mbi);
     rt_exit(rt_failures ? EXIT_FAIL : EXIT_PASS);
 }
