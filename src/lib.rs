@@ -16,6 +16,7 @@ pub mod bench;
 pub mod cpu;
 pub mod devices;
 pub mod engine;
+pub mod explain;
 pub mod loader;
 pub mod machine;
 pub mod memory;

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use bt86::engine::Limits;
-use bt86::session::{self, status, EngineKind, RunConfig};
+use bt86::session::{self, status, EngineKind, RunConfig, Trace};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +35,35 @@ enum Command {
     Run(RunArgs),
     /// Time CPU-bound guest workloads under each engine, under QEMU and natively.
     Bench(BenchArgs),
+    /// Boot a kernel and show how the binary translator translates one
+    /// guest block: the guest instructions, the decision table's verdict
+    /// on each, and the x86-64 host code emitted for the block.
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The kernel image (Multiboot v1: ELF32 or a.out kludge).
+    kernel: PathBuf,
+    /// The block's EIP (hex with 0x, or decimal), with the boot CPU state
+    /// (paging off: EIP = linear = physical address). Default: the entry point.
+    #[arg(long, value_name = "ADDR")]
+    at: Option<String>,
+    /// Guest RAM, as for `run`.
+    #[arg(short = 'm', long = "mem", default_value = "128M", value_parser = parse_size)]
+    mem: u32,
+    /// Kernel command line, as for `run`.
+    #[arg(long)]
+    append: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TraceArg {
+    /// A line per block translated: guest EIP, physical address,
+    /// instructions, host address and bytes, memory mode.
+    Blocks,
+    /// A line per callout executed: guest EIP, mnemonic.
+    Callouts,
 }
 
 #[derive(clap::Args)]
@@ -111,6 +140,10 @@ struct RunArgs {
     /// block after which their states differ (with --engine bt).
     #[arg(long)]
     lockstep: bool,
+    /// Translator tracing on stderr (--engine bt only; rejected with
+    /// --engine interp).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    trace: Option<TraceArg>,
     /// Decode every instruction every time (tests the decode cache).
     #[arg(long, hide = true)]
     no_decode_cache: bool,
@@ -137,6 +170,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Some(Command::Run(args)) => run(args),
         Some(Command::Bench(args)) => bench(args),
+        Some(Command::Explain(args)) => explain(args),
         None => demo(),
     };
     ExitCode::from(code as u8)
@@ -219,7 +253,65 @@ fn read_modules(list: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         .collect()
 }
 
+fn parse_addr(s: &str) -> Option<u32> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(&h.replace('_', ""), 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn explain(args: ExplainArgs) -> i32 {
+    let at = match args.at.as_deref().map(|a| parse_addr(a).ok_or(a)).transpose() {
+        Ok(a) => a,
+        Err(a) => {
+            eprintln!("bt86: --at: not an address: {a:?} (hex with 0x, or decimal)");
+            return status::USAGE;
+        }
+    };
+    let path = args.kernel.display().to_string();
+    let image = match std::fs::read(&args.kernel) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("bt86: cannot read kernel {path}: {e}");
+            return status::BAD_IMAGE;
+        }
+    };
+    let cfg = RunConfig { mem_size: args.mem, append: args.append, ..RunConfig::default() };
+    let mut machine = match session::boot(&path, &image, &cfg, Box::new(std::io::sink())) {
+        Ok(m) => m,
+        Err(session::BootError::Load(e)) => {
+            eprintln!("bt86: {path}: {e}");
+            return status::BAD_IMAGE;
+        }
+        Err(e) => {
+            eprintln!("bt86: {e}");
+            return status::HOST;
+        }
+    };
+    let eip = at.unwrap_or(machine.cpu.eip);
+    match bt86::explain::explain(&mut machine, eip) {
+        Ok(text) => {
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+            0
+        }
+        Err(e) => {
+            eprintln!("bt86: explain: {e}");
+            if at.is_some() {
+                status::USAGE
+            } else {
+                status::BAD_IMAGE
+            }
+        }
+    }
+}
+
 fn run(args: RunArgs) -> i32 {
+    if args.trace.is_some() && !matches!(args.engine, Engine::Bt) {
+        eprintln!("bt86: --trace reports what the translator does: use it with --engine bt");
+        return status::USAGE;
+    }
     let path = args.kernel.display().to_string();
     let image = match std::fs::read(&args.kernel) {
         Ok(b) => b,
@@ -250,6 +342,11 @@ fn run(args: RunArgs) -> i32 {
         },
         realtime: args.realtime,
         decode_cache: !args.no_decode_cache,
+        trace: match args.trace {
+            None => Trace::Off,
+            Some(TraceArg::Blocks) => Trace::Blocks,
+            Some(TraceArg::Callouts) => Trace::Callouts,
+        },
     };
     let machine = match session::boot(&path, &image, &cfg, Box::new(std::io::stdout())) {
         Ok(m) => m,

@@ -42,6 +42,17 @@ pub enum EngineKind {
     Bt,
 }
 
+/// `--trace`: what the translator reports on stderr as it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Trace {
+    #[default]
+    Off,
+    /// One line per block translated.
+    Blocks,
+    /// One line per callout executed.
+    Callouts,
+}
+
 /// Everything a run needs besides the kernel image.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -53,6 +64,8 @@ pub struct RunConfig {
     pub realtime: bool,
     /// Cache decoded instructions (off only to test the cache).
     pub decode_cache: bool,
+    /// Translator tracing (`--engine bt` only).
+    pub trace: Trace,
 }
 
 impl Default for RunConfig {
@@ -65,6 +78,7 @@ impl Default for RunConfig {
             limits: Limits::default(),
             realtime: false,
             decode_cache: true,
+            trace: Trace::Off,
         }
     }
 }
@@ -113,6 +127,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
         EngineKind::Interp => interp.run(&mut m, cfg.limits),
         EngineKind::Bt => match Bt::new() {
             Ok(mut bt) => {
+                bt.set_trace(cfg.trace == Trace::Blocks, cfg.trace == Trace::Callouts);
                 let exit = bt.run(&mut interp, &mut m, cfg.limits);
                 bt_stats = Some(bt.stats.clone());
                 exit
@@ -130,7 +145,10 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
 pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Outcome {
     let mut interp = Interp::new(cfg.decode_cache);
     let bt = match Bt::new() {
-        Ok(bt) => bt,
+        Ok(mut bt) => {
+            bt.set_trace(cfg.trace == Trace::Blocks, cfg.trace == Trace::Callouts);
+            bt
+        }
         Err(e) => {
             let exit = Exit::Fatal(Fatal::Host(e));
             return Outcome { exit, retired: 0, interp: interp.stats, bt: None, lockstep: None, machine: m };

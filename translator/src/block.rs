@@ -90,6 +90,10 @@ pub struct Translated {
     pub kinds: Vec<Kind>,
     /// Exits to a known guest EIP, which the runtime may chain.
     pub exits: Vec<ChainableExit>,
+    /// Where each translated guest instruction's main-line host code starts
+    /// in `bytes`, then one more entry: where the block's tail (exits,
+    /// out-of-line slow paths, the budget refund) starts. For `bt86 explain`.
+    pub starts: Vec<usize>,
 }
 
 /// The callout index word: the instruction's index in its block in bits
@@ -378,12 +382,14 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     let (_, restore) = liveness::flags_needed(&plain, &observer);
     let refund = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
+    let mut starts = Vec::with_capacity(insns.len() + 1);
     let mut exits = Vec::new();
     let mut taken: Option<(usize, u32)> = None;
     let mut slow_paths: Vec<SlowPath> = Vec::new();
     let mut ends_with_jmp = false;
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
+        starts.push(e.ops.offset().0);
         let last = k + 1 == insns.len();
         let direct = matches!(i.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
         if last && direct && i.flow_control() == FlowControl::UnconditionalBranch {
@@ -445,6 +451,7 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             kinds.push(Kind::Callout);
         }
     }
+    starts.push(e.ops.offset().0);
     let last = insns.last().ok_or("empty block")?;
     if !ends_with_jmp {
         let target = last.insn.next_ip32();
@@ -477,5 +484,5 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
-    Ok(Translated { bytes, kinds, exits })
+    Ok(Translated { bytes, kinds, exits, starts })
 }

@@ -80,7 +80,91 @@ pub struct Bt {
     chaining: bool,
     scratch: Box<Scratch>,
     ctx: Box<Context>,
+    /// `--trace blocks`: one line on stderr per block translated.
+    trace_blocks: bool,
     pub stats: BtStats,
+}
+
+/// One guest block as the translator would translate it now, for `bt86
+/// explain`.
+pub struct BlockExplanation {
+    /// The block's physical address and memory mode (the translation key).
+    pub phys: u32,
+    pub mode: Mode,
+    /// The guest instructions, as the interpreter's decode cache cut them.
+    pub insns: Vec<iced_x86::Instruction>,
+    /// Where the block's host code was placed in a fresh code buffer, and
+    /// the runtime's exit and callout routines in that buffer.
+    pub entry: usize,
+    pub exit: usize,
+    pub callout: usize,
+    pub translated: block::Translated,
+}
+
+/// Translates the block at `eip` (in the machine's current CS, memory mode
+/// and privilege) into a fresh code buffer and returns everything about
+/// it; the machine only gains a code-page mark.
+pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, String> {
+    let cs = *m.cpu.seg(Seg::Cs);
+    if eip > cs.limit {
+        return Err(format!("EIP {eip:#010x} is beyond the CS limit {:#x}", cs.limit));
+    }
+    let who = m.privilege();
+    let lin = LinAddr(cs.base.wrapping_add(eip));
+    let phys = m
+        .mmu
+        .translate(&m.cpu, &mut m.ram, lin, Access::Fetch, who)
+        .map_err(|_| format!("linear address {:#010x} cannot be fetched from", lin.0))?;
+    if phys.0 >= m.ram.size() {
+        return Err(format!("physical address {:#010x} is not in guest RAM ({:#x} bytes)", phys.0, m.ram.size()));
+    }
+    let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
+    let mode = memory_mode(m);
+    let mut interp = Interp::new(false);
+    let decoded = interp
+        .decoded_block(m, key)
+        .ok_or_else(|| format!("the instruction at {eip:#010x} straddles the end of its page"))?;
+    if decoded.insns[0].insn.is_invalid() {
+        return Err(format!("no valid instruction at {eip:#010x}"));
+    }
+    let mut bt = Bt::new()?;
+    let mut env = bt.env;
+    env.mem = mem_path(m, mode);
+    let insns: Vec<GuestInsn> =
+        decoded.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
+    let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
+    let entry = bt.buf.push(&translated.bytes).ok_or("translation cache too small")?;
+    Ok(BlockExplanation {
+        phys: phys.0,
+        mode,
+        insns: insns.iter().map(|g| g.insn).collect(),
+        entry,
+        exit: env.exit,
+        callout: env.callout,
+        translated,
+    })
+}
+
+/// `--trace callouts`: the interpreter callout behind a line on stderr
+/// (installed instead of it, so tracing off costs nothing).
+extern "sysv64" fn traced_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
+    // SAFETY: as in `callout::interp_callout`: the runtime passes the
+    // scratch `codebuf::enter` was given, and its `callout_arg` points at
+    // a `Decoded` inside an `Rc<Block>` the translation keeps alive.
+    let insn = unsafe { (*((*s).callout_arg as *const crate::engine::interp::cache::Decoded)).insn };
+    eprintln!("bt: callout eip={:08x} {}", insn.ip32(), format!("{:?}", insn.mnemonic()).to_lowercase());
+    callout::interp_callout(m, s)
+}
+
+/// How translated code reaches memory in `mode`.
+fn mem_path(m: &Machine, mode: Mode) -> MemPath {
+    let tlb = offset_of!(Scratch, tlb) as i32;
+    match mode {
+        Mode::Other => MemPath::None,
+        Mode::Physical => MemPath::Physical { ram_size: m.ram.size() },
+        Mode::PagedUser => MemPath::Tlb { table: tlb },
+        Mode::PagedSupervisor => MemPath::Tlb { table: tlb + (TLB_ENTRIES * TLB_ENTRY) as i32 },
+    }
 }
 
 fn layout() -> translator::Layout {
@@ -165,6 +249,7 @@ impl Bt {
             chaining: true,
             scratch,
             ctx: Box::default(),
+            trace_blocks: false,
             stats: BtStats::default(),
         })
     }
@@ -174,6 +259,16 @@ impl Bt {
     /// blocks translated afterwards.
     pub fn set_chaining(&mut self, on: bool) {
         self.chaining = on;
+    }
+
+    /// `--trace`: a line on stderr per block translated (`blocks`) and per
+    /// callout executed (`callouts`). Off, each costs one predictable
+    /// branch (in `translate` and in the callout).
+    pub fn set_trace(&mut self, blocks: bool, callouts: bool) {
+        self.trace_blocks = blocks;
+        let f: extern "sysv64" fn(*mut Machine, *mut Scratch) -> u64 =
+            if callouts { traced_callout } else { callout::interp_callout };
+        self.scratch.callout_fn = f as *const () as u64;
     }
 
     /// Runs the machine until it stops.
@@ -208,13 +303,7 @@ impl Bt {
     /// Translates the decoded block at `key` into the cache.
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let block = interp.decoded_block(m, key)?;
-        let tlb = offset_of!(Scratch, tlb) as i32;
-        self.env.mem = match mode {
-            Mode::Other => MemPath::None,
-            Mode::Physical => MemPath::Physical { ram_size: m.ram.size() },
-            Mode::PagedUser => MemPath::Tlb { table: tlb },
-            Mode::PagedSupervisor => MemPath::Tlb { table: tlb + (TLB_ENTRIES * TLB_ENTRY) as i32 },
-        };
+        self.env.mem = mem_path(m, mode);
         let insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
@@ -223,6 +312,16 @@ impl Bt {
             t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         }
         let entry = self.buf.push(&t.bytes)?;
+        if self.trace_blocks {
+            eprintln!(
+                "bt: block eip={:08x} phys={:08x} insns={} host={:#x}+{} mode={mode:?}",
+                key.eip,
+                key.phys,
+                insns.len(),
+                entry,
+                t.bytes.len()
+            );
+        }
         self.stats.blocks_translated += 1;
         self.stats.translated_insns += insns.len() as u64;
         self.stats.ident_insns += t.kinds.iter().filter(|k| **k == Kind::Ident).count() as u64;

@@ -1,0 +1,82 @@
+//! `bt86 explain` and `bt86 run --trace`, through the built binary.
+
+use std::process::Command;
+
+const HELLO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/guest-images/bin/hello.elf");
+const HELLO_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/guest-images/expected/hello.out");
+
+fn bt86(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bt86")).args(args).output().expect("bt86 runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn explain_entry_point() {
+    let (code, out, err) = bt86(&["explain", HELLO]);
+    assert_eq!(code, Some(0), "stderr: {err}");
+    // hello's entry point, paging off: EIP = physical.
+    assert!(out.starts_with("guest block at EIP 0x0010000c (physical 0x0010000c)"), "{out}");
+    assert!(out.contains("memory mode Physical"), "{out}");
+    // The guest listing: address, bytes, instruction, decision, kind.
+    let cli = out.lines().find(|l| l.trim_start().starts_with("0010000c")).expect("a line for the first instruction");
+    assert!(cli.contains(" fa ") && cli.contains("cli") && cli.contains("Callout(Privileged)"), "{cli}");
+    assert!(cli.ends_with("Callout"), "{cli}");
+    assert!(out.contains("IdentMem"), "{out}");
+    // The host listing, annotated per guest instruction, ending at the tail.
+    assert!(out.contains("host code (x86-64)"), "{out}");
+    assert!(out.contains("; guest 0010000c  cli  [Callout]"), "{out}");
+    assert!(out.contains("; block tail:"), "{out}");
+    assert!(out.contains("call    r11"), "{out}");
+    assert!(out.contains("; runtime exit routine"), "{out}");
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn explain_at_explicit_address() {
+    let (code, out, err) = bt86(&["explain", HELLO, "--at", "0x10004f"]);
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert!(out.starts_with("guest block at EIP 0x0010004f"), "{out}");
+    assert!(out.contains("; guest 0010004f"), "{out}");
+}
+
+#[test]
+fn explain_bad_addresses() {
+    for (at, what) in [("0x20000000", "not in guest RAM"), ("zz", "not an address")] {
+        let (code, out, err) = bt86(&["explain", HELLO, "--at", at]);
+        assert!(code.is_some_and(|c| c != 0), "--at {at}: status {code:?}");
+        assert!(out.is_empty(), "--at {at}: {out}");
+        assert_eq!(err.lines().count(), 1, "--at {at}: {err}");
+        assert!(err.starts_with("bt86: ") && err.contains(what), "--at {at}: {err}");
+    }
+}
+
+#[test]
+fn run_trace_blocks() {
+    let (code, out, err) = bt86(&["run", HELLO, "--engine", "bt", "--trace", "blocks"]);
+    assert_eq!(code, Some(1), "stderr: {err}");
+    let expected = std::fs::read_to_string(HELLO_OUT).unwrap();
+    assert_eq!(out, expected);
+    let traces: Vec<&str> = err.lines().filter(|l| l.starts_with("bt: block ")).collect();
+    assert!(!traces.is_empty(), "{err}");
+    assert!(traces[0].starts_with("bt: block eip=0010000c phys=0010000c insns=15 "), "{}", traces[0]);
+    assert!(traces.iter().all(|l| l.contains(" mode=")), "{err}");
+}
+
+#[test]
+fn run_trace_callouts() {
+    let (code, out, err) = bt86(&["run", HELLO, "--engine", "bt", "--trace", "callouts"]);
+    assert_eq!(code, Some(1), "stderr: {err}");
+    assert_eq!(out, std::fs::read_to_string(HELLO_OUT).unwrap());
+    assert!(err.lines().next().is_some_and(|l| l == "bt: callout eip=0010000c cli"), "{err}");
+}
+
+#[test]
+fn trace_needs_the_translator() {
+    let (code, _, err) = bt86(&["run", HELLO, "--trace", "blocks"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
