@@ -114,6 +114,17 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     0
 }
 
+/// `--trace callouts`: the interpreter callout behind a line on stderr
+/// (installed instead of it, so tracing off costs nothing).
+pub(super) extern "sysv64" fn traced_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
+    // SAFETY: as in `interp_callout`: the runtime passes the scratch
+    // `codebuf::enter` was given, and its `callout_arg` points at a
+    // `Decoded` inside an `Rc<Block>` the translation keeps alive.
+    let insn = unsafe { (*((*s).callout_arg as *const Decoded)).insn };
+    eprintln!("bt: callout eip={:08x} {}", insn.ip32(), format!("{:?}", insn.mnemonic()).to_lowercase());
+    interp_callout(m, s)
+}
+
 /// Near JMP/CALL (direct or indirect), RET, LOOPcc and JCXZ: transfers
 /// that change only EIP (and the stack), never CS or the mode.
 fn near_branch(i: &iced_x86::Instruction) -> bool {

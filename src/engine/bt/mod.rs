@@ -145,17 +145,6 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     })
 }
 
-/// `--trace callouts`: the interpreter callout behind a line on stderr
-/// (installed instead of it, so tracing off costs nothing).
-extern "sysv64" fn traced_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
-    // SAFETY: as in `callout::interp_callout`: the runtime passes the
-    // scratch `codebuf::enter` was given, and its `callout_arg` points at
-    // a `Decoded` inside an `Rc<Block>` the translation keeps alive.
-    let insn = unsafe { (*((*s).callout_arg as *const crate::engine::interp::cache::Decoded)).insn };
-    eprintln!("bt: callout eip={:08x} {}", insn.ip32(), format!("{:?}", insn.mnemonic()).to_lowercase());
-    callout::interp_callout(m, s)
-}
-
 /// How translated code reaches memory in `mode`.
 fn mem_path(m: &Machine, mode: Mode) -> MemPath {
     let tlb = offset_of!(Scratch, tlb) as i32;
@@ -267,7 +256,7 @@ impl Bt {
     pub fn set_trace(&mut self, blocks: bool, callouts: bool) {
         self.trace_blocks = blocks;
         let f: extern "sysv64" fn(*mut Machine, *mut Scratch) -> u64 =
-            if callouts { traced_callout } else { callout::interp_callout };
+            if callouts { callout::traced_callout } else { callout::interp_callout };
         self.scratch.callout_fn = f as *const () as u64;
     }
 
