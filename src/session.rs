@@ -240,6 +240,8 @@ impl Outcome {
                 b.ident_mem_insns,
                 b.translated_insns - b.ident_insns - b.ident_mem_insns
             );
+            let per_insn = b.translate_ns as f64 / b.translated_insns.max(1) as f64;
+            let _ = writeln!(s, "bt translation time    {:.0} ns per guest instruction (decode included)", per_insn);
             let _ = writeln!(s, "bt dispatches          {}", b.block_runs);
             let _ = writeln!(s, "bt chains              {}", b.chains);
             let _ = writeln!(s, "bt callouts executed   {}", b.callout_insns);

@@ -378,7 +378,9 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     let plain: Vec<Instruction> = insns.iter().map(|g| g.insn).collect();
     // Which instructions let the guest observe the flags: everything that
     // is not a pure IDENT instruction (callouts, memory slow paths, exits).
-    let observer: Vec<bool> = plain.iter().map(|i| ident_bytes(i, 0).is_none()).collect();
+    // IDENT encodings have no IP-relative operands: encode each once.
+    let ident: Vec<Option<Vec<u8>>> = plain.iter().map(|i| ident_bytes(i, 0)).collect();
+    let observer: Vec<bool> = ident.iter().map(|b| b.is_none()).collect();
     let (_, restore) = liveness::flags_needed(&plain, &observer);
     let refund = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
@@ -436,7 +438,7 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             }
             continue;
         }
-        if let Some(bytes) = ident_bytes(i, e.here() as u64) {
+        if let Some(bytes) = ident[k].clone() {
             e.ops.extend(bytes);
             kinds.push(Kind::Ident);
         } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan(i)).flatten() {

@@ -39,6 +39,11 @@ pub struct MemOp {
     pub write: bool,
 }
 
+thread_local! {
+    /// iced's instruction-info factory keeps buffers; make one per thread.
+    static INFO: std::cell::RefCell<InstructionInfoFactory> = std::cell::RefCell::new(InstructionInfoFactory::new());
+}
+
 fn encode(i: &Instruction) -> Option<Vec<u8>> {
     let mut e = Encoder::new(64);
     e.encode(i, 0).ok()?;
@@ -108,9 +113,10 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
     j.set_memory_base(Register::R8);
     j.set_memory_index(Register::None);
     let op_host = encode(&j)?;
-    let mut info = InstructionInfoFactory::new();
-    let write = info.info(i).used_memory().iter().any(|u| {
-        matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
+    let write = INFO.with(|f| {
+        f.borrow_mut().info(i).used_memory().iter().any(|u| {
+            matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
+        })
     });
     Some(MemOp { lea, op, op_host, len, write })
 }

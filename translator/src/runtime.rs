@@ -58,14 +58,28 @@ fn store_guest(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
     );
 }
 
-/// Loads the guest arithmetic flags and registers from the state at r13.
+/// Loads the guest arithmetic flags, DF and registers from the state at
+/// r13. No POPF (slow): ADD CL,7Fh sets OF from the saved OF bit, SAHF
+/// loads SF ZF AF PF CF from the saved low byte, CLD/STD sets DF.
 fn load_guest(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
     let g = l.gpr;
+    let up = ops.new_dynamic_label();
+    let done = ops.new_dynamic_label();
     asm!(ops
         ; mov eax, [r13 + l.eflags]
-        ; and eax, (ARITH_FLAGS | 2) as i32
-        ; push rax
-        ; popfq
+        ; test eax, 0x400
+        ; jz =>up
+        ; std
+        ; jmp =>done
+        ; =>up
+        ; cld
+        ; =>done
+        ; mov ecx, eax
+        ; shr ecx, 11
+        ; and ecx, 1
+        ; add cl, 0x7f
+        ; mov ah, al
+        ; sahf
         ; mov eax, [r13 + g]
         ; mov ecx, [r13 + g + 4]
         ; mov edx, [r13 + g + 8]

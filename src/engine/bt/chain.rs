@@ -10,7 +10,7 @@
 
 use super::Mode;
 use crate::engine::interp::cache::BlockKey;
-use std::collections::HashMap;
+use crate::engine::interp::cache::Map;
 
 /// A translation's key: where its code starts, and the memory mode it
 /// was translated for.
@@ -32,9 +32,9 @@ pub fn target_key(from: &TKey, target: u32) -> Option<TKey> {
 #[derive(Default)]
 pub struct Chains {
     /// Unchained exits (host addresses of their rel32) by target.
-    pending: HashMap<TKey, Vec<usize>>,
+    pending: Map<TKey, Vec<usize>>,
     /// Chained exits by the translation they jump to.
-    incoming: HashMap<TKey, Vec<usize>>,
+    incoming: Map<TKey, Vec<usize>>,
     pub links: u64,
 }
 

@@ -21,7 +21,7 @@ pub mod codebuf;
 pub mod tlb;
 
 use crate::cpu::state::{flags, CpuLayout, Seg};
-use crate::engine::interp::cache::{Block, BlockKey};
+use crate::engine::interp::cache::{Block, BlockKey, Map};
 use crate::engine::interp::{Accel, Interp};
 use crate::engine::{Exit, Limits};
 use crate::machine::Machine;
@@ -29,7 +29,6 @@ use crate::memory::{Access, LinAddr};
 use callout::Context;
 use chain::{Chains, TKey};
 use codebuf::{CodeBuffer, Scratch};
-use std::collections::HashMap;
 use std::mem::offset_of;
 use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
@@ -44,6 +43,8 @@ pub struct BtStats {
     /// The most frequent callouts: (mnemonic, count), most first.
     pub callouts_by_kind: Vec<(String, u64)>,
     pub blocks_translated: u64,
+    /// Host time spent decoding and translating blocks.
+    pub translate_ns: u64,
     pub translated_insns: u64,
     pub ident_insns: u64,
     pub ident_mem_insns: u64,
@@ -70,12 +71,12 @@ pub struct Bt {
     buf: CodeBuffer,
     enter: usize,
     env: Env,
-    map: HashMap<TKey, Translation>,
+    map: Map<TKey, Translation>,
     /// The MMU generations the inline TLB matches.
     tlb_generation: (u64, u64),
     /// The memory mode the indirect-branch cache was filled in.
     ibtc_mode: Mode,
-    by_page: HashMap<u32, Vec<TKey>>,
+    by_page: Map<u32, Vec<TKey>>,
     chains: Chains,
     chaining: bool,
     scratch: Box<Scratch>,
@@ -230,10 +231,10 @@ impl Bt {
             buf,
             enter: base + rt.enter,
             env,
-            map: HashMap::new(),
+            map: Map::default(),
             tlb_generation: (u64::MAX, u64::MAX),
             ibtc_mode: Mode::Other,
-            by_page: HashMap::new(),
+            by_page: Map::default(),
             chains: Chains::default(),
             chaining: true,
             scratch,
@@ -291,6 +292,7 @@ impl Bt {
 
     /// Translates the decoded block at `key` into the cache.
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
+        let started = std::time::Instant::now();
         let block = interp.decoded_block(m, key)?;
         self.env.mem = mem_path(m, mode);
         let insns: Vec<GuestInsn> =
@@ -312,6 +314,7 @@ impl Bt {
             );
         }
         self.stats.blocks_translated += 1;
+        self.stats.translate_ns += started.elapsed().as_nanos() as u64;
         self.stats.translated_insns += insns.len() as u64;
         self.stats.ident_insns += t.kinds.iter().filter(|k| **k == Kind::Ident).count() as u64;
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;

@@ -62,7 +62,8 @@ impl Hasher for KeyHasher {
     }
 }
 
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+/// A hash map keyed by block addresses, with the cheap hasher.
+pub type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// The most instructions one block holds.
 pub const MAX_BLOCK: usize = 64;
