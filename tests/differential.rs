@@ -241,6 +241,8 @@ fn generic_codes() -> Vec<Code> {
             GENERIC.contains(&c.mnemonic())
                 && oc.encoding() == EncodingKind::Legacy
                 && oc.mode32()
+                // Not the encodings a decoder option enables (CMPXCHG486's 0F A6/A7).
+                && oc.decoder_option() == DecoderOptions::NONE
                 && oc.operand_size() != 64
                 && oc.address_size() != 64
                 && (0..oc.op_count()).all(|i| supported_kind(oc.op_kind(i)))
