@@ -1,7 +1,7 @@
 //! Data movement: MOV and its extensions, XCHG, LEA, stack pushes and
 //! pops, conversions, conditional moves and sets, atomics, LxS.
 
-use super::super::operand::{ea, loc, op_len, reg_read, reg_write, seg_of, width};
+use super::super::operand::{ea, loc, op_len, reg_read, reg_write, seg_of, width, Loc};
 use crate::cpu::alu;
 use crate::cpu::state::{flags, reg};
 use crate::cpu::{Exception, Fault, Seg};
@@ -218,8 +218,16 @@ pub fn xadd(m: &mut Machine, i: &Instruction) -> Fault<()> {
     let a = m.read_loc(d, len)?;
     let b = reg_read(&m.cpu, i.op1_register());
     let (sum, f) = alu::add(w, a, b, m.cpu.eflags);
-    m.write_loc(d, len, sum)?;
-    reg_write(&mut m.cpu, i.op1_register(), a);
+    // SDM order: SRC := DEST, then DEST := sum (so `xadd r, r` leaves the
+    // sum). A memory destination is written first so a fault changes
+    // nothing.
+    if let Loc::Mem(..) = d {
+        m.write_loc(d, len, sum)?;
+        reg_write(&mut m.cpu, i.op1_register(), a);
+    } else {
+        reg_write(&mut m.cpu, i.op1_register(), a);
+        m.write_loc(d, len, sum)?;
+    }
     m.cpu.eflags = f;
     Ok(())
 }
