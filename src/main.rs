@@ -261,6 +261,15 @@ fn parse_addr(s: &str) -> Option<u32> {
     }
 }
 
+/// Reads a kernel image; on failure prints the one-line error and gives
+/// the status to leave with.
+fn read_kernel(path: &std::path::Path) -> Result<Vec<u8>, i32> {
+    std::fs::read(path).map_err(|e| {
+        eprintln!("bt86: cannot read kernel {}: {e}", path.display());
+        status::BAD_IMAGE
+    })
+}
+
 fn explain(args: ExplainArgs) -> i32 {
     let at = match args.at.as_deref().map(|a| parse_addr(a).ok_or(a)).transpose() {
         Ok(a) => a,
@@ -270,12 +279,9 @@ fn explain(args: ExplainArgs) -> i32 {
         }
     };
     let path = args.kernel.display().to_string();
-    let image = match std::fs::read(&args.kernel) {
+    let image = match read_kernel(&args.kernel) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("bt86: cannot read kernel {path}: {e}");
-            return status::BAD_IMAGE;
-        }
+        Err(code) => return code,
     };
     let cfg = RunConfig { mem_size: args.mem, append: args.append, ..RunConfig::default() };
     let mut machine = match session::boot(&path, &image, &cfg, Box::new(std::io::sink())) {
@@ -313,12 +319,9 @@ fn run(args: RunArgs) -> i32 {
         return status::USAGE;
     }
     let path = args.kernel.display().to_string();
-    let image = match std::fs::read(&args.kernel) {
+    let image = match read_kernel(&args.kernel) {
         Ok(b) => b,
-        Err(e) => {
-            eprintln!("bt86: cannot read kernel {path}: {e}");
-            return status::BAD_IMAGE;
-        }
+        Err(code) => return code,
     };
     let initrd = match args.initrd.as_deref().map(read_modules).transpose() {
         Ok(m) => m.unwrap_or_default(),

@@ -20,6 +20,9 @@ pub mod runtime;
 pub mod stack;
 pub mod table;
 
+#[cfg(test)]
+pub(crate) mod testutil;
+
 /// The guest's instruction bitness: bt86 guests are IA-32.
 pub const GUEST_BITNESS: u32 = 32;
 

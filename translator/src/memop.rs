@@ -124,19 +124,8 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
-
-    fn show(bytes: &[u8]) -> String {
-        let mut out = String::new();
-        let mut f = IntelFormatter::new();
-        for i in Decoder::with_ip(64, bytes, 0, DecoderOptions::NONE) {
-            if !out.is_empty() {
-                out.push_str("; ");
-            }
-            f.format(&i, &mut out);
-        }
-        out
-    }
+    use crate::testutil::show;
+    use iced_x86::{Decoder, DecoderOptions};
 
     fn plan_of(bytes: &[u8]) -> Option<MemOp> {
         let i = Decoder::with_ip(32, bytes, 0, DecoderOptions::NONE).decode();

@@ -86,22 +86,7 @@ pub fn handler(i: &Instruction) -> Handler {
         M::Jmp => |m, i, _| control::jmp(m, i),
         M::Call => |m, i, _| control::call(m, i),
         M::Ret => |m, i, _| control::ret(m, i),
-        M::Jo
-        | M::Jno
-        | M::Jb
-        | M::Jae
-        | M::Je
-        | M::Jne
-        | M::Jbe
-        | M::Ja
-        | M::Js
-        | M::Jns
-        | M::Jp
-        | M::Jnp
-        | M::Jl
-        | M::Jge
-        | M::Jle
-        | M::Jg => |m, i, _| control::jcc(m, i, cc(i)),
+        _ if i.is_jcc_short_or_near() => |m, i, _| control::jcc(m, i, cc(i)),
         _ => step,
     }
 }
@@ -220,22 +205,6 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
         M::Call => control::call(m, i),
         M::Ret => control::ret(m, i),
         M::Retf => control::retf(m, i),
-        M::Jo
-        | M::Jno
-        | M::Jb
-        | M::Jae
-        | M::Je
-        | M::Jne
-        | M::Jbe
-        | M::Ja
-        | M::Js
-        | M::Jns
-        | M::Jp
-        | M::Jnp
-        | M::Jl
-        | M::Jge
-        | M::Jle
-        | M::Jg => control::jcc(m, i, cc(i)),
         M::Loop => control::loop_(m, i, None),
         M::Loope => control::loop_(m, i, Some(true)),
         M::Loopne => control::loop_(m, i, Some(false)),
@@ -289,6 +258,7 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
         M::Sysenter => m.sysenter(),
         M::Sysexit => m.sysexit(),
         M::Ud0 | M::Ud1 | M::Ud2 | M::INVALID => Err(Exception::InvalidOpcode),
+        _ if i.is_jcc_short_or_near() => control::jcc(m, i, cc(i)),
         _ => Err(unsupported(m, i)),
     }
 }
