@@ -93,40 +93,65 @@ pub fn run(m: &mut Machine, i: &Instruction, op: Str, len: u32, budget: u64, ins
 }
 
 /// Many iterations of REP MOVS or REP STOS at once, when nothing can
-/// interrupt them: paging off, 32-bit addressing, every byte of both ranges
-/// within the segment limits and in RAM. Iterations run element by element
+/// interrupt them: 32-bit addressing, every byte of both ranges within the
+/// segment limits, mapped (with paging, up to the end of the current page
+/// of each range) and in RAM. Iterations run element by element
 /// on RAM in the instruction's own order, so overlapping copies replicate
 /// exactly as on hardware; stores into pages holding code are reported to
 /// the MMU as usual. Returns the iterations done (0: take the slow path).
 fn bulk(m: &mut Machine, i: &Instruction, op: Str, len: u32, r: &Regs, budget: u64) -> u64 {
-    if !matches!(op, Str::Movs | Str::Stos) || r.a16 || m.cpu.paging() {
+    if !matches!(op, Str::Movs | Str::Stos) || r.a16 {
         return 0;
     }
-    let count = (m.cpu.gpr[reg::ECX] as u64).min(budget).min(1 << 20) as u32;
+    let down = m.cpu.eflags & flags::DF != 0;
+    let src_seg = super::super::operand::seg_of(i.memory_segment());
+    let mut count = (m.cpu.gpr[reg::ECX] as u64).min(budget).min(1 << 20) as u32;
+    if m.cpu.paging() {
+        // With paging, only as many elements as stay within the current
+        // page of each range: one translation per page covers them.
+        let room = |m: &Machine, seg: Seg, off: u32| {
+            let at = m.cpu.seg(seg).base.wrapping_add(off) & 0xfff;
+            if down {
+                (at + len) / len
+            } else {
+                (4096 - at) / len
+            }
+        };
+        count = count.min(room(m, Seg::Es, m.cpu.gpr[reg::EDI]));
+        if op == Str::Movs {
+            count = count.min(room(m, src_seg, m.cpu.gpr[reg::ESI]));
+        }
+    }
     if count < 2 {
         return 0;
     }
     let total = count * len;
-    let down = m.cpu.eflags & flags::DF != 0;
     // The lowest offset of a range of `count` elements starting at `start`.
     let low = |start: u32| if down { start.wrapping_sub(total - len) } else { start };
-    let span = |m: &Machine, seg: Seg, start: u32| -> Option<u32> {
+    // Segment checks for both whole ranges first (no side effects), then
+    // the page walks in the order the instruction accesses memory (source
+    // first: a fault there must not leave the destination's dirty bit
+    // set), then RAM bounds. Any failure: the slow path, which faults
+    // precisely.
+    let range = |m: &Machine, seg: Seg, start: u32, access: crate::memory::Access| -> Option<crate::memory::LinAddr> {
         let lo = low(start);
         lo.checked_add(total - 1)?;
-        let lin = m.lin_addr(seg, lo, total, crate::memory::Access::Write).ok()?;
-        (lin.0 as u64 + total as u64 <= m.ram.size() as u64).then_some(lin.0)
+        m.lin_addr(seg, lo, total, access).ok()
     };
-    let Some(dst) = span(m, Seg::Es, m.cpu.gpr[reg::EDI]) else { return 0 };
+    let walk = |m: &mut Machine, lin: crate::memory::LinAddr, access: crate::memory::Access| -> Option<u32> {
+        let who = m.privilege();
+        let pa = m.mmu.translate(&m.cpu, &mut m.ram, lin, access, who).ok()?;
+        (pa.0 as u64 + total as u64 <= m.ram.size() as u64).then_some(pa.0)
+    };
+    let Some(dst_lin) = range(m, Seg::Es, m.cpu.gpr[reg::EDI], crate::memory::Access::Write) else { return 0 };
     let src = if op == Str::Movs {
-        let seg = super::super::operand::seg_of(i.memory_segment());
-        let lo = low(m.cpu.gpr[reg::ESI]);
-        match m.lin_addr(seg, lo, total, crate::memory::Access::Read) {
-            Ok(lin) if lin.0 as u64 + total as u64 <= m.ram.size() as u64 => Some(lin.0),
-            _ => return 0,
-        }
+        let Some(src_lin) = range(m, src_seg, m.cpu.gpr[reg::ESI], crate::memory::Access::Read) else { return 0 };
+        let Some(pa) = walk(m, src_lin, crate::memory::Access::Read) else { return 0 };
+        Some(pa)
     } else {
         None
     };
+    let Some(dst) = walk(m, dst_lin, crate::memory::Access::Write) else { return 0 };
     let mut page = dst & !0xfff;
     while page < dst + total {
         m.mmu.note_write(crate::memory::PhysAddr(page.max(dst)), 1);
