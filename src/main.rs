@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use bt86::engine::Limits;
+use bt86::machine::Machine;
 use bt86::session::{self, status, EngineKind, RunConfig, Trace};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -261,6 +262,21 @@ fn parse_addr(s: &str) -> Option<u32> {
     }
 }
 
+/// Boots a kernel; on failure prints the one-line error and gives the
+/// status to leave with.
+fn boot(path: &str, image: &[u8], cfg: &RunConfig, out: Box<dyn std::io::Write + Send>) -> Result<Machine, i32> {
+    session::boot(path, image, cfg, out).map_err(|e| match e {
+        session::BootError::Load(e) => {
+            eprintln!("bt86: {path}: {e}");
+            status::BAD_IMAGE
+        }
+        e => {
+            eprintln!("bt86: {e}");
+            status::HOST
+        }
+    })
+}
+
 /// Reads a kernel image; on failure prints the one-line error and gives
 /// the status to leave with.
 fn read_kernel(path: &std::path::Path) -> Result<Vec<u8>, i32> {
@@ -284,16 +300,9 @@ fn explain(args: ExplainArgs) -> i32 {
         Err(code) => return code,
     };
     let cfg = RunConfig { mem_size: args.mem, append: args.append, ..RunConfig::default() };
-    let mut machine = match session::boot(&path, &image, &cfg, Box::new(std::io::sink())) {
+    let mut machine = match boot(&path, &image, &cfg, Box::new(std::io::sink())) {
         Ok(m) => m,
-        Err(session::BootError::Load(e)) => {
-            eprintln!("bt86: {path}: {e}");
-            return status::BAD_IMAGE;
-        }
-        Err(e) => {
-            eprintln!("bt86: {e}");
-            return status::HOST;
-        }
+        Err(code) => return code,
     };
     let eip = at.unwrap_or(machine.cpu.eip);
     match bt86::explain::explain(&mut machine, eip) {
@@ -351,28 +360,18 @@ fn run(args: RunArgs) -> i32 {
             Some(TraceArg::Callouts) => Trace::Callouts,
         },
     };
-    let machine = match session::boot(&path, &image, &cfg, Box::new(std::io::stdout())) {
+    let machine = match boot(&path, &image, &cfg, Box::new(std::io::stdout())) {
         Ok(m) => m,
-        Err(session::BootError::Load(e)) => {
-            eprintln!("bt86: {path}: {e}");
-            return status::BAD_IMAGE;
-        }
-        Err(e) => {
-            eprintln!("bt86: {e}");
-            return status::HOST;
-        }
+        Err(code) => return code,
     };
     let out = if args.lockstep {
         if cfg.engine != EngineKind::Bt {
             eprintln!("bt86: --lockstep compares the translator with the interpreter: use it with --engine bt");
             return status::USAGE;
         }
-        match session::boot(&path, &image, &cfg, Box::new(std::io::sink())) {
+        match boot(&path, &image, &cfg, Box::new(std::io::sink())) {
             Ok(shadow) => session::run_lockstep(machine, shadow, &cfg),
-            Err(e) => {
-                eprintln!("bt86: {e}");
-                return status::HOST;
-            }
+            Err(code) => return code,
         }
     } else {
         session::run(machine, &cfg)
