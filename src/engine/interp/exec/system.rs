@@ -154,12 +154,9 @@ pub fn pushf(m: &mut Machine, len: u32) -> Fault<()> {
 /// POPF / POPFD.
 pub fn popf(m: &mut Machine, len: u32) -> Fault<()> {
     let v = m.peek(0, len)?;
-    let was_if = m.cpu.eflags & flags::IF;
+    // Unlike STI, a POPF that sets IF opens no interrupt shadow.
     m.cpu.eflags = m.merge_eflags(v, len, m.cpu.cpl, false);
     m.set_stack_ptr(m.stack_ptr().wrapping_add(len));
-    if was_if == 0 && m.cpu.eflags & flags::IF != 0 {
-        m.cpu.int_shadow = 0;
-    }
     Ok(())
 }
 
