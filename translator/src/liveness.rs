@@ -38,11 +38,6 @@ fn writes_all(i: &Instruction) -> bool {
     (i.rflags_written() | i.rflags_cleared() | i.rflags_set()) & ARITH == ARITH
 }
 
-/// `live[k]`: the guest flags must be preserved just before instruction k.
-pub fn flags_live_before(insns: &[Instruction]) -> Vec<bool> {
-    flags_needed(insns, &vec![false; insns.len()]).0
-}
-
 /// Flag liveness when some instructions are observers: a callout, or a
 /// memory fast path whose slow path is a callout, lets the guest see the
 /// flags (PUSHF, an exception's EFLAGS image, the state left at an exit),
@@ -69,6 +64,11 @@ pub fn flags_needed(insns: &[Instruction], observer: &[bool]) -> (Vec<bool>, Vec
 mod tests {
     use super::*;
     use iced_x86::{Decoder, DecoderOptions};
+
+    /// Liveness with no observers: just the guest's own flag reads.
+    fn flags_live_before(insns: &[Instruction]) -> Vec<bool> {
+        flags_needed(insns, &vec![false; insns.len()]).0
+    }
 
     fn decode(bytes: &[u8]) -> Vec<Instruction> {
         Decoder::with_ip(32, bytes, 0, DecoderOptions::NONE).into_iter().collect()

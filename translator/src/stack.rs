@@ -55,8 +55,7 @@ fn adjust_esp(d: i64) -> Option<Vec<u8>> {
 }
 
 /// A 4-byte store of `src` (a register or an immediate) just below ESP.
-fn push_of(value: Result<(Code, Option<Register>, u32), ()>) -> Option<MemOp> {
-    let (code, reg, imm) = value.ok()?;
+fn push_of(code: Code, reg: Option<Register>, imm: u32) -> Option<MemOp> {
     let lea =
         enc(Instruction::with2(Code::Lea_r32_m, Register::R8D, MemoryOperand::with_base_displ(Register::R12D, -4)))?;
     let (op, op_host) = match reg {
@@ -79,13 +78,13 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
     let reg0 = || regs::map(i.op0_register()).filter(|r| r.is_gpr32());
     match i.code() {
         Code::Push_r32 | Code::Push_rm32 if i.op0_kind() == OpKind::Register => Some(StackOp {
-            access: push_of(Ok((Code::Mov_rm32_r32, Some(reg0()?), 0)))?,
+            access: push_of(Code::Mov_rm32_r32, Some(reg0()?), 0)?,
             after: adjust_esp(-4)?,
             then: Then::Continue,
             restore_flags: false,
         }),
         Code::Pushd_imm32 | Code::Pushd_imm8 => Some(StackOp {
-            access: push_of(Ok((Code::Mov_rm32_imm32, None, i.immediate(0) as u32)))?,
+            access: push_of(Code::Mov_rm32_imm32, None, i.immediate(0) as u32)?,
             after: adjust_esp(-4)?,
             then: Then::Continue,
             restore_flags: false,
@@ -99,7 +98,7 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
             })
         }
         Code::Call_rel32_32 => Some(StackOp {
-            access: push_of(Ok((Code::Mov_rm32_imm32, None, i.next_ip32())))?,
+            access: push_of(Code::Mov_rm32_imm32, None, i.next_ip32())?,
             after: adjust_esp(-4)?,
             then: Then::Exit(i.near_branch32()),
             restore_flags: true,

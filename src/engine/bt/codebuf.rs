@@ -136,11 +136,6 @@ impl CodeBuffer {
     pub fn flush(&mut self) {
         self.used = self.pinned;
     }
-
-    /// Bytes in use.
-    pub fn used(&self) -> usize {
-        self.used
-    }
 }
 
 /// Runs translated code: `enter` is the runtime's entry routine in this

@@ -352,16 +352,10 @@ impl Accel for Bt {
             return false;
         }
         let eip = m.cpu.eip;
-        let cs = *m.cpu.seg(Seg::Cs);
-        if eip > cs.limit {
-            return false;
-        }
-        let who = m.privilege();
-        let Ok(phys) = m.mmu.translate(&m.cpu, &mut m.ram, LinAddr(cs.base.wrapping_add(eip)), Access::Fetch, who)
-        else {
+        // A fault here is the interpreter's to deliver.
+        let Ok((key, _)) = crate::engine::interp::fetch_key(m) else {
             return false;
         };
-        let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
         let mode = memory_mode(m);
         let (entry, len) = match self.map.get(&(key, mode)) {
             Some(t) => (t.entry, t.len),

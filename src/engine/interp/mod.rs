@@ -199,17 +199,10 @@ impl Interp {
     /// Executes instructions from CS:EIP on, up to `budget` of them.
     fn run_block(&mut self, m: &mut Machine, budget: u64) {
         let eip = m.cpu.eip;
-        let cs = *m.cpu.seg(Seg::Cs);
-        if eip > cs.limit {
-            return self.fault(m, Exception::GP0, eip);
-        }
-        let lin = LinAddr(cs.base.wrapping_add(eip));
-        let who = m.privilege();
-        let phys = match m.mmu.translate(&m.cpu, &mut m.ram, lin, Access::Fetch, who) {
-            Ok(p) => p,
+        let (key, lin) = match fetch_key(m) {
+            Ok(k) => k,
             Err(e) => return self.fault(m, e, eip),
         };
-        let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
         let Some(block) = self.decoded_block(m, key) else {
             return self.run_straddling(m, lin, budget);
         };
@@ -303,6 +296,21 @@ impl Interp {
         self.stats.uncached_insns += 1;
         self.execute(m, &insn, exec::step, budget);
     }
+}
+
+/// Where the block at CS:EIP is: the CS limit check, then the fetch
+/// through the MMU (which may fault), giving the decode-cache key and the
+/// linear address. Shared by the interpreter and the translator.
+pub(crate) fn fetch_key(m: &mut Machine) -> Result<(BlockKey, LinAddr), Exception> {
+    let eip = m.cpu.eip;
+    let cs = *m.cpu.seg(Seg::Cs);
+    if eip > cs.limit {
+        return Err(Exception::GP0);
+    }
+    let lin = LinAddr(cs.base.wrapping_add(eip));
+    let who = m.privilege();
+    let phys = m.mmu.translate(&m.cpu, &mut m.ram, lin, Access::Fetch, who)?;
+    Ok((BlockKey { phys: phys.0, eip, code32: cs.big() }, lin))
 }
 
 /// Whether `bytes` hold one whole instruction; decodes it into `out`.
