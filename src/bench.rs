@@ -69,8 +69,7 @@ pub enum Runner {
 impl Runner {
     pub fn name(self) -> &'static str {
         match self {
-            Runner::Engine(EngineKind::Interp) => "interp",
-            Runner::Engine(EngineKind::Bt) => "bt",
+            Runner::Engine(e) => e.name(),
             Runner::Qemu => "qemu",
             Runner::Native => "native",
         }

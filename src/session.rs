@@ -40,6 +40,33 @@ pub enum EngineKind {
     Interp,
     /// The binary translator (with the interpreter for what it leaves).
     Bt,
+    /// Classical trap-and-emulate: the guest kernel runs deprivileged
+    /// (modelled CPL 1) as translated IDENT code, privileged instructions
+    /// trap to the monitor, sensitive ones misbehave as on pre-VT x86.
+    Trap(TrapMode),
+}
+
+/// How `--engine trap` takes a trap on a privileged guest instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TrapMode {
+    /// The host CPU runs the instruction in user mode and takes a real #GP
+    /// (SIGSEGV), which the monitor's signal handler turns into an exit.
+    #[default]
+    Real,
+    /// The trap is modelled as an exit to the dispatcher (no signal).
+    Simulated,
+}
+
+impl EngineKind {
+    /// The engine's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Interp => "interp",
+            EngineKind::Bt => "bt",
+            EngineKind::Trap(TrapMode::Real) => "trap",
+            EngineKind::Trap(TrapMode::Simulated) => "trap-sim",
+        }
+    }
 }
 
 /// `--trace`: what the translator reports on stderr as it runs.
@@ -134,6 +161,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
             }
             Err(e) => Exit::Fatal(Fatal::Host(e)),
         },
+        EngineKind::Trap(_) => Exit::Fatal(Fatal::Host("the trap-and-emulate engine is not built yet".into())),
     };
     m.platform.flush();
     Outcome { exit, retired: m.clock.retired, interp: interp.stats, bt: bt_stats, lockstep: None, machine: m }
