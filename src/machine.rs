@@ -104,6 +104,9 @@ pub struct Machine {
     pub fatal: Option<Fatal>,
     /// What WRMSR to the TSC added to virtual time.
     pub cpu_tsc_offset: u64,
+    /// Set under `--engine trap`: the CPU runs the guest deprivileged
+    /// under a monitor (`system/depriv.rs`).
+    pub monitor: Option<crate::system::depriv::Monitor>,
 }
 
 /// How to build a [`Machine`].
@@ -136,6 +139,7 @@ impl Machine {
             platform,
             fatal: None,
             cpu_tsc_offset: 0,
+            monitor: None,
             clock: if config.realtime { Clock::realtime() } else { Clock::deterministic() },
         })
     }

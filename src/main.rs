@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use bt86::engine::Limits;
 use bt86::machine::Machine;
-use bt86::session::{self, status, EngineKind, RunConfig, Trace};
+use bt86::session::{self, status, EngineKind, RunConfig, Trace, TrapMode};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,6 +107,18 @@ enum Engine {
     Interp,
     /// The binary translator.
     Bt,
+    /// Classical trap-and-emulate: the guest kernel deprivileged to CPL 1,
+    /// privileged instructions trapping, sensitive ones misbehaving.
+    Trap,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TrapArg {
+    /// The host CPU runs each privileged instruction in user mode and
+    /// takes a real #GP (SIGSEGV).
+    Real,
+    /// The trap is modelled as an exit to the monitor, without a signal.
+    Simulated,
 }
 
 #[derive(clap::Args)]
@@ -141,7 +153,10 @@ struct RunArgs {
     /// block after which their states differ (with --engine bt).
     #[arg(long)]
     lockstep: bool,
-    /// Translator tracing on stderr (--engine bt only; rejected with
+    /// How --engine trap traps on a privileged instruction.
+    #[arg(long, value_enum, value_name = "HOW", default_value = "real")]
+    trap: TrapArg,
+    /// Translator tracing on stderr (--engine bt or trap; rejected with
     /// --engine interp).
     #[arg(long, value_enum, value_name = "WHAT")]
     trace: Option<TraceArg>,
@@ -323,8 +338,8 @@ fn explain(args: ExplainArgs) -> i32 {
 }
 
 fn run(args: RunArgs) -> i32 {
-    if args.trace.is_some() && !matches!(args.engine, Engine::Bt) {
-        eprintln!("bt86: --trace reports what the translator does: use it with --engine bt");
+    if args.trace.is_some() && matches!(args.engine, Engine::Interp) {
+        eprintln!("bt86: --trace reports what the translator does: use it with --engine bt or trap");
         return status::USAGE;
     }
     let path = args.kernel.display().to_string();
@@ -343,6 +358,8 @@ fn run(args: RunArgs) -> i32 {
         engine: match args.engine {
             Engine::Interp => EngineKind::Interp,
             Engine::Bt => EngineKind::Bt,
+            Engine::Trap if args.trap == TrapArg::Simulated => EngineKind::Trap(TrapMode::Simulated),
+            Engine::Trap => EngineKind::Trap(TrapMode::Real),
         },
         mem_size: args.mem,
         append: args.append,

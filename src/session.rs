@@ -125,6 +125,8 @@ pub struct Outcome {
     pub retired: u64,
     pub interp: InterpStats,
     pub bt: Option<BtStats>,
+    /// Under `--engine trap`: the monitor's counters.
+    pub trap: Option<crate::engine::trap::TrapStats>,
     /// With `--lockstep`: how many blocks were compared, and the first
     /// divergence, if any.
     pub lockstep: Option<(u64, Option<String>)>,
@@ -150,6 +152,7 @@ pub fn boot(
 pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
     let mut interp = Interp::new(cfg.decode_cache);
     let mut bt_stats = None;
+    let mut trap_stats = None;
     let exit = match cfg.engine {
         EngineKind::Interp => interp.run(&mut m, cfg.limits),
         EngineKind::Bt => match Bt::new() {
@@ -161,10 +164,27 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
             }
             Err(e) => Exit::Fatal(Fatal::Host(e)),
         },
-        EngineKind::Trap(_) => Exit::Fatal(Fatal::Host("the trap-and-emulate engine is not built yet".into())),
+        EngineKind::Trap(mode) => {
+            let trace = cfg.trace;
+            let (exit, stats, t) =
+                crate::engine::trap::run(&mut interp, &mut m, cfg.limits, mode == TrapMode::Real, |bt| {
+                    bt.set_trace(trace == Trace::Blocks, trace == Trace::Callouts)
+                });
+            bt_stats = stats;
+            trap_stats = Some(t);
+            exit
+        }
     };
     m.platform.flush();
-    Outcome { exit, retired: m.clock.retired, interp: interp.stats, bt: bt_stats, lockstep: None, machine: m }
+    Outcome {
+        exit,
+        retired: m.clock.retired,
+        interp: interp.stats,
+        bt: bt_stats,
+        trap: trap_stats,
+        lockstep: None,
+        machine: m,
+    }
 }
 
 /// Runs a booted machine under the translator with `shadow` (booted the
@@ -179,7 +199,15 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
         }
         Err(e) => {
             let exit = Exit::Fatal(Fatal::Host(e));
-            return Outcome { exit, retired: 0, interp: interp.stats, bt: None, lockstep: None, machine: m };
+            return Outcome {
+                exit,
+                retired: 0,
+                interp: interp.stats,
+                bt: None,
+                trap: None,
+                lockstep: None,
+                machine: m,
+            };
         }
     };
     let mut ls = crate::engine::lockstep::Lockstep::new(bt, &mut shadow);
@@ -198,6 +226,7 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
         retired: m.clock.retired,
         interp: interp.stats,
         bt: bt_stats,
+        trap: None,
         lockstep: Some((compared, report)),
         machine: m,
     }
@@ -289,6 +318,21 @@ impl Outcome {
             for (name, n) in &b.callouts_by_kind {
                 let _ = writeln!(s, "bt callouts {name:<10} {n}");
             }
+        }
+        if let Some(t) = &self.trap {
+            let mon = &t.monitor;
+            let _ = writeln!(s, "trap privileged insns  {} (each trapped to the monitor)", mon.privileged);
+            if t.real {
+                let _ = writeln!(s, "trap real host traps   {} (#GP in user mode, delivered as SIGSEGV)", t.real_traps);
+            } else {
+                let _ = writeln!(s, "trap real host traps   0 (--trap=simulated: traps modelled as exits)");
+            }
+            let _ = writeln!(s, "trap sensitive insns   {} (ran on the deprivileged CPU)", mon.sensitive);
+            let _ = writeln!(
+                s,
+                "trap sensitive faults  {} (of those, faulted at CPL 1 and were emulated)",
+                mon.sensitive_faults
+            );
         }
         s
     }

@@ -4,6 +4,7 @@
 pub mod bt;
 pub mod interp;
 pub mod lockstep;
+pub mod trap;
 
 use crate::machine::Fatal;
 

@@ -13,8 +13,10 @@
 //! | task.rs       | hardware task switches: TSS and task-gate targets, IDT task gates, IRET with NT |
 //! | control.rs    | MOV CR/DR, LGDT/LIDT/LLDT/LTR, LMSW, CLTS, CPUID, RDTSC, MSRs, CLI/STI, I/O permission |
 //! | query.rs      | LAR, LSL, VERR, VERW                                           |
+//! | depriv.rs     | the deprivileged CPU under a trap-and-emulate monitor          |
 
 pub mod control;
+pub mod depriv;
 pub mod descriptor;
 pub mod interrupt;
 pub mod io;

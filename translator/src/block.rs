@@ -37,6 +37,9 @@ pub struct Env {
     pub callout: usize,
     /// How memory operands may be reached inline.
     pub mem: MemPath,
+    /// `--engine trap` with real traps: each privileged instruction's
+    /// callout is preceded by a trap site (`crate::trap`).
+    pub trap_sites: bool,
 }
 
 /// How translated code reaches guest memory without a callout.
@@ -94,6 +97,9 @@ pub struct Translated {
     /// in `bytes`, then one more entry: where the block's tail (exits,
     /// out-of-line slow paths, the budget refund) starts. For `bt86 explain`.
     pub starts: Vec<usize>,
+    /// Trap sites (`Env::trap_sites`): offset in `bytes` and length of each
+    /// host instruction that faults; execution resumes right after it.
+    pub traps: Vec<(usize, usize)>,
 }
 
 /// The callout index word: the instruction's index in its block in bits
@@ -389,6 +395,7 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     let mut taken: Option<(usize, u32)> = None;
     let mut slow_paths: Vec<SlowPath> = Vec::new();
     let mut ends_with_jmp = false;
+    let mut traps = Vec::new();
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
         starts.push(e.ops.offset().0);
@@ -449,6 +456,10 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill });
             kinds.push(Kind::IdentMem);
         } else {
+            if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
+                traps.push((e.ops.offset().0, site.len()));
+                e.ops.extend(site);
+            }
             e.callout(g.arg, index);
             kinds.push(Kind::Callout);
         }
@@ -486,5 +497,5 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
-    Ok(Translated { bytes, kinds, exits, starts })
+    Ok(Translated { bytes, kinds, exits, starts, traps })
 }

@@ -19,6 +19,7 @@ pub mod regs;
 pub mod runtime;
 pub mod stack;
 pub mod table;
+pub mod trap;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -83,6 +83,8 @@ pub struct Bt {
     ctx: Box<Context>,
     /// `--trace blocks`: one line on stderr per block translated.
     trace_blocks: bool,
+    /// `--engine trap` with real traps: this thread's trap sites.
+    trap_sites: Option<crate::engine::trap::signal::Sites>,
     pub stats: BtStats,
 }
 
@@ -219,12 +221,38 @@ pub fn flat_segments(m: &Machine) -> bool {
 impl Bt {
     /// A translator with an empty cache.
     pub fn new() -> Result<Bt, String> {
+        Bt::build(false)
+    }
+
+    /// The translator for `--engine trap` with real traps: every privileged
+    /// instruction's callout is preceded by a host instruction that faults
+    /// (`translator::trap`), and a stub lets the monitor take a real trap
+    /// for one the interpreter runs. (Modelled traps need nothing of the
+    /// translator: `Bt::new` with a monitor on the machine.)
+    pub fn with_real_traps() -> Result<Bt, String> {
+        Bt::build(true)
+    }
+
+    fn build(real_traps: bool) -> Result<Bt, String> {
         let mut buf = CodeBuffer::new(CODE_SIZE).map_err(|e| format!("translation cache: {e}"))?;
         let l = layout();
         let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
         let base = buf.push(&rt.bytes).ok_or("translation cache too small")?;
+        let trap_sites = if real_traps {
+            // cli; ret
+            let stub = buf.push(&[0xfa, 0xc3]).ok_or("translation cache too small")?;
+            Some(crate::engine::trap::signal::Sites::new(stub)?)
+        } else {
+            None
+        };
         buf.pin();
-        let env = Env { layout: l, exit: base + rt.exit, callout: base + rt.callout, mem: MemPath::None };
+        let env = Env {
+            layout: l,
+            exit: base + rt.exit,
+            callout: base + rt.callout,
+            mem: MemPath::None,
+            trap_sites: real_traps,
+        };
         let scratch =
             Box::new(Scratch { callout_fn: callout::interp_callout as *const () as u64, ..Scratch::default() });
         Ok(Bt {
@@ -240,8 +268,14 @@ impl Bt {
             scratch,
             ctx: Box::default(),
             trace_blocks: false,
+            trap_sites,
             stats: BtStats::default(),
         })
+    }
+
+    /// Real host traps taken at this translator's trap sites and stub.
+    pub fn real_traps_taken(&self) -> u64 {
+        self.trap_sites.as_ref().map_or(0, |s| s.taken())
     }
 
     /// Turns direct chaining and the indirect-branch cache on or off
@@ -287,6 +321,9 @@ impl Bt {
         self.by_page.clear();
         self.chains.clear();
         self.buf.flush();
+        if let Some(sites) = &self.trap_sites {
+            sites.flush();
+        }
         self.stats.flushes += 1;
     }
 
@@ -303,6 +340,11 @@ impl Bt {
             t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         }
         let entry = self.buf.push(&t.bytes)?;
+        if let Some(sites) = &self.trap_sites {
+            for &(at, len) in &t.traps {
+                sites.add(entry + at, len);
+            }
+        }
         if self.trace_blocks {
             eprintln!(
                 "bt: block eip={:08x} phys={:08x} insns={} host={:#x}+{} mode={mode:?}",

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
-use super::exec::{handler, Handler};
+use super::exec::{handler_for, Handler};
 
 /// Where a block starts, and how its bytes are to be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -134,7 +134,7 @@ impl DecodeCache {
     /// Decodes a block from `bytes` (the rest of the page from `key.phys`)
     /// and caches it if caching is on. `None` when the first instruction
     /// does not fit in the page.
-    pub fn decode(&mut self, key: BlockKey, bytes: &[u8]) -> Option<Rc<Block>> {
+    pub fn decode(&mut self, key: BlockKey, bytes: &[u8], deprivileged: bool) -> Option<Rc<Block>> {
         let bitness = if key.code32 { 32 } else { 16 };
         let mut dec = Decoder::with_ip(bitness, bytes, key.eip as u64, DecoderOptions::NONE);
         let mut insns = Vec::with_capacity(8);
@@ -144,7 +144,7 @@ impl DecodeCache {
             if i.is_invalid() && dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
                 break;
             }
-            insns.push(Decoded { insn: i, run: handler(&i) });
+            insns.push(Decoded { insn: i, run: handler_for(&i, deprivileged) });
             if i.is_invalid() || ends_block(&i) {
                 break;
             }

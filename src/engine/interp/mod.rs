@@ -232,7 +232,7 @@ impl Interp {
         let phys = crate::memory::PhysAddr(key.phys);
         let end = ((phys.0 as u64 | 0xfff) + 1).min(m.ram.size() as u64) as u32;
         let bytes = m.ram.slice(phys, end.saturating_sub(phys.0) as usize).unwrap_or(&[]);
-        let b = self.cache.decode(key, bytes)?;
+        let b = self.cache.decode(key, bytes, m.monitor.is_some())?;
         self.stats.blocks_decoded += 1;
         m.mmu.mark_code(phys.page());
         Some(b)
@@ -294,7 +294,8 @@ impl Interp {
             return self.fault(m, Exception::GP0, eip);
         }
         self.stats.uncached_insns += 1;
-        self.execute(m, &insn, exec::step, budget);
+        let run = if m.monitor.is_some() { exec::handler_for(&insn, true) } else { exec::step };
+        self.execute(m, &insn, run, budget);
     }
 }
 

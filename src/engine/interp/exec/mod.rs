@@ -91,6 +91,23 @@ pub fn handler(i: &Instruction) -> Handler {
     }
 }
 
+/// The handler for an instruction on a CPU that may run deprivileged under
+/// a trap-and-emulate monitor (`system/depriv.rs`): there, privileged
+/// instructions trap first and sensitive ones run on the deprivileged CPU.
+/// The decision table says which is which.
+pub fn handler_for(i: &Instruction, deprivileged: bool) -> Handler {
+    if deprivileged {
+        let d = translator::table::classify(i.code());
+        if d.privileged {
+            return system::trapped;
+        }
+        if d.sensitive {
+            return system::deprivileged;
+        }
+    }
+    handler(i)
+}
+
 /// Executes one instruction by full dispatch on its mnemonic.
 pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
     let mn = i.mnemonic();

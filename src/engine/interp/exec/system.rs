@@ -202,3 +202,16 @@ pub fn hlt(m: &mut Machine) -> Fault<()> {
 pub fn cache_op(m: &mut Machine) -> Fault<()> {
     m.require_cpl0()
 }
+
+/// Under a trap-and-emulate monitor: a privileged instruction faults at
+/// CPL 1; the monitor takes the trap, then emulates the instruction.
+pub fn trapped(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
+    m.monitor_trap();
+    super::step(m, i, budget)
+}
+
+/// Under a trap-and-emulate monitor: a sensitive instruction runs on the
+/// deprivileged CPU.
+pub fn deprivileged(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
+    m.run_deprivileged(i, |m| super::step(m, i, budget))
+}

@@ -1,0 +1,194 @@
+//! Real traps for `--engine trap`: a translated block runs a privileged
+//! host instruction at each trap site (`translator::trap`); the host CPU,
+//! in user mode, raises #GP and Linux delivers SIGSEGV. The handler here is
+//! minimal: if the faulting RIP is one of this thread's trap sites, it
+//! records the trap and resumes right after the site, where the block calls
+//! the monitor's emulation; every other SIGSEGV goes to the handler that
+//! was installed before (Rust's stack-overflow check, or the default
+//! action). The handler allocates nothing and takes no lock.
+//!
+//! This file holds the trap engine's unsafe code.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::sync::OnceLock;
+
+thread_local! {
+    /// This thread's trap sites: (host address, length), sorted.
+    static SITES: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    /// Set by the handler, taken by the monitor's emulation.
+    static PENDING: Cell<bool> = const { Cell::new(false) };
+    /// Real traps taken on this thread since the sites were set up.
+    static TRAPS: Cell<u64> = const { Cell::new(0) };
+    /// The trap stub: `cli; ret`, a site the monitor calls to take a real
+    /// trap for a privileged instruction it meets outside translated code.
+    static STUB: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The SIGSEGV action in place before ours.
+static PREVIOUS: OnceLock<Previous> = OnceLock::new();
+
+struct Previous(libc::sigaction);
+// SAFETY: a `sigaction` is plain data (a handler address, flags, a mask),
+// written once before any reader and never changed.
+unsafe impl Sync for Previous {}
+// SAFETY: as above.
+unsafe impl Send for Previous {}
+
+/// `si_code` of a SIGSEGV the kernel raises for #GP (`SI_KERNEL`).
+const SI_KERNEL: i32 = 0x80;
+
+/// Installs the handler (once per process).
+pub fn install() -> Result<(), String> {
+    let mut failed = None;
+    PREVIOUS.get_or_init(|| {
+        // SAFETY: sigaction with a zeroed struct as the old-action output
+        // and a fully initialised new action; `on_sigsegv` has the
+        // SA_SIGINFO signature and is async-signal-safe (no allocation, no
+        // locks: thread-locals with const initialisers and Cells only).
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = on_sigsegv as *const () as usize;
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+            libc::sigemptyset(&mut new.sa_mask);
+            if libc::sigaction(libc::SIGSEGV, &new, &mut old) != 0 {
+                failed = Some(std::io::Error::last_os_error());
+            }
+            Previous(old)
+        }
+    });
+    match failed {
+        Some(e) => Err(format!("cannot install the SIGSEGV handler for real traps: {e}")),
+        None => Ok(()),
+    }
+}
+
+extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an
+    // SA_SIGINFO handler, both live for the handler's duration.
+    let (code, uc) = unsafe { ((*info).si_code, &mut *(ctx as *mut libc::ucontext_t)) };
+    let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+    let site = if code == SI_KERNEL {
+        SITES.try_with(|s| s.try_borrow().ok().and_then(|s| lookup(&s, rip))).ok().flatten()
+    } else {
+        None
+    };
+    if let Some(len) = site {
+        uc.uc_mcontext.gregs[libc::REG_RIP as usize] += len as i64;
+        let _ = PENDING.try_with(|p| p.set(true));
+        let _ = TRAPS.try_with(|t| t.set(t.get() + 1));
+        return;
+    }
+    forward(sig, info, ctx);
+}
+
+/// Hands a SIGSEGV that is not ours to the previous action.
+fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    let Some(Previous(old)) = PREVIOUS.get() else { return };
+    let handler = old.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // SAFETY: restores the default action; returning re-executes the
+        // faulting instruction, which then terminates the process as if we
+        // had never been installed.
+        unsafe {
+            let mut dfl: libc::sigaction = std::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGSEGV, &dfl, std::ptr::null_mut());
+        }
+    } else if old.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so it
+        // has this signature; it gets the kernel's own arguments.
+        unsafe {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) = std::mem::transmute(handler);
+            f(sig, info, ctx);
+        }
+    } else {
+        // SAFETY: a plain handler takes the signal number only.
+        unsafe {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
+            f(sig);
+        }
+    }
+}
+
+fn lookup(sites: &[(usize, usize)], rip: usize) -> Option<usize> {
+    let k = sites.partition_point(|&(at, _)| at <= rip).checked_sub(1)?;
+    let (at, len) = sites[k];
+    (rip == at).then_some(len)
+}
+
+/// This thread's trap sites while a trap engine runs on it; dropped, the
+/// thread has none.
+pub struct Sites {
+    pinned: usize,
+}
+
+impl Sites {
+    /// Starts a fresh set on this thread with the stub at `stub` (`cli;
+    /// ret`, in executable memory that outlives this value) as its first,
+    /// permanent site.
+    pub fn new(stub: usize) -> Result<Sites, String> {
+        install()?;
+        SITES.with(|s| {
+            let mut s = s.borrow_mut();
+            s.clear();
+            s.push((stub, 1));
+        });
+        STUB.set(stub);
+        PENDING.set(false);
+        TRAPS.set(0);
+        Ok(Sites { pinned: 1 })
+    }
+
+    /// Adds a site at a host address above every earlier one (the code
+    /// buffer allocates upwards).
+    pub fn add(&self, at: usize, len: usize) {
+        SITES.with(|s| {
+            let mut s = s.borrow_mut();
+            debug_assert!(s.last().is_none_or(|&(last, _)| last < at));
+            s.push((at, len));
+        });
+    }
+
+    /// Forgets every site but the stub (the code buffer was flushed).
+    pub fn flush(&self) {
+        SITES.with(|s| s.borrow_mut().truncate(self.pinned));
+    }
+
+    /// Real traps taken since `new`.
+    pub fn taken(&self) -> u64 {
+        TRAPS.get()
+    }
+}
+
+impl Drop for Sites {
+    fn drop(&mut self) {
+        SITES.with(|s| s.borrow_mut().clear());
+        STUB.set(0);
+        PENDING.set(false);
+    }
+}
+
+/// The monitor's trap hook (`system::depriv::Monitor::take_trap`): when
+/// translated code has just trapped at this instruction's site, that was
+/// the trap; otherwise (the interpreter is running the instruction) the
+/// stub takes a real one now.
+pub fn take_trap() {
+    if PENDING.replace(false) {
+        return;
+    }
+    let stub = STUB.get();
+    if stub == 0 {
+        return;
+    }
+    // SAFETY: `stub` was registered by a live `Sites` (cleared on drop) and
+    // points at `cli; ret` in the trap engine's executable code buffer;
+    // the CLI faults, the handler above (installed by `Sites::new`) resumes
+    // at the RET, which returns here. It touches no memory.
+    unsafe {
+        let f: extern "sysv64" fn() = std::mem::transmute(stub);
+        f();
+    }
+    PENDING.set(false);
+}
