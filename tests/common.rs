@@ -25,6 +25,10 @@ impl std::io::Write for Capture {
 }
 
 /// The guest-images directory.
+/// The CPU-bound workload images (slow under the interpreter; some tests
+/// leave them out).
+pub const WORKLOADS: &[&str] = &["crc32", "sort", "sieve", "matmul", "bytecode", "lz", "memcpy"];
+
 pub fn images_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("guest-images")
 }

@@ -83,8 +83,6 @@ fn images_match_qemu_under_bt() {
 /// The CPU-bound workloads are checked by their output under every engine;
 /// lockstep over their hundreds of millions of blocks would dominate the
 /// suite's time, so it runs on every other image.
-const WORKLOADS: &[&str] = &["crc32", "sort", "sieve", "matmul", "bytecode", "lz", "memcpy"];
-
 #[test]
 fn lockstep_bt_and_interp_never_diverge() {
     use bt86::session::{self, EngineKind};
