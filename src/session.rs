@@ -190,9 +190,26 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
 /// Runs a booted machine under the translator with `shadow` (booted the
 /// same way) following under the interpreter, comparing them after every
 /// translated block and their RAM at the end.
+///
+/// With `--engine trap` both machines run deprivileged under a monitor: the
+/// translated code (with its real traps) is checked against the
+/// interpreter on the same deprivileged CPU model.
 pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Outcome {
     let mut interp = Interp::new(cfg.decode_cache);
-    let bt = match Bt::new() {
+    let bt = match cfg.engine {
+        EngineKind::Trap(mode) => {
+            let real = mode == TrapMode::Real;
+            m.monitor = Some(crate::engine::trap::monitor(real));
+            shadow.monitor = Some(crate::engine::trap::monitor(false));
+            if real {
+                Bt::with_real_traps()
+            } else {
+                Bt::new()
+            }
+        }
+        _ => Bt::new(),
+    };
+    let bt = match bt {
         Ok(mut bt) => {
             bt.set_trace(cfg.trace == Trace::Blocks, cfg.trace == Trace::Callouts);
             bt

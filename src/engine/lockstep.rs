@@ -75,13 +75,7 @@ impl<'a> Lockstep<'a> {
     /// Brings the shadow to the same retired count (and through the same
     /// number of faults, which retire nothing) and compares.
     fn check(&mut self, m: &mut Machine, faults: u64, block_eip: u32) {
-        let limits = Limits { max_insns: Some(m.clock.retired), ..Limits::default() };
-        self.shadow_interp.run(self.shadow, limits);
-        while self.shadow_interp.stats.exceptions < faults && self.shadow.clock.retired == m.clock.retired {
-            if self.shadow_interp.step_one(self.shadow).is_some() {
-                break;
-            }
-        }
+        self.catch_up(m, faults);
         self.compared += 1;
         let same = self.shadow.clock.retired == m.clock.retired && self.shadow.cpu == m.cpu;
         if !same && self.divergence.is_none() {
@@ -95,17 +89,42 @@ impl<'a> Lockstep<'a> {
         }
     }
 
+    /// Runs the shadow to the machine's retired count and fault count.
+    fn catch_up(&mut self, m: &Machine, faults: u64) {
+        let limits = Limits { max_insns: Some(m.clock.retired), ..Limits::default() };
+        self.shadow_interp.run(self.shadow, limits);
+        while self.shadow_interp.stats.exceptions < faults && self.shadow.clock.retired == m.clock.retired {
+            if self.shadow_interp.step_one(self.shadow).is_some() {
+                break;
+            }
+        }
+    }
+
     /// Compares guest RAM at the end of a run; returns the first differing
     /// physical address.
     pub fn compare_ram(&self, m: &Machine) -> Option<u32> {
         let (a, b) = (m.ram.bytes(), self.shadow.ram.bytes());
+        let d: Vec<usize> = a.iter().zip(b).enumerate().filter(|(_, (x, y))| x != y).map(|(i, _)| i).collect();
+        if !d.is_empty() {
+            eprintln!(
+                "DBG {} bytes differ: {:x?}",
+                d.len(),
+                d.iter().take(16).map(|&i| (i, a[i], b[i])).collect::<Vec<_>>()
+            );
+        }
         a.iter().zip(b).position(|(x, y)| x != y).map(|p| p as u32)
     }
 
     /// Runs until the machine stops or the engines diverge.
     pub fn run(&mut self, interp: &mut Interp, m: &mut Machine, limits: Limits) -> super::Exit {
         self.bt.set_chaining(false);
-        interp.run_with(m, limits, self)
+        let exit = interp.run_with(m, limits, self);
+        // The interpreter may have run blocks after the last one compared:
+        // bring the shadow to the same point before RAM is compared.
+        if self.divergence.is_none() {
+            self.catch_up(m, interp.stats.exceptions);
+        }
+        exit
     }
 }
 

@@ -33,6 +33,13 @@ pub struct TrapStats {
     pub real: bool,
 }
 
+/// A monitor for a machine: with `real` traps, each privileged instruction
+/// the interpreter runs takes a real host trap through the stub
+/// (translated code takes its own at its trap sites).
+pub fn monitor(real: bool) -> Monitor {
+    Monitor { take_trap: real.then_some(signal::take_trap as fn()), ..Monitor::default() }
+}
+
 /// Runs the machine under the trap-and-emulate monitor; `real` chooses
 /// real host traps over modelled ones. `setup` configures the translator
 /// (tracing) before the run.
@@ -49,7 +56,7 @@ pub fn run(
         Err(e) => return (Exit::Fatal(Fatal::Host(e)), None, TrapStats::default()),
     };
     setup(&mut bt);
-    m.monitor = Some(Monitor { take_trap: real.then_some(signal::take_trap as fn()), ..Monitor::default() });
+    m.monitor = Some(monitor(real));
     let exit = bt.run(interp, m, limits);
     let stats = TrapStats {
         monitor: m.monitor.as_ref().map(|mon| mon.stats).unwrap_or_default(),
