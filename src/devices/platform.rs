@@ -95,6 +95,10 @@ pub struct Platform {
     decode: Vec<Dev>,
     event: Option<PlatformEvent>,
     last_sample: u64,
+    /// An I/O access since the run loop last asked for `next_deadline`:
+    /// it may have reprogrammed a timer (a shorter PIT period, a UART
+    /// transmission), so the deadline the loop holds may be too late.
+    deadline_stale: bool,
     accesses: [u64; DEVICES.len() + 1],
     /// Accesses to ports no device decodes.
     pub unknown_port_accesses: u64,
@@ -136,6 +140,7 @@ impl Platform {
             decode: vec![Dev::None; 0x10000],
             event: None,
             last_sample: 0,
+            deadline_stale: true,
             accesses: [0; DEVICES.len() + 1],
             unknown_port_accesses: 0,
         };
@@ -230,6 +235,7 @@ impl Platform {
     }
 
     fn after_access(&mut self, now: u64) {
+        self.deadline_stale = true;
         if let Some(status) = self.debug_exit.take_exit() {
             self.event.get_or_insert(PlatformEvent::Exit(status));
         }
@@ -256,6 +262,12 @@ impl Platform {
     /// Brings timers up to `now` and latches their interrupt lines.
     pub fn update(&mut self, now: u64) {
         self.sample_lines(now);
+    }
+
+    /// Whether an I/O access happened since the last call: the deadline
+    /// from `next_deadline` must then be asked for again.
+    pub fn take_deadline_stale(&mut self) -> bool {
+        std::mem::take(&mut self.deadline_stale)
     }
 
     /// The earliest virtual time after `now` at which a device's interrupt

@@ -36,6 +36,10 @@ use translator::runtime::IBTC_ENTRIES;
 
 /// Size of the translation cache.
 pub const CODE_SIZE: usize = 32 << 20;
+/// The largest instruction budget translated code is entered with: the
+/// block charge reads the budget's sign as its top byte (translator
+/// `charge`), which must be zero for every non-negative budget.
+const MAX_BUDGET: u64 = 1 << 48;
 
 /// Counters for `--stats`.
 #[derive(Clone, Debug, Default)]
@@ -422,7 +426,10 @@ impl Accel for Bt {
         }
         self.ctx.interp = interp;
         self.ctx.start_retired = m.clock.retired;
-        self.ctx.start_budget = budget.min(i64::MAX as u64 / 2) as i64;
+        // Translated code tests the budget's sign by its top byte, so a
+        // budget must keep that byte zero: with no device deadline at all
+        // (u64::MAX) every block would otherwise refund and leave at once.
+        self.ctx.start_budget = budget.min(MAX_BUDGET) as i64;
         self.ctx.mode = mode;
         self.sync_tlb(m);
         self.scratch.budget = self.ctx.start_budget;

@@ -158,7 +158,10 @@ impl Interp {
             return Some(Exit::ExceptionLimit);
         }
         let now = m.clock.now();
-        if now >= self.deadline {
+        // An I/O access may have moved the next deadline earlier (the
+        // guest reprogrammed the PIT): ask again rather than wait for the
+        // old one.
+        if m.platform.take_deadline_stale() || now >= self.deadline {
             m.platform.update(now);
             self.deadline = m.platform.next_deadline(now);
         }
