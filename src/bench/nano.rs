@@ -16,6 +16,13 @@
 //! Boot, set-up, translation of the loop and exit are in both runs of a
 //! pair and cancel; what is left is N operations plus N loop iterations
 //! (the `none` row is the loop alone, and is not subtracted).
+//!
+//! `t` is CPU time, not wall time: the time the thread running a bt86
+//! engine spent on a CPU (CLOCK_THREAD_CPUTIME_ID, nanoseconds), and for
+//! QEMU the user+system time of the child process (/proc/self/stat
+//! cutime+cstime, clock ticks: 10 ms). On a machine shared with other
+//! work, wall time charges a run for the time it waited for a CPU; CPU
+//! time does not. Both are in the CSV.
 
 use super::{timed, Runner, TempFile};
 use crate::engine::Limits;
@@ -162,9 +169,38 @@ pub struct NanoSample {
     /// The pair's index within its phase (0-based).
     pub pair: usize,
     pub iters: u32,
-    pub seconds: f64,
+    /// Wall time of the run.
+    pub wall: f64,
+    /// CPU time of the run (what the cost is computed from).
+    pub cpu: f64,
     /// Guest instructions retired (bt86 engines only).
     pub insns: Option<u64>,
+}
+
+/// One finished run: wall seconds, CPU seconds, guest instructions.
+struct Timing {
+    wall: f64,
+    cpu: f64,
+    insns: Option<u64>,
+}
+
+/// CPU seconds the calling thread has used.
+fn thread_cpu() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// CPU seconds (user + system) used by this process's waited-for children.
+fn children_cpu() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    // Fields after "(comm)": state is field 3, cutime 16, cstime 17.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    match (tick(13), tick(14)) {
+        (Some(u), Some(s)) => Ok((u + s) as f64 / rustix::param::clock_ticks_per_second().max(1) as f64),
+        _ => Err("cannot parse /proc/self/stat".into()),
+    }
 }
 
 /// One cell of the table.
@@ -221,8 +257,8 @@ impl Prepared {
         }
     }
 
-    /// One complete run: wall seconds and guest instructions.
-    fn run(&self, bench: &str, iters: u32) -> Result<(f64, Option<u64>), String> {
+    /// One complete run.
+    fn run(&self, bench: &str, iters: u32) -> Result<Timing, String> {
         let append = format!("bench={bench} iters={iters}");
         match self {
             Prepared::Engine(engine) => {
@@ -232,7 +268,7 @@ impl Prepared {
                     limits: Limits { timeout: Some(Duration::from_secs(600)), ..Limits::default() },
                     ..RunConfig::default()
                 };
-                let start = Instant::now();
+                let (start, cpu0) = (Instant::now(), thread_cpu());
                 // An engine under construction must cost its cell, not the run.
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let m = session::boot("nano.elf", KERNEL, &cfg, Box::new(std::io::sink()))
@@ -245,9 +281,9 @@ impl Prepared {
                         }
                     }
                 }));
-                let secs = start.elapsed().as_secs_f64();
+                let (wall, cpu) = (start.elapsed().as_secs_f64(), thread_cpu() - cpu0);
                 match run {
-                    Ok(Ok(retired)) => Ok((secs, Some(retired))),
+                    Ok(Ok(retired)) => Ok(Timing { wall, cpu, insns: Some(retired) }),
                     Ok(Err(e)) => Err(e),
                     Err(_) => Err(format!("the {} engine panicked", engine.name())),
                 }
@@ -258,8 +294,9 @@ impl Prepared {
                 cmd.args(["-display", "none", "-serial", "null", "-monitor", "none", "-no-reboot"]);
                 cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"]);
                 cmd.arg("-append").arg(append);
+                let cpu0 = children_cpu()?;
                 match timed(&mut cmd) {
-                    Ok((secs, Some(1))) => Ok((secs, None)),
+                    Ok((wall, Some(1))) => Ok(Timing { wall, cpu: children_cpu()? - cpu0, insns: None }),
                     Ok((_, code)) => Err(format!("qemu exit status {code:?} (expected 1)")),
                     Err(e) => Err(format!("cannot run qemu-system-i386: {e}")),
                 }
@@ -285,9 +322,9 @@ fn measure_cell(b: &NanoBench, r: Runner, opts: Options, samples: &mut Vec<NanoS
         let mut pair = |phase: Phase, index: usize, n: u32| -> Result<f64, String> {
             let mut t = [0.0; 2];
             for (i, iters) in [BASE_ITERS, BASE_ITERS + n].into_iter().enumerate() {
-                let (seconds, insns) = prepared.run(b.name, iters)?;
-                samples.push(NanoSample { bench: b.name, runner: r, phase, pair: index, iters, seconds, insns });
-                t[i] = seconds;
+                let Timing { wall, cpu, insns } = prepared.run(b.name, iters)?;
+                samples.push(NanoSample { bench: b.name, runner: r, phase, pair: index, iters, wall, cpu, insns });
+                t[i] = cpu;
             }
             Ok(cost_ns(t[0], BASE_ITERS, t[1], BASE_ITERS + n))
         };
@@ -434,18 +471,19 @@ pub fn report(cells: &[NanoCell], runners: &[Runner]) -> String {
 
 /// Every run as CSV.
 pub fn csv(samples: &[NanoSample]) -> String {
-    let mut s = String::from("bench,runner,phase,pair,iters,seconds,guest_insns\n");
+    let mut s = String::from("bench,runner,phase,pair,iters,wall_seconds,cpu_seconds,guest_insns\n");
     for x in samples {
         let insns = x.insns.map(|n| n.to_string()).unwrap_or_default();
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{:.6},{insns}",
+            "{},{},{},{},{},{:.6},{:.6},{insns}",
             x.bench,
             x.runner.name(),
             x.phase.name(),
             x.pair,
             x.iters,
-            x.seconds
+            x.wall,
+            x.cpu
         );
     }
     s
@@ -638,6 +676,17 @@ mod tests {
     }
 
     #[test]
+    fn cpu_clocks_read() {
+        let t0 = thread_cpu();
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(thread_cpu() > t0, "{x}");
+        assert!(children_cpu().is_ok_and(|c| c >= 0.0));
+    }
+
+    #[test]
     fn median_of_odd_even_and_empty() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
@@ -697,14 +746,15 @@ mod tests {
             phase: Phase::Measure,
             pair: 2,
             iters: 1000,
-            seconds: 0.125,
+            wall: 0.125,
+            cpu: 0.12,
             insns: Some(4242),
         };
         let q = NanoSample { runner: Runner::Qemu, phase: Phase::Calibrate, insns: None, ..s.clone() };
         assert_eq!(
             csv(&[s, q]),
-            "bench,runner,phase,pair,iters,seconds,guest_insns\n\
-             in,interp,measure,2,1000,0.125000,4242\nin,qemu,calibrate,2,1000,0.125000,\n"
+            "bench,runner,phase,pair,iters,wall_seconds,cpu_seconds,guest_insns\n\
+             in,interp,measure,2,1000,0.125000,0.120000,4242\nin,qemu,calibrate,2,1000,0.125000,0.120000,\n"
         );
     }
 
