@@ -542,7 +542,7 @@ pub fn svg(cells: &[NanoCell], runners: &[Runner]) -> String {
     let mut legend = Vec::new();
     let (mut lx, mut row) = (left, 0);
     for (label, _, _) in &series {
-        let w = 26.0 + 6.5 * label.chars().count() as f64;
+        let w = 34.0 + 6.5 * label.chars().count() as f64;
         if lx + w > width && lx > left {
             lx = left;
             row += 1;
