@@ -34,7 +34,8 @@ enum Command {
     /// Boot a Multiboot kernel, as `qemu-system-i386 -kernel` would.
     #[command(after_help = EXIT_STATUSES)]
     Run(RunArgs),
-    /// Time CPU-bound guest workloads under each engine, under QEMU and natively.
+    /// Time CPU-bound guest workloads under each engine, under QEMU and natively
+    /// (with --nano: the cost of single sensitive operations).
     Bench(BenchArgs),
     /// Boot a kernel and show how the binary translator translates one
     /// guest block: the guest instructions, the decision table's verdict
