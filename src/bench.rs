@@ -19,6 +19,8 @@
 //! a temporary file with execute permission; QEMU gets the kernel image the
 //! same way.
 
+pub mod nano;
+
 use crate::engine::Limits;
 use crate::session::{self, EngineKind, RunConfig};
 use std::io::Write;

@@ -34,7 +34,8 @@ enum Command {
     /// Boot a Multiboot kernel, as `qemu-system-i386 -kernel` would.
     #[command(after_help = EXIT_STATUSES)]
     Run(RunArgs),
-    /// Time CPU-bound guest workloads under each engine, under QEMU and natively.
+    /// Time CPU-bound guest workloads under each engine, under QEMU and natively
+    /// (with --nano: the cost of single sensitive operations).
     Bench(BenchArgs),
     /// Boot a kernel and show how the binary translator translates one
     /// guest block: the guest instructions, the decision table's verdict
@@ -71,11 +72,24 @@ enum TraceArg {
 struct BenchArgs {
     /// What to run each workload on (qemu only if installed; native is
     /// the workload's static i386 Linux build, embedded in bt86).
-    #[arg(long, value_delimiter = ',', default_value = "interp,bt,qemu,native")]
-    engines: Vec<BenchRunner>,
-    /// Workloads to run (default: all).
+    /// Default: interp,bt,qemu,native; with --nano: interp,bt,trap,trap-sim,qemu.
+    #[arg(long, value_delimiter = ',')]
+    engines: Option<Vec<BenchRunner>>,
+    /// Workloads to run (default: all); with --nano, nanobenchmarks.
     #[arg(long, value_delimiter = ',')]
     workload: Vec<String>,
+    /// Nanobenchmarks (Adams & Agesen, ASPLOS 2006, Fig. 4): ns per
+    /// sensitive operation (syscall, in, cli, popf, pgfault, ...) per
+    /// engine, beside the paper's figures. See docs/benchmarks.md.
+    #[arg(long)]
+    nano: bool,
+    /// With --nano: operations per measured pair (default: calibrated per
+    /// cell to about 0.25 s of work).
+    #[arg(long, value_name = "N", requires = "nano", value_parser = clap::value_parser!(u32).range(1..=2_000_000_000))]
+    iters: Option<u32>,
+    /// With --nano: also draw the table as an SVG bar chart (log scale).
+    #[arg(long, value_name = "FILE.svg", requires = "nano")]
+    plot: Option<PathBuf>,
     /// Pairs of runs per cell; the median is reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -97,6 +111,8 @@ struct BenchArgs {
 enum BenchRunner {
     Interp,
     Bt,
+    Trap,
+    TrapSim,
     Qemu,
     Native,
 }
@@ -217,6 +233,31 @@ fn demo() -> i32 {
 
 fn bench(args: BenchArgs) -> i32 {
     use bt86::bench::{self, Runner, WORKLOADS};
+    use bt86::session::TrapMode;
+    let runner = |r: &BenchRunner| match r {
+        BenchRunner::Interp => Runner::Engine(EngineKind::Interp),
+        BenchRunner::Bt => Runner::Engine(EngineKind::Bt),
+        BenchRunner::Trap => Runner::Engine(EngineKind::Trap(TrapMode::Real)),
+        BenchRunner::TrapSim => Runner::Engine(EngineKind::Trap(TrapMode::Simulated)),
+        BenchRunner::Qemu => Runner::Qemu,
+        BenchRunner::Native => Runner::Native,
+    };
+    if args.nano {
+        use BenchRunner::*;
+        if args.paging || args.scale != 1 {
+            eprintln!("bt86: --paging and --scale are for the workloads, not for --nano");
+            return status::USAGE;
+        }
+        let engines = args.engines.unwrap_or_else(|| vec![Interp, Bt, Trap, TrapSim, Qemu]);
+        let runners: Vec<Runner> = engines.iter().map(runner).collect();
+        return bench::nano::cli(&bench::nano::CliArgs {
+            benches: &args.workload,
+            runners: &runners,
+            opts: bench::nano::Options { repeat: args.repeat, iters: args.iters },
+            csv: args.csv.as_deref(),
+            plot: args.plot.as_deref(),
+        });
+    }
     let workloads: Vec<_> = if args.workload.is_empty() {
         WORKLOADS.iter().collect()
     } else {
@@ -234,13 +275,13 @@ fn bench(args: BenchArgs) -> i32 {
         v
     };
     let mut runners = Vec::new();
-    for r in &args.engines {
+    let default = [BenchRunner::Interp, BenchRunner::Bt, BenchRunner::Qemu, BenchRunner::Native];
+    for r in args.engines.as_deref().unwrap_or(&default) {
         match r {
-            BenchRunner::Interp => runners.push(Runner::Engine(EngineKind::Interp)),
-            BenchRunner::Bt => runners.push(Runner::Engine(EngineKind::Bt)),
-            BenchRunner::Qemu if bench::qemu_available() => runners.push(Runner::Qemu),
-            BenchRunner::Qemu => eprintln!("bt86: qemu-system-i386 not found; its column is left out"),
-            BenchRunner::Native => runners.push(Runner::Native),
+            BenchRunner::Qemu if !bench::qemu_available() => {
+                eprintln!("bt86: qemu-system-i386 not found; its column is left out")
+            }
+            r => runners.push(runner(r)),
         }
     }
     bench::GUEST_PAGING.store(args.paging, std::sync::atomic::Ordering::Relaxed);
