@@ -20,6 +20,7 @@ pub mod explain;
 pub mod loader;
 pub mod machine;
 pub mod memory;
+pub mod pitfalls;
 pub mod session;
 pub mod system;
 

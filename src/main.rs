@@ -37,10 +37,33 @@ enum Command {
     /// Time CPU-bound guest workloads under each engine, under QEMU and natively
     /// (with --nano: the cost of single sensitive operations).
     Bench(BenchArgs),
+    /// Run the pitfall kernel (one check per sensitive x86 instruction)
+    /// under each engine and show where trap-and-emulate goes wrong.
+    Pitfalls(PitfallsArgs),
     /// Boot a kernel and show how the binary translator translates one
     /// guest block: the guest instructions, the decision table's verdict
     /// on each, and the x86-64 host code emitted for the block.
     Explain(ExplainArgs),
+}
+
+#[derive(clap::Args)]
+struct PitfallsArgs {
+    /// Only this engine (default: trap, bt and interp).
+    #[arg(long, value_enum)]
+    engine: Option<PitfallEngine>,
+    /// Print the table as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PitfallEngine {
+    Interp,
+    Bt,
+    /// Trap-and-emulate with real host traps.
+    Trap,
+    /// Trap-and-emulate with simulated traps.
+    TrapSim,
 }
 
 #[derive(clap::Args)]
@@ -203,32 +226,52 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run(args),
         Some(Command::Bench(args)) => bench(args),
         Some(Command::Explain(args)) => explain(args),
+        Some(Command::Pitfalls(args)) => pitfalls(args),
         None => demo(),
     };
     ExitCode::from(code as u8)
 }
 
-/// The guest `bt86` runs with no arguments.
-const DEMO_KERNEL: &[u8] = include_bytes!("../guest-images/bin/hello.elf");
-
 /// `bt86` with no command: boot the embedded demo kernel.
 fn demo() -> i32 {
-    eprintln!("bt86: booting the embedded demo kernel (guest-images/kernels/hello.c) on the interpreter;");
-    eprintln!("bt86: `bt86 run KERNEL` boots your own, `bt86 --help` lists the commands.");
-    let cfg = RunConfig::default();
-    let machine = match session::boot("hello.elf", DEMO_KERNEL, &cfg, Box::new(std::io::stdout())) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("bt86: demo kernel: {e}");
-            return status::HOST;
+    match bt86::pitfalls::demo() {
+        Ok(text) => {
+            print!("{text}");
+            0
         }
-    };
-    let out = session::run(machine, &cfg);
-    if let Some(msg) = out.exit.message(&out.machine) {
-        eprintln!("bt86: {msg}");
+        Err(e) => {
+            eprintln!("bt86: pitfall demo: {e}");
+            status::HOST
+        }
     }
-    eprintln!("bt86: the guest exited with status {} after {} instructions", out.exit.status(), out.retired);
-    out.exit.status()
+}
+
+fn pitfalls(args: PitfallsArgs) -> i32 {
+    use bt86::pitfalls::{self, Table};
+    let engines: Vec<EngineKind> = match args.engine {
+        None => pitfalls::ENGINES.to_vec(),
+        Some(PitfallEngine::Interp) => vec![EngineKind::Interp],
+        Some(PitfallEngine::Bt) => vec![EngineKind::Bt],
+        Some(PitfallEngine::Trap) => vec![EngineKind::Trap(TrapMode::Real)],
+        Some(PitfallEngine::TrapSim) => vec![EngineKind::Trap(TrapMode::Simulated)],
+    };
+    let mut columns = Vec::new();
+    for e in engines {
+        match pitfalls::run(e) {
+            Ok(checks) => columns.push((e, checks)),
+            Err(err) => {
+                eprintln!("bt86: pitfall kernel: {err}");
+                return status::HOST;
+            }
+        }
+    }
+    let table = Table { columns };
+    if args.json {
+        println!("{}", table.json());
+    } else {
+        print!("{}", table.render());
+    }
+    0
 }
 
 fn bench(args: BenchArgs) -> i32 {
@@ -423,8 +466,8 @@ fn run(args: RunArgs) -> i32 {
         Err(code) => return code,
     };
     let out = if args.lockstep {
-        if cfg.engine != EngineKind::Bt {
-            eprintln!("bt86: --lockstep compares the translator with the interpreter: use it with --engine bt");
+        if cfg.engine == EngineKind::Interp {
+            eprintln!("bt86: --lockstep compares the translator with the interpreter: use it with --engine bt or trap");
             return status::USAGE;
         }
         match boot(&path, &image, &cfg, Box::new(std::io::sink())) {

@@ -1,0 +1,93 @@
+//! `bt86 pitfalls`: every row of the pitfall table under every engine,
+//! built from what the pitfall kernel printed. The oracle for which rows
+//! must differ under trap-and-emulate is Robin & Irvine's list of
+//! sensitive unprivileged IA-32 instructions (USENIX Security 2000; see
+//! ../shared/REFERENCES.md), with IRET added as later lists do; the
+//! privileged control rows must match, since trapping them works. That the
+//! kernel's ring-0 expectations are what ring-0 hardware does is checked
+//! against QEMU by tests/images.rs (guest-images/expected/pitfalls.out).
+
+use bt86::pitfalls::{self, explain};
+use bt86::session::{EngineKind, TrapMode};
+use std::collections::BTreeSet;
+use std::process::Command;
+
+/// Robin & Irvine's instructions, as the kernel names its checks.
+const SENSITIVE: &[&str] = &[
+    "sgdt", "sidt", "sldt", "str", "smsw", "pushf", "popf", "iret", "push cs", "mov ss", "pop ds", "lar", "lsl",
+    "verr", "verw", "call far", "jmp far", "ret far", "int",
+];
+
+fn differing(engine: EngineKind) -> (BTreeSet<String>, usize) {
+    let rows = pitfalls::run(engine).unwrap_or_else(|e| panic!("{e}"));
+    let differ = rows.iter().filter(|c| !c.matches()).map(|c| c.instruction.clone()).collect();
+    (differ, rows.len())
+}
+
+#[test]
+fn every_row_matches_ring_0_under_the_faithful_engines() {
+    for engine in [EngineKind::Interp, EngineKind::Bt] {
+        let (differ, n) = differing(engine);
+        assert!(n >= SENSITIVE.len(), "{}: only {n} rows", engine.name());
+        assert!(differ.is_empty(), "{}: rows differ from ring 0: {differ:?}", engine.name());
+    }
+}
+
+#[test]
+fn exactly_the_sensitive_rows_differ_under_trap_and_emulate() {
+    let want: BTreeSet<String> = SENSITIVE.iter().map(|s| s.to_string()).collect();
+    let mut seen = Vec::new();
+    for mode in [TrapMode::Real, TrapMode::Simulated] {
+        let engine = EngineKind::Trap(mode);
+        let rows = pitfalls::run(engine).unwrap_or_else(|e| panic!("{e}"));
+        let names: BTreeSet<String> = rows.iter().map(|c| c.instruction.clone()).collect();
+        assert!(want.is_subset(&names), "the kernel lacks rows: {:?}", want.difference(&names).collect::<Vec<_>>());
+        let differ: BTreeSet<String> = rows.iter().filter(|c| !c.matches()).map(|c| c.instruction.clone()).collect();
+        assert_eq!(differ, want, "{}: differing rows", engine.name());
+        // The privileged rows are there, and trapping gets them right.
+        assert!(rows.iter().any(|c| !want.contains(&c.instruction)), "no privileged control rows");
+        seen.push(rows);
+    }
+    assert_eq!(seen[0], seen[1], "real and simulated traps must look the same to the guest");
+}
+
+#[test]
+fn every_row_is_explained_and_classified_like_the_oracle() {
+    let rows = pitfalls::run(EngineKind::Interp).unwrap_or_else(|e| panic!("{e}"));
+    for c in &rows {
+        let e = explain(&c.instruction).unwrap_or_else(|| panic!("row {:?} has no explanation", c.instruction));
+        assert_eq!(e.sensitive, SENSITIVE.contains(&c.instruction.as_str()), "{}", c.instruction);
+    }
+}
+
+fn bt86(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bt86")).args(args).output().expect("run bt86")
+}
+
+#[test]
+fn cli_table_json_and_demo() {
+    let out = bt86(&["pitfalls", "--engine", "trap-sim", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let rows = v["rows"].as_array().expect("rows");
+    let sgdt = rows.iter().find(|r| r["instruction"] == "sgdt").expect("sgdt row");
+    assert_eq!(sgdt["engines"]["trap-sim"]["matches"], false);
+    assert_eq!(sgdt["sensitive"], true);
+
+    let out = bt86(&["pitfalls"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for heading in ["trap-and-emulate", "bt", "interp", "DIFFERS", "ok"] {
+        assert!(text.contains(heading), "table lacks {heading:?}:\n{text}");
+    }
+
+    // No arguments: the demo, trap-and-emulate against bt.
+    let out = bt86(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sgdt") && text.contains("DIFFERS"), "demo:\n{text}");
+    assert!(text.contains("the same under both") && text.contains("cli"), "demo:\n{text}");
+
+    let out = bt86(&["pitfalls", "--engine", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+}
