@@ -12,9 +12,8 @@
 //! the instruction as sensitive but unprivileged.
 
 use crate::engine::Limits;
-use crate::session::{self, EngineKind, RunConfig, TrapMode};
+use crate::session::{self, Capture, EngineKind, RunConfig, TrapMode};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The pitfall kernel, embedded so `bt86 pitfalls` and the no-argument
@@ -112,20 +111,6 @@ pub fn parse(output: &str) -> Result<Vec<Check>, String> {
     Ok(checks)
 }
 
-/// A `Write` into a shared buffer (the guest's serial output).
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("capture poisoned"))?.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs the pitfall kernel under `engine` and returns its checks.
 pub fn run(engine: EngineKind) -> Result<Vec<Check>, String> {
     let cfg = RunConfig {
@@ -139,8 +124,7 @@ pub fn run(engine: EngineKind) -> Result<Vec<Check>, String> {
     if let Some(msg) = out.exit.message(&out.machine) {
         return Err(format!("{}: {msg}", engine.name()));
     }
-    let bytes = cap.0.lock().map_err(|_| "capture poisoned")?.clone();
-    parse(&String::from_utf8_lossy(&bytes)).map_err(|e| format!("{}: {e}", engine.name()))
+    parse(&String::from_utf8_lossy(&cap.contents())).map_err(|e| format!("{}: {e}", engine.name()))
 }
 
 /// The table: one row per check, one column per engine (each `(engine,

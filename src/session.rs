@@ -133,6 +133,28 @@ pub struct Outcome {
     pub machine: Machine,
 }
 
+/// A serial sink that keeps what the guest wrote (for `bt86 pitfalls`, the
+/// benchmarks and the tests).
+#[derive(Clone, Default)]
+pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// Everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("capture poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Builds a machine and loads a Multiboot kernel into it.
 pub fn boot(
     kernel_path: &str,

@@ -7,28 +7,15 @@ use bt86::engine::Limits;
 use bt86::session::{self, RunConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A `Write` that appends to a shared buffer.
-#[derive(Clone, Default)]
-pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+pub use bt86::session::Capture;
 
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The guest-images directory.
 /// The CPU-bound workload images (slow under the interpreter; some tests
 /// leave them out).
 pub const WORKLOADS: &[&str] = &["crc32", "sort", "sieve", "matmul", "bytecode", "lz", "memcpy"];
 
+/// The guest-images directory.
 pub fn images_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("guest-images")
 }
@@ -68,7 +55,7 @@ pub fn run_bt86(name: &str, cfg: &RunConfig) -> Run {
     }
     let m = session::boot(&path.display().to_string(), &image, &cfg, Box::new(cap.clone())).expect("boot");
     let out = session::run(m, &cfg);
-    let output = cap.0.lock().unwrap().clone();
+    let output = cap.contents();
     Run { output, status: out.exit.status(), message: out.exit.message(&out.machine) }
 }
 
@@ -117,4 +104,25 @@ pub fn first_difference(got: &[u8], want: &[u8]) -> String {
         }
     }
     format!("lengths differ: got {} lines, expected {} lines", g.lines().count(), w.lines().count())
+}
+
+/// Runs each image under `cfg` and fails with every image whose output or
+/// status differs from QEMU's.
+pub fn check_images(cfg: &RunConfig, label: &str, names: &[String]) {
+    let mut failures = Vec::new();
+    assert!(!names.is_empty(), "no guest images found");
+    for name in names {
+        let (want, want_status) = expected(name);
+        let got = run_bt86(name, cfg);
+        if got.output != want || got.status != want_status {
+            failures.push(format!(
+                "{name}: status {} (expected {want_status}), {}{}",
+                got.status,
+                first_difference(&got.output, &want),
+                got.message.map(|m| format!(" [bt86: {m}]")).unwrap_or_default()
+            ));
+        }
+    }
+    println!("{label}: {} images, {} passed, {} failed", names.len(), names.len() - failures.len(), failures.len());
+    assert!(failures.is_empty(), "{label}:\n{}", failures.join("\n"));
 }

@@ -12,25 +12,6 @@ fn check_engine(cfg: &RunConfig, label: &str) {
     check_images(cfg, label, &image_names());
 }
 
-fn check_images(cfg: &RunConfig, label: &str, names: &[String]) {
-    let mut failures = Vec::new();
-    assert!(!names.is_empty(), "no guest images found");
-    for name in names {
-        let (want, want_status) = expected(name);
-        let got = run_bt86(name, cfg);
-        if got.output != want || got.status != want_status {
-            failures.push(format!(
-                "{name}: status {} (expected {want_status}), {}{}",
-                got.status,
-                first_difference(&got.output, &want),
-                got.message.map(|m| format!(" [bt86: {m}]")).unwrap_or_default()
-            ));
-        }
-    }
-    println!("{label}: {} images, {} passed, {} failed", names.len(), names.len() - failures.len(), failures.len());
-    assert!(failures.is_empty(), "{label}:\n{}", failures.join("\n"));
-}
-
 #[test]
 fn images_match_qemu_under_interp() {
     check_engine(&RunConfig::default(), "interp");
