@@ -26,7 +26,7 @@
 
 use super::{timed, Runner, TempFile};
 use crate::engine::Limits;
-use crate::session::{self, RunConfig};
+use crate::session::{self, EngineKind, RunConfig, TrapMode};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::process::Command;
@@ -97,45 +97,59 @@ pub struct NanoBench {
     pub name: &'static str,
     pub what: &'static str,
     pub paper: Option<Paper>,
+    /// Privileged instructions per operation: each is a real host trap
+    /// under `--engine trap` (counted with `--stats`, which reports them).
+    pub traps: u32,
 }
 
 const CR8WR: Paper = Paper { row: "cr8wr", native: approx(151), bt: exact(35), vt: approx(177) };
 
 /// Every benchmark of the nano kernel, in report order.
 pub const BENCHES: &[NanoBench] = &[
-    NanoBench { name: "none", what: "the empty loop (DEC; JNZ), included in every row", paper: None },
+    NanoBench { name: "none", what: "the empty loop (DEC; JNZ), included in every row", paper: None, traps: 0 },
     NanoBench {
         name: "syscall",
         what: "ring 3 INT 0x80 to a ring-0 IRET and back",
         paper: Some(Paper { row: "syscall", native: approx(243), bt: approx(2310), vt: approx(246) }),
+        traps: 0,
     },
-    NanoBench { name: "sysenter", what: "ring 3 SYSENTER to a ring-0 SYSEXIT and back", paper: None },
+    NanoBench { name: "sysenter", what: "ring 3 SYSENTER to a ring-0 SYSEXIT and back", paper: None, traps: 1 },
     NanoBench {
         name: "in",
         what: "IN AL, 0x80",
         paper: Some(Paper { row: "in", native: exact(3209), bt: approx(217), vt: exact(15826) }),
+        traps: 1,
     },
-    NanoBench { name: "cli", what: "CLI; STI (paper: cr8wr, its 64-bit counterpart)", paper: Some(CR8WR) },
-    NanoBench { name: "popf", what: "PUSHF; POPF (paper: cr8wr, its 64-bit counterpart)", paper: Some(CR8WR) },
+    NanoBench { name: "cli", what: "CLI; STI (paper: cr8wr, its 64-bit counterpart)", paper: Some(CR8WR), traps: 2 },
+    NanoBench {
+        name: "popf",
+        what: "PUSHF; POPF (paper: cr8wr, its 64-bit counterpart)",
+        paper: Some(CR8WR),
+        traps: 0,
+    },
     NanoBench {
         name: "callret",
         what: "CALL to a lone RET",
         paper: Some(Paper { row: "call/ret", native: exact(11), bt: exact(51), vt: exact(11) }),
+        traps: 0,
     },
     NanoBench {
         name: "pgfault",
         what: "read of a not-present page; the guest #PF handler sets P",
         paper: Some(Paper { row: "pgfault", native: exact(1093), bt: exact(3927), vt: exact(11242) }),
+        traps: 1,
     },
     NanoBench {
         name: "divzero",
         what: "DIV by zero; the guest #DE handler skips it",
         paper: Some(Paper { row: "divzero", native: exact(889), bt: exact(3223), vt: exact(1014) }),
+        traps: 0,
     },
     NanoBench {
         name: "ptemod",
         what: "PTE write (two frames in turn), INVLPG, read through it",
         paper: Some(Paper { row: "ptemod", native: exact(1), bt: exact(391), vt: exact(12733) }),
+        traps: 1,
     },
 ];
 
@@ -469,6 +483,33 @@ pub fn report(cells: &[NanoCell], runners: &[Runner]) -> String {
     s
 }
 
+/// What a real trap costs here: for each benchmark with privileged
+/// instructions, (trap − trap-sim) / traps per operation, and their median;
+/// `None` without both columns.
+pub fn trap_cost(cells: &[NanoCell]) -> Option<String> {
+    let ns = |bench: &str, r: Runner| {
+        cells.iter().find(|c| c.bench == bench && c.runner == r && c.error.is_none()).map(|c| c.ns)
+    };
+    let real = Runner::Engine(EngineKind::Trap(TrapMode::Real));
+    let sim = Runner::Engine(EngineKind::Trap(TrapMode::Simulated));
+    let mut each = Vec::new();
+    for b in BENCHES.iter().filter(|b| b.traps > 0) {
+        if let (Some(t), Some(s)) = (ns(b.name, real), ns(b.name, sim)) {
+            each.push((b.name, (t - s) / f64::from(b.traps)));
+        }
+    }
+    if each.is_empty() {
+        return None;
+    }
+    let costs: Vec<f64> = each.iter().map(|e| e.1).collect();
+    let list: Vec<String> = each.iter().map(|(n, c)| format!("{n} {}", fmt_ns(*c))).collect();
+    Some(format!(
+        "a real trap (host #GP in user mode, SIGSEGV, resume) costs about {} ns here: (trap - trap-sim) per privileged instruction: {}\n",
+        fmt_ns(median(&costs)),
+        list.join(", ")
+    ))
+}
+
 /// Every run as CSV.
 pub fn csv(samples: &[NanoSample]) -> String {
     let mut s = String::from("bench,runner,phase,pair,iters,wall_seconds,cpu_seconds,guest_insns\n");
@@ -645,6 +686,9 @@ pub fn cli(args: &CliArgs) -> i32 {
     }
     let res = measure(&benches, args.runners, args.opts, &mut std::io::stderr());
     print!("{}", report(&res.cells, args.runners));
+    if let Some(line) = trap_cost(&res.cells) {
+        print!("{line}");
+    }
     for c in res.cells.iter().filter(|c| c.error.is_some()) {
         eprintln!("bt86: {} under {}: n/a: {}", c.bench, c.runner.name(), c.error.as_deref().unwrap_or(""));
     }
@@ -736,6 +780,18 @@ mod tests {
         assert_eq!(&row[..5], &["syscall", "123", "n/a", "45.0", "syscall"], "{t}");
         assert_eq!(&row[5..], &["≈243", "≈2310", "≈246", "≈63.9", "≈608", "≈64.7"], "{t}");
         assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["none", "0.40", "n/a", "0.90", "-"]);
+    }
+
+    #[test]
+    fn trap_cost_is_per_privileged_instruction() {
+        let real = Runner::Engine(EngineKind::Trap(TrapMode::Real));
+        let sim = Runner::Engine(EngineKind::Trap(TrapMode::Simulated));
+        let cell = |bench, runner, ns| NanoCell { bench, runner, ns, iters: 1000, error: None };
+        // cli is a CLI; STI pair: two traps per operation.
+        let line = trap_cost(&[cell("cli", real, 5100.0), cell("cli", sim, 100.0)]).expect("a trap cost");
+        assert!(line.contains("about 2500 ns") && line.contains("cli 2500"), "{line}");
+        // Without both trap columns there is nothing to say.
+        assert!(trap_cost(&cells().0).is_none());
     }
 
     #[test]
