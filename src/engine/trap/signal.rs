@@ -50,7 +50,9 @@ pub fn install() -> Result<(), String> {
             let mut old: libc::sigaction = std::mem::zeroed();
             let mut new: libc::sigaction = std::mem::zeroed();
             new.sa_sigaction = on_sigsegv as *const () as usize;
-            new.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+            // SA_ONSTACK: on the alternate stack Rust's runtime gives each
+            // thread, so a stack overflow still reaches its handler.
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
             libc::sigemptyset(&mut new.sa_mask);
             if libc::sigaction(libc::SIGSEGV, &new, &mut old) != 0 {
                 failed = Some(std::io::Error::last_os_error());
