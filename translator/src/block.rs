@@ -217,7 +217,7 @@ impl Emitter<'_> {
         let l = self.env.layout;
         let ops = &mut self.ops;
         asm!(ops
-            ; mov DWORD [r13 + l.eip], eip as i32
+            ; mov DWORD [r14 + l.exit_eip], eip as i32
         );
         let rel = self.env.exit as i64 - (self.here() as i64 + 5);
         self.ops.push(0xe9);
@@ -226,22 +226,24 @@ impl Emitter<'_> {
         at
     }
 
-    /// Charges the block's `len` instructions against the budget; the
-    /// returned label is where the block refunds and leaves when the budget
-    /// cannot cover them. Flag-free, so guest flags live into the block need
-    /// no saving: the sign of the new budget is read back as its top byte
-    /// and tested with JRCXZ (guest ECX parked in r9 meanwhile).
+    /// Charges the block's `len` instructions against the budget, which
+    /// lives in r13 while translated code runs (a register, so a loop's
+    /// blocks do not chain through a store and a reload each time round);
+    /// the returned label is where the block refunds and leaves when the
+    /// budget cannot cover them. Flag-free, so guest flags live into the
+    /// block need no saving: the budget never exceeds 2^48, so its top byte
+    /// is 0 exactly when it is not negative; BSWAP brings that byte down
+    /// and JRCXZ tests it (guest ECX parked in r9 meanwhile).
     fn charge(&mut self, len: u32) -> DynamicLabel {
-        let l = self.env.layout;
         let refund = self.ops.new_dynamic_label();
         let ok = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
         asm!(ops
+            ; lea r13, [r13 - len as i32]
             ; mov r9, rcx
-            ; mov rcx, [r14 + l.budget]
-            ; lea rcx, [rcx - len as i32]
-            ; mov [r14 + l.budget], rcx
-            ; movzx ecx, BYTE [r14 + l.budget + 7]
+            ; mov rcx, r13
+            ; bswap rcx
+            ; movzx ecx, cl
             ; jrcxz =>ok
             ; mov rcx, r9
             ; jmp =>refund
@@ -339,7 +341,7 @@ impl Emitter<'_> {
         let l = self.env.layout;
         let miss = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
-        asm!(ops ; mov [r13 + l.eip], r9d);
+        asm!(ops ; mov [r14 + l.exit_eip], r9d);
         save_flags(ops);
         asm!(ops
             ; mov r11d, r9d
@@ -483,13 +485,10 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         asm!(ops ; jmp =>p.cont);
     }
     // Not enough budget: give it back and leave before the first instruction.
-    let l = env.layout;
     let ops = &mut e.ops;
     asm!(ops
         ; =>refund
-        ; mov r9, [r14 + l.budget]
-        ; lea r9, [r9 + n as i32]
-        ; mov [r14 + l.budget], r9
+        ; lea r13, [r13 + n as i32]
     );
     e.exit(first.insn.ip32());
     let mut bytes = e.ops.finalize().map_err(|err| format!("block: {err:?}"))?;

@@ -27,8 +27,10 @@ pub(crate) mod testutil;
 /// The guest's instruction bitness: bt86 guests are IA-32.
 pub const GUEST_BITNESS: u32 = 32;
 
-/// Byte offsets the generated code needs, in the context structure the
-/// runtime passes in `r13` (guest CPU state) and `r14` (exit scratch).
+/// Byte offsets the generated code needs: in the guest CPU state, which the
+/// runtime routines address through `r13`, and in the scratch area, which
+/// everything addresses through `r14`. Inside translated code `r13` holds
+/// the instruction budget instead (see `runtime`).
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
     /// Offset of the eight guest general registers (u32 each, EAX first).
@@ -37,8 +39,9 @@ pub struct Layout {
     pub eip: i32,
     /// Offset of the guest EFLAGS (u32).
     pub eflags: i32,
-    /// Scratch: the instruction budget left (i64); blocks charge their
-    /// length at entry and leave when it would go negative.
+    /// Scratch: the instruction budget left (i64) while the Rust side
+    /// runs; translated code keeps it in r13, charging each block's length
+    /// at entry and leaving when it would go negative.
     pub budget: i32,
     /// Scratch: the address of the Rust callout function (u64).
     pub callout_fn: i32,
@@ -50,6 +53,10 @@ pub struct Layout {
     pub code_pages: i32,
     /// Scratch: the indirect-branch cache (`runtime::IBTC_ENTRIES` entries).
     pub ibtc: i32,
+    /// Scratch: the address of the guest CPU state (u64), set on entry.
+    pub state: i32,
+    /// Scratch: the guest EIP a block exit leaves for (u32).
+    pub exit_eip: i32,
 }
 
 /// The guest flags that live in host RFLAGS inside translated code: the

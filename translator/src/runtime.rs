@@ -110,11 +110,23 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r14, rsi
         ; mov r15, rdx
         ; mov r11, rcx
+        ; mov [r14 + l.state], r13
     );
     load_guest(&mut ops, l);
-    asm!(ops ; jmp r11);
+    asm!(ops
+        ; mov r13, [r14 + l.budget]
+        ; jmp r11
+    );
 
+    // A block leaves: the budget goes back to the scratch area, the EIP
+    // its exit stored to the state.
     let exit = ops.offset().0;
+    asm!(ops
+        ; mov [r14 + l.budget], r13
+        ; mov r13, [r14 + l.state]
+        ; mov r9d, [r14 + l.exit_eip]
+        ; mov [r13 + l.eip], r9d
+    );
     store_guest(&mut ops, l);
     asm!(ops
         ; =>leave
@@ -138,6 +150,10 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     let callout = ops.offset().0;
     let back = ops.new_dynamic_label();
     let leave_block = ops.new_dynamic_label();
+    asm!(ops
+        ; mov [r14 + l.budget], r13
+        ; mov r13, [r14 + l.state]
+    );
     store_guest(&mut ops, l);
     asm!(ops
         ; cld
@@ -162,6 +178,7 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     );
     load_guest(&mut ops, l);
     asm!(ops
+        ; mov r13, [r14 + l.budget]
         ; jmp r11
         ; =>leave_block
         // Leave: drop the return address into the block.
@@ -170,7 +187,10 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; =>back
     );
     load_guest(&mut ops, l);
-    asm!(ops ; ret);
+    asm!(ops
+        ; mov r13, [r14 + l.budget]
+        ; ret
+    );
 
     let bytes = ops.finalize().map_err(|e| format!("runtime routines: {e:?}"))?;
     Ok(Runtime { bytes, enter, exit, callout })

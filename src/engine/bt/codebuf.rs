@@ -40,6 +40,14 @@ pub struct Scratch {
     pub context: u64,
     /// The MMU's code-page byte table (translated stores check it).
     pub code_pages: u64,
+    /// The guest CPU state (`Machine`, whose first field it is), stored by
+    /// the runtime's entry routine: translated code keeps the budget in
+    /// r13, the exit and callout routines reload the state pointer here.
+    pub state: u64,
+    /// The guest EIP a block leaves for, stored by its exit for the
+    /// runtime's exit routine.
+    pub exit_eip: u32,
+    pub _pad2: u32,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: guest EIP → translated entry, for the
@@ -72,6 +80,9 @@ impl Default for Scratch {
             callout_arg: 0,
             context: 0,
             code_pages: 0,
+            state: 0,
+            exit_eip: 0,
+            _pad2: 0,
             tlb: super::tlb::empty(),
             ibtc: empty_ibtc(),
         }

@@ -175,6 +175,8 @@ fn layout() -> translator::Layout {
         callout_index: offset_of!(Scratch, callout_index) as i32,
         code_pages: offset_of!(Scratch, code_pages) as i32,
         ibtc: offset_of!(Scratch, ibtc) as i32,
+        state: offset_of!(Scratch, state) as i32,
+        exit_eip: offset_of!(Scratch, exit_eip) as i32,
     }
 }
 
