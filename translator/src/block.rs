@@ -488,3 +488,111 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     }
     Ok(Translated { bytes, kinds, exits, starts })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    /// The executable segments of an ELF32 image: (virtual address, bytes).
+    fn text_of(elf: &[u8]) -> Vec<(u32, &[u8])> {
+        let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+        let u32_at = |o: usize| u32::from_le_bytes([elf[o], elf[o + 1], elf[o + 2], elf[o + 3]]);
+        let (phoff, phentsize, phnum) = (u32_at(0x1c) as usize, u16_at(0x2a), u16_at(0x2c));
+        (0..phnum)
+            .map(|n| phoff + n * phentsize)
+            .filter(|&p| u32_at(p) == 1 && u32_at(p + 24) & 1 != 0)
+            .map(|p| {
+                let (off, vaddr, size) = (u32_at(p + 4) as usize, u32_at(p + 8), u32_at(p + 16) as usize);
+                (vaddr, &elf[off..(off + size).min(elf.len())])
+            })
+            .collect()
+    }
+
+    /// A block starting at every instruction boundary of `code` (a linear
+    /// sweep), cut like the engines cut them: at a block-ending instruction,
+    /// the end of the page, or 32 instructions.
+    fn blocks_of(vaddr: u32, code: &[u8]) -> Vec<Vec<GuestInsn>> {
+        let all: Vec<Instruction> =
+            Decoder::with_ip(32, code, vaddr as u64, DecoderOptions::NONE).into_iter().collect();
+        (0..all.len())
+            .map(|s| {
+                let page = all[s].ip32() >> 12;
+                let mut b = Vec::new();
+                for (k, i) in all[s..].iter().enumerate() {
+                    if i.ip32() >> 12 != page || (i.next_ip32() - 1) >> 12 != page || k == 32 {
+                        break;
+                    }
+                    b.push(GuestInsn { insn: *i, arg: 0x1234_5600 + k as u64 });
+                    if i.is_invalid() || i.flow_control() != FlowControl::Next || table::classify(i.code()).ends_block {
+                        break;
+                    }
+                }
+                b
+            })
+            .filter(|b| !b.is_empty())
+            .collect()
+    }
+
+    /// A digest of everything `translate` returns for every block of every
+    /// guest image, under each memory path. Emission must not change when
+    /// only the translator's speed does: run this before and after and
+    /// compare (`cargo test --release -p translator -- --ignored
+    /// emitted_bytes_digest --nocapture`).
+    #[test]
+    #[ignore = "a tool: prints the digest to compare across versions"]
+    fn emitted_bytes_digest() {
+        let layout = Layout {
+            gpr: 0,
+            eip: 32,
+            eflags: 36,
+            budget: 8,
+            callout_fn: 16,
+            callout_arg: 24,
+            callout_index: 32,
+            code_pages: 40,
+            ibtc: 0x1000,
+        };
+        let paths = [MemPath::None, MemPath::Physical { ram_size: 64 << 20 }, MemPath::Tlb { table: 0x5000 }];
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-images/bin");
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "elf"))
+            .collect();
+        names.sort();
+        let mut total = 0xcbf2_9ce4_8422_2325u64;
+        let fnv = |h: &mut u64, bytes: &[u8]| {
+            for &b in bytes {
+                *h = (*h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        };
+        for path in names {
+            let elf = std::fs::read(&path).unwrap();
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            let (mut blocks, mut insns) = (0, 0);
+            for (vaddr, code) in text_of(&elf) {
+                for b in blocks_of(vaddr, code) {
+                    blocks += 1;
+                    insns += b.len();
+                    for mem in paths {
+                        let env = Env { layout, exit: 0x7000_0000, callout: 0x7000_0100, mem };
+                        match translate(0x7100_0000, &b, &env) {
+                            Ok(t) => {
+                                fnv(&mut h, &t.bytes);
+                                fnv(&mut h, format!("{:?}{:?}{:?}", t.kinds, t.exits, t.starts).as_bytes());
+                            }
+                            Err(e) => fnv(&mut h, e.as_bytes()),
+                        }
+                    }
+                }
+            }
+            println!(
+                "{:<16} {blocks:>6} blocks {insns:>7} insns  {h:016x}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+            fnv(&mut total, &h.to_le_bytes());
+        }
+        println!("total digest {total:016x}");
+    }
+}
