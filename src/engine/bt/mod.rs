@@ -333,6 +333,26 @@ impl Bt {
         self.map.get(&(key, mode))
     }
 
+    /// For `benches/translate.rs`: the key of every translation in the
+    /// cache, in address order.
+    pub fn translated_keys(&self) -> Vec<(BlockKey, Mode)> {
+        let mut keys: Vec<(BlockKey, Mode)> = self.map.keys().copied().collect();
+        keys.sort_by_key(|(k, m)| (k.phys, k.eip, k.code32, *m as u8));
+        keys
+    }
+
+    /// For `benches/translate.rs`: empties the cache, as when it is full.
+    pub fn clear_cache(&mut self) {
+        self.flush();
+    }
+
+    /// For `benches/translate.rs`: what a miss at `key` does (decode unless
+    /// `interp` has the block, translate, copy into the cache, link);
+    /// returns the block's guest instruction count.
+    pub fn translate_miss(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<u64> {
+        self.translate(interp, m, key, mode).map(|t| t.len)
+    }
+
     /// Drops inline-TLB entries the MMU no longer vouches for.
     fn sync_tlb(&mut self, m: &Machine) {
         let (gen, code) = (m.mmu.generation, m.mmu.code_generation);
