@@ -16,9 +16,12 @@
 //! the time per guest instruction.
 
 use bt86::bench::WORKLOADS;
-use bt86::engine::bt::Bt;
+use bt86::engine::bt::{Bt, Mode};
+use bt86::engine::interp::cache::{ends_block, BlockKey, MAX_BLOCK};
 use bt86::engine::interp::Interp;
 use bt86::engine::Limits;
+use bt86::machine::Machine;
+use bt86::memory::PhysAddr;
 use bt86::session::{self, RunConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use iced_x86::{Decoder, DecoderOptions, Instruction};
@@ -37,29 +40,41 @@ fn images() -> Vec<(&'static str, &'static [u8])> {
     v
 }
 
-fn miss(c: &mut Criterion) {
+/// A kernel after a run under the translator, and the blocks it translated.
+struct Run {
+    name: &'static str,
+    machine: Machine,
+    bt: Bt,
+    keys: Vec<(BlockKey, Mode)>,
+}
+
+fn run(name: &'static str, image: &[u8]) -> Run {
+    let cfg = RunConfig { limits: Limits::default(), ..RunConfig::default() };
+    let mut machine = session::boot(name, image, &cfg, Box::new(std::io::sink())).expect("boot");
+    let mut bt = Bt::new().expect("code buffer");
+    bt.run(&mut Interp::new(true), &mut machine, cfg.limits);
+    let keys = bt.translated_keys();
+    Run { name, machine, bt, keys }
+}
+
+fn miss(c: &mut Criterion, runs: &mut [Run]) {
     let mut g = c.benchmark_group("translate/miss");
     g.sample_size(30).measurement_time(Duration::from_secs(5));
-    for (name, image) in images() {
-        let cfg = RunConfig { limits: Limits::default(), ..RunConfig::default() };
-        let mut m = session::boot(name, image, &cfg, Box::new(std::io::sink())).expect("boot");
-        let mut bt = Bt::new().expect("code buffer");
-        bt.run(&mut Interp::new(true), &mut m, cfg.limits);
-        let keys = bt.translated_keys();
+    for Run { name, machine: m, bt, keys } in runs {
         // The blocks as they are in the final RAM (a few may have gone).
         bt.clear_cache();
         let mut interp = Interp::new(true);
-        let insns: u64 = keys.iter().filter_map(|&(k, mode)| bt.translate_miss(&mut interp, &mut m, k, mode)).sum();
+        let insns: u64 = keys.iter().filter_map(|&(k, mode)| bt.translate_miss(&mut interp, m, k, mode)).sum();
         g.throughput(Throughput::Elements(insns));
-        g.bench_function(name, |b| {
+        g.bench_function(*name, |b| {
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
                     bt.clear_cache();
                     let mut interp = Interp::new(true);
                     let t = Instant::now();
-                    for &(k, mode) in &keys {
-                        black_box(bt.translate_miss(&mut interp, &mut m, black_box(k), mode));
+                    for &(k, mode) in keys.iter() {
+                        black_box(bt.translate_miss(&mut interp, m, black_box(k), mode));
                     }
                     spent += t.elapsed();
                     drop(interp);
@@ -71,7 +86,7 @@ fn miss(c: &mut Criterion) {
     g.finish();
 }
 
-fn emit(c: &mut Criterion) {
+fn emit(c: &mut Criterion, runs: &[Run]) {
     let mut g = c.benchmark_group("translate/emit");
     g.sample_size(30).measurement_time(Duration::from_secs(5));
     let layout = translator::Layout {
@@ -86,26 +101,20 @@ fn emit(c: &mut Criterion) {
         ibtc: 0x1000,
     };
     let env = Env { layout, exit: 0x7000_0000, callout: 0x7000_0100, mem: MemPath::Physical { ram_size: 64 << 20 } };
-    for (name, image) in images() {
-        // Blocks as the engine cuts them, decoded from the kernel's text:
-        // every block the run translated, found by its EIP in the image.
-        let cfg = RunConfig { limits: Limits::default(), ..RunConfig::default() };
-        let mut m = session::boot(name, image, &cfg, Box::new(std::io::sink())).expect("boot");
-        let mut bt = Bt::new().expect("code buffer");
-        bt.run(&mut Interp::new(true), &mut m, cfg.limits);
-        let blocks: Vec<Vec<GuestInsn>> = bt
-            .translated_keys()
+    for Run { name, machine: m, keys, .. } in runs {
+        // The same blocks, decoded once here as the engine cuts them.
+        let blocks: Vec<Vec<GuestInsn>> = keys
             .iter()
             .filter_map(|(k, _)| {
                 let page_end = (k.phys | 0xfff) as usize + 1;
-                let bytes = m.ram.slice(bt86::memory::PhysAddr(k.phys), page_end - k.phys as usize)?;
+                let bytes = m.ram.slice(PhysAddr(k.phys), page_end - k.phys as usize)?;
                 let mut d = Decoder::with_ip(if k.code32 { 32 } else { 16 }, bytes, k.eip as u64, DecoderOptions::NONE);
                 let mut b = Vec::new();
                 let mut i = Instruction::default();
-                while d.can_decode() && b.len() < 64 {
+                while d.can_decode() && b.len() < MAX_BLOCK {
                     d.decode_out(&mut i);
                     b.push(GuestInsn { insn: i, arg: b.len() as u64 });
-                    if i.is_invalid() || bt86::engine::interp::cache::ends_block(&i) {
+                    if i.is_invalid() || ends_block(&i) {
                         break;
                     }
                 }
@@ -114,7 +123,7 @@ fn emit(c: &mut Criterion) {
             .collect();
         let insns: u64 = blocks.iter().map(|b| b.len() as u64).sum();
         g.throughput(Throughput::Elements(insns));
-        g.bench_function(name, |b| {
+        g.bench_function(*name, |b| {
             b.iter(|| {
                 for blk in &blocks {
                     black_box(block::translate(0x7100_0000, black_box(blk), &env).ok());
@@ -125,5 +134,11 @@ fn emit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, miss, emit);
-criterion_main!(benches);
+fn benches(c: &mut Criterion) {
+    let mut runs: Vec<Run> = images().into_iter().map(|(name, image)| run(name, image)).collect();
+    miss(c, &mut runs);
+    emit(c, &runs);
+}
+
+criterion_group!(translate, benches);
+criterion_main!(translate);
