@@ -112,28 +112,39 @@ macro_rules! asm {
 /// The host encoding of an IDENT instruction at host address `ip`, or
 /// `None` if it must be a callout.
 pub fn ident_bytes(i: &Instruction, ip: u64) -> Option<Vec<u8>> {
+    memop::with_encoder(|e, out| ident_into(e, i, ip, out).then(|| out.clone()))
+}
+
+/// `ident_bytes`, appended to `out` with `e`; false (`out` unchanged) when
+/// `i` must be a callout.
+fn ident_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut Vec<u8>) -> bool {
     if table::classify_instruction(i).class != Class::Ident {
-        return None;
+        return false;
     }
-    let mut used = Vec::with_capacity(4);
+    let mut used = [Register::None; 10];
+    let mut nused = 0;
     let mut j = *i;
     j.set_code(table::host_code(i.code()));
     for n in 0..i.op_count() {
         match i.op_kind(n) {
             OpKind::Register => {
                 let r = i.op_register(n);
-                used.push(r);
-                j.set_op_register(n, regs::map(r)?);
+                used[nused] = r;
+                nused += 1;
+                let Some(h) = regs::map(r) else { return false };
+                j.set_op_register(n, h);
             }
             OpKind::Memory if i.mnemonic() == Mnemonic::Lea => {
                 let (b, x) = (i.memory_base(), i.memory_index());
                 // 16-bit addressing has no 64-bit encoding.
                 if b.is_gpr16() || x.is_gpr16() || (b == Register::None && x == Register::None) {
-                    return None;
+                    return false;
                 }
-                used.extend([b, x]);
-                j.set_memory_base(regs::map(b)?);
-                j.set_memory_index(regs::map(x)?);
+                (used[nused], used[nused + 1]) = (b, x);
+                nused += 2;
+                let (Some(hb), Some(hx)) = (regs::map(b), regs::map(x)) else { return false };
+                j.set_memory_base(hb);
+                j.set_memory_index(hx);
             }
             OpKind::Immediate8
             | OpKind::Immediate16
@@ -141,17 +152,15 @@ pub fn ident_bytes(i: &Instruction, ip: u64) -> Option<Vec<u8>> {
             | OpKind::Immediate8to16
             | OpKind::Immediate8to32
             | OpKind::Immediate8_2nd => {}
-            _ => return None,
+            _ => return false,
         }
     }
     // Implicit operands (MUL's EDX:EAX, CWD's EDX...) are among EAX..EDX,
     // which map to themselves.
-    if !regs::mappable(&used) {
-        return None;
+    if !regs::mappable(&used[..nused]) {
+        return false;
     }
-    let mut enc = Encoder::new(64);
-    enc.encode(&j, ip).ok()?;
-    Some(enc.take_buffer())
+    memop::encode_into(e, &j, ip, out)
 }
 
 /// The condition nibble of a Jcc (0 = O ... 15 = G).
@@ -372,16 +381,28 @@ impl Emitter<'_> {
 /// Translates `insns` (one guest block, in order) into host code that
 /// will live at host address `base`.
 pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translated, String> {
-    let mut e = Emitter { ops: VecAssembler::new(base), base, env };
+    // Room for a typical block's code and labels (two per memory access,
+    // two for the charge): growing the buffers costs more than this.
+    let ops = VecAssembler::new_with_capacity(base, 96 + 64 * insns.len(), 0, 0, 2 + 2 * insns.len(), 0, 0);
+    let mut e = Emitter { ops, base, env };
     let first = insns.first().ok_or("empty block")?;
     let n = insns.len() as u32;
-    let plain: Vec<Instruction> = insns.iter().map(|g| g.insn).collect();
     // Which instructions let the guest observe the flags: everything that
     // is not a pure IDENT instruction (callouts, memory slow paths, exits).
-    // IDENT encodings have no IP-relative operands: encode each once.
-    let ident: Vec<Option<Vec<u8>>> = plain.iter().map(|i| ident_bytes(i, 0)).collect();
+    // IDENT encodings have no IP-relative operands: encode each once, all
+    // into one buffer (`ident[k]` is where instruction k's bytes are).
+    let mut ident_code = Vec::with_capacity(8 * insns.len());
+    let ident: Vec<Option<(u32, u32)>> = memop::with_encoder(|enc, _| {
+        insns
+            .iter()
+            .map(|g| {
+                let at = ident_code.len() as u32;
+                ident_into(enc, &g.insn, 0, &mut ident_code).then(|| (at, ident_code.len() as u32))
+            })
+            .collect()
+    });
     let observer: Vec<bool> = ident.iter().map(|b| b.is_none()).collect();
-    let (_, restore) = liveness::flags_needed(&plain, &observer);
+    let (_, restore) = liveness::flags_needed_by(insns, |g: &GuestInsn| &g.insn, &observer);
     let refund = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);
@@ -438,8 +459,8 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             }
             continue;
         }
-        if let Some(bytes) = ident[k].clone() {
-            e.ops.extend(bytes);
+        if let Some((from, to)) = ident[k] {
+            e.ops.extend(ident_code[from as usize..to as usize].iter().copied());
             kinds.push(Kind::Ident);
         } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan(i)).flatten() {
             let (slow, cont) = e.mem(&m, restore[k]);

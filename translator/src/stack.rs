@@ -8,9 +8,9 @@
 //! stack (SS.B = 1), which the memory modes that allow inline access
 //! guarantee.
 
-use crate::memop::{self, MemOp};
+use crate::memop::{self, HostBytes, MemOp};
 use crate::regs;
-use iced_x86::{Code, Encoder, Instruction, MemoryOperand, OpKind, Register};
+use iced_x86::{Code, Instruction, MemoryOperand, OpKind, Register};
 
 /// What happens after the access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,16 +29,14 @@ pub struct StackOp {
     /// The memory access (its fast path).
     pub access: MemOp,
     /// Host code run after the access on the fast path only.
-    pub after: Vec<u8>,
+    pub after: HostBytes,
     pub then: Then,
     /// The flags must be exact after the access (a branch leaves the block).
     pub restore_flags: bool,
 }
 
-fn enc(i: Result<Instruction, iced_x86::IcedError>) -> Option<Vec<u8>> {
-    let mut e = Encoder::new(64);
-    e.encode(&i.ok()?, 0).ok()?;
-    Some(e.take_buffer())
+fn enc(i: Result<Instruction, iced_x86::IcedError>) -> Option<HostBytes> {
+    HostBytes::encode(&i.ok()?)
 }
 
 fn phys() -> MemoryOperand {
@@ -50,7 +48,7 @@ fn host() -> MemoryOperand {
 }
 
 /// `lea r12d, [r12 + d]`: moves guest ESP without touching the flags.
-fn adjust_esp(d: i64) -> Option<Vec<u8>> {
+fn adjust_esp(d: i64) -> Option<HostBytes> {
     enc(Instruction::with2(Code::Lea_r32_m, Register::R12D, MemoryOperand::with_base_displ(Register::R12D, d)))
 }
 
@@ -116,7 +114,7 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
             let mut load = memop::plan(&Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem_of(i)?).ok()?)?;
             load.op = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?;
             load.op_host = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?;
-            Some(StackOp { access: load, after: Vec::new(), then: Then::Indirect, restore_flags: true })
+            Some(StackOp { access: load, after: HostBytes::default(), then: Then::Indirect, restore_flags: true })
         }
         _ => None,
     }
