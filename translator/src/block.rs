@@ -397,7 +397,7 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             .iter()
             .map(|g| {
                 let at = ident_code.len() as u32;
-                ident_into(enc, &g.insn, 0, &mut ident_code).then(|| (at, ident_code.len() as u32))
+                ident_into(enc, &g.insn, 0, &mut ident_code).then_some((at, ident_code.len() as u32))
             })
             .collect()
     });
