@@ -163,6 +163,16 @@ fn ident_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut Vec<u8>) -> b
     memop::encode_into(e, &j, ip, out)
 }
 
+/// Builds what iced constructs lazily on first use — its decoder and
+/// encoder tables (about a millisecond, once per process) and this
+/// thread's encoder and info factory — so that the first block translated
+/// does not pay for them. The runtime calls it when it starts.
+pub fn warm_up() {
+    let i = iced_x86::Decoder::new(crate::GUEST_BITNESS, &[0x01, 0x03], iced_x86::DecoderOptions::NONE).decode();
+    let _ = memop::plan(&i);
+    let _ = ident_bytes(&i, 0);
+}
+
 /// The condition nibble of a Jcc (0 = O ... 15 = G).
 fn cc_nibble(i: &Instruction) -> Option<u8> {
     match i.condition_code() {

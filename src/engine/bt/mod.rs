@@ -219,6 +219,9 @@ pub fn flat_segments(m: &Machine) -> bool {
 impl Bt {
     /// A translator with an empty cache.
     pub fn new() -> Result<Bt, String> {
+        // iced's one-time table construction, here rather than in the first
+        // block's translation time.
+        block::warm_up();
         let mut buf = CodeBuffer::new(CODE_SIZE).map_err(|e| format!("translation cache: {e}"))?;
         let l = layout();
         let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
