@@ -388,12 +388,41 @@ impl Emitter<'_> {
     }
 }
 
+/// What `translate` allocates once per thread rather than once per block:
+/// the assembler (its code, label and relocation buffers) and the working
+/// lists.
+#[derive(Default)]
+struct Scratch {
+    asm: Option<VecAssembler<X64Relocation>>,
+    ident: Vec<Option<(u32, u32)>>,
+    ident_code: Vec<u8>,
+    observer: Vec<bool>,
+    slow_paths: Vec<SlowPath>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// Translates `insns` (one guest block, in order) into host code that
 /// will live at host address `base`.
 pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translated, String> {
-    // Room for a typical block's code and labels (two per memory access,
-    // two for the charge): growing the buffers costs more than this.
-    let ops = VecAssembler::new_with_capacity(base, 96 + 64 * insns.len(), 0, 0, 2 + 2 * insns.len(), 0, 0);
+    let mut s = SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let t = translate_in(base, insns, env, &mut s);
+    if t.is_err() {
+        // The assembler may hold half a block.
+        s.asm = None;
+    }
+    SCRATCH.with(|c| *c.borrow_mut() = s);
+    t
+}
+
+fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) -> Result<Translated, String> {
+    // Only relative label references are assembled, so the assembler's own
+    // base address does not matter (`Emitter::here` adds `base`). Room for
+    // a typical block's code: growing the buffer costs more than this.
+    let mut ops = s.asm.take().unwrap_or_else(|| VecAssembler::new(0));
+    ops.reserve_ops(96 + 64 * insns.len());
     let mut e = Emitter { ops, base, env };
     let first = insns.first().ok_or("empty block")?;
     let n = insns.len() as u32;
@@ -401,24 +430,25 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     // is not a pure IDENT instruction (callouts, memory slow paths, exits).
     // IDENT encodings have no IP-relative operands: encode each once, all
     // into one buffer (`ident[k]` is where instruction k's bytes are).
-    let mut ident_code = Vec::with_capacity(8 * insns.len());
-    let ident: Vec<Option<(u32, u32)>> = memop::with_encoder(|enc, _| {
-        insns
-            .iter()
-            .map(|g| {
-                let at = ident_code.len() as u32;
-                ident_into(enc, &g.insn, 0, &mut ident_code).then_some((at, ident_code.len() as u32))
-            })
-            .collect()
+    let (ident, ident_code) = (&mut s.ident, &mut s.ident_code);
+    ident_code.clear();
+    ident.clear();
+    memop::with_encoder(|enc, _| {
+        ident.extend(insns.iter().map(|g| {
+            let at = ident_code.len() as u32;
+            ident_into(enc, &g.insn, 0, ident_code).then_some((at, ident_code.len() as u32))
+        }))
     });
-    let observer: Vec<bool> = ident.iter().map(|b| b.is_none()).collect();
-    let (_, restore) = liveness::flags_needed_by(insns, |g: &GuestInsn| &g.insn, &observer);
+    s.observer.clear();
+    s.observer.extend(ident.iter().map(|b| b.is_none()));
+    let (_, restore) = liveness::flags_needed_by(insns, |g: &GuestInsn| &g.insn, &s.observer);
     let refund = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);
     let mut exits = Vec::new();
     let mut taken: Option<(usize, u32)> = None;
-    let mut slow_paths: Vec<SlowPath> = Vec::new();
+    let slow_paths = &mut s.slow_paths;
+    slow_paths.clear();
     let mut ends_with_jmp = false;
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
@@ -494,7 +524,7 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     if let Some((_, target)) = taken {
         exits.push(ChainableExit { rel32_at: e.exit(target), target });
     }
-    for p in slow_paths {
+    for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
         asm!(ops ; =>p.slow);
         restore_flags_from_r10(ops);
@@ -512,7 +542,8 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         ; mov [r14 + l.budget], r9
     );
     e.exit(first.insn.ip32());
-    let mut bytes = e.ops.finalize().map_err(|err| format!("block: {err:?}"))?;
+    let mut bytes = e.ops.take().map_err(|err| format!("block: {err:?}"))?;
+    s.asm = Some(e.ops);
     if let Some((at, _)) = taken {
         let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
