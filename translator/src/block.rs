@@ -168,9 +168,12 @@ fn ident_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut Vec<u8>) -> b
 /// thread's encoder and info factory — so that the first block translated
 /// does not pay for them. The runtime calls it when it starts.
 pub fn warm_up() {
-    let i = iced_x86::Decoder::new(crate::GUEST_BITNESS, &[0x01, 0x03], iced_x86::DecoderOptions::NONE).decode();
-    let _ = memop::plan(&i);
-    let _ = ident_bytes(&i, 0);
+    // add [ebx], eax ; push eax
+    let mut d = iced_x86::Decoder::new(crate::GUEST_BITNESS, &[0x01, 0x03, 0x50], iced_x86::DecoderOptions::NONE);
+    let (add, push) = (d.decode(), d.decode());
+    let _ = memop::plan(&add);
+    let _ = ident_bytes(&add, 0);
+    let _ = stack::plan(&push);
 }
 
 /// The condition nibble of a Jcc (0 = O ... 15 = G).

@@ -48,6 +48,16 @@ impl HostBytes {
     }
 }
 
+impl HostBytes {
+    /// These bytes with their last four replaced by `imm` (an instruction
+    /// that ends in an imm32).
+    pub fn with_imm32_at_end(mut self, imm: u32) -> HostBytes {
+        let n = self.len as usize;
+        self.buf[n - 4..n].copy_from_slice(&imm.to_le_bytes());
+        self
+    }
+}
+
 impl std::ops::Deref for HostBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
