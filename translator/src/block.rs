@@ -55,6 +55,16 @@ pub enum MemPath {
     Tlb { table: i32 },
 }
 
+impl MemPath {
+    /// The form of memory operations this path runs (`memop::plan_forms`).
+    fn forms(self) -> memop::Forms {
+        match self {
+            MemPath::Tlb { .. } => memop::Forms::Host,
+            _ => memop::Forms::Physical,
+        }
+    }
+}
+
 /// Bytes per inline-TLB entry, and entries per table.
 pub const TLB_ENTRY: usize = 16;
 pub const TLB_ENTRIES: usize = 256;
@@ -505,7 +515,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         if let Some((from, to)) = ident[k] {
             e.ops.extend(ident_code[from as usize..to as usize].iter().copied());
             kinds.push(Kind::Ident);
-        } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan(i)).flatten() {
+        } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan_forms(i, env.mem.forms())).flatten() {
             let (slow, cont) = e.mem(&m, restore[k]);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);

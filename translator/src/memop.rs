@@ -130,8 +130,23 @@ fn encode(i: &Instruction) -> Option<HostBytes> {
     HostBytes::encode(i)
 }
 
+/// Which of the two forms of the operation `plan_forms` encodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forms {
+    Both,
+    /// Only `MemOp::op` (`op_host` left empty): paging off.
+    Physical,
+    /// Only `MemOp::op_host` (`op` left empty): the inline TLB.
+    Host,
+}
+
 /// The fast-path pieces of `i`, or `None` when it must be a callout.
 pub fn plan(i: &Instruction) -> Option<MemOp> {
+    plan_forms(i, Forms::Both)
+}
+
+/// `plan`, encoding only the form of the operation a block will use.
+pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
     if table::classify_instruction(i).class != Class::Ident {
         return None;
     }
@@ -192,10 +207,10 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
     j.set_memory_displacement64(0);
     j.set_memory_displ_size(0);
     j.set_segment_prefix(Register::None);
-    let op = encode(&j)?;
+    let op = if forms == Forms::Host { HostBytes::default() } else { encode(&j)? };
     j.set_memory_base(Register::R8);
     j.set_memory_index(Register::None);
-    let op_host = encode(&j)?;
+    let op_host = if forms == Forms::Physical { HostBytes::default() } else { encode(&j)? };
     // Memory usage only: the register usage iced would also work out is
     // not needed.
     let write = TOOLS.with(|t| {
