@@ -410,6 +410,7 @@ struct Scratch {
     ident: Vec<Option<(u32, u32)>>,
     ident_code: Vec<u8>,
     observer: Vec<bool>,
+    restore: Vec<bool>,
     slow_paths: Vec<SlowPath>,
 }
 
@@ -454,7 +455,8 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     });
     s.observer.clear();
     s.observer.extend(ident.iter().map(|b| b.is_none()));
-    let (_, restore) = liveness::flags_needed_by(insns, |g: &GuestInsn| &g.insn, &s.observer);
+    let restore = &mut s.restore;
+    liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |_, _| {});
     let refund = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);

@@ -55,15 +55,29 @@ pub fn flags_needed(insns: &[Instruction], observer: &[bool]) -> (Vec<bool>, Vec
 /// instructions into a slice of their own).
 pub fn flags_needed_by<T>(items: &[T], insn: impl Fn(&T) -> &Instruction, observer: &[bool]) -> (Vec<bool>, Vec<bool>) {
     let mut needed = vec![false; items.len()];
-    let mut restore = vec![false; items.len()];
+    let mut restore = Vec::new();
+    restore_into(items, insn, observer, &mut restore, |k, n| needed[k] = n);
+    (needed, restore)
+}
+
+/// The `restore` half of `flags_needed_by`, into `restore` (cleared
+/// first); `needed(k, ..)` is told the other half.
+pub fn restore_into<T>(
+    items: &[T],
+    insn: impl Fn(&T) -> &Instruction,
+    observer: &[bool],
+    restore: &mut Vec<bool>,
+    mut needed: impl FnMut(usize, bool),
+) {
+    restore.clear();
+    restore.resize(items.len(), false);
     let mut after = true;
     for (k, i) in items.iter().map(insn).enumerate().rev() {
         let own = i.rflags_read() & ARITH != 0 || (after && !writes_all(i));
         restore[k] = own;
-        needed[k] = own || observer.get(k).copied().unwrap_or(true);
-        after = needed[k];
+        after = own || observer.get(k).copied().unwrap_or(true);
+        needed(k, after);
     }
-    (needed, restore)
 }
 
 #[cfg(test)]
