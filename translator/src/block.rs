@@ -58,6 +58,16 @@ pub enum MemPath {
     Tlb { table: i32 },
 }
 
+impl MemPath {
+    /// The form of memory operations this path runs (`memop::plan_forms`).
+    fn forms(self) -> memop::Forms {
+        match self {
+            MemPath::Tlb { .. } => memop::Forms::Host,
+            _ => memop::Forms::Physical,
+        }
+    }
+}
+
 /// Bytes per inline-TLB entry, and entries per table.
 pub const TLB_ENTRY: usize = 16;
 pub const TLB_ENTRIES: usize = 256;
@@ -118,28 +128,39 @@ macro_rules! asm {
 /// The host encoding of an IDENT instruction at host address `ip`, or
 /// `None` if it must be a callout.
 pub fn ident_bytes(i: &Instruction, ip: u64) -> Option<Vec<u8>> {
+    memop::with_encoder(|e, out| ident_into(e, i, ip, out).then(|| out.clone()))
+}
+
+/// `ident_bytes`, appended to `out` with `e`; false (`out` unchanged) when
+/// `i` must be a callout.
+fn ident_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut Vec<u8>) -> bool {
     if table::classify_instruction(i).class != Class::Ident {
-        return None;
+        return false;
     }
-    let mut used = Vec::with_capacity(4);
+    let mut used = [Register::None; 10];
+    let mut nused = 0;
     let mut j = *i;
     j.set_code(table::host_code(i.code()));
     for n in 0..i.op_count() {
         match i.op_kind(n) {
             OpKind::Register => {
                 let r = i.op_register(n);
-                used.push(r);
-                j.set_op_register(n, regs::map(r)?);
+                used[nused] = r;
+                nused += 1;
+                let Some(h) = regs::map(r) else { return false };
+                j.set_op_register(n, h);
             }
             OpKind::Memory if i.mnemonic() == Mnemonic::Lea => {
                 let (b, x) = (i.memory_base(), i.memory_index());
                 // 16-bit addressing has no 64-bit encoding.
                 if b.is_gpr16() || x.is_gpr16() || (b == Register::None && x == Register::None) {
-                    return None;
+                    return false;
                 }
-                used.extend([b, x]);
-                j.set_memory_base(regs::map(b)?);
-                j.set_memory_index(regs::map(x)?);
+                (used[nused], used[nused + 1]) = (b, x);
+                nused += 2;
+                let (Some(hb), Some(hx)) = (regs::map(b), regs::map(x)) else { return false };
+                j.set_memory_base(hb);
+                j.set_memory_index(hx);
             }
             OpKind::Immediate8
             | OpKind::Immediate16
@@ -147,17 +168,28 @@ pub fn ident_bytes(i: &Instruction, ip: u64) -> Option<Vec<u8>> {
             | OpKind::Immediate8to16
             | OpKind::Immediate8to32
             | OpKind::Immediate8_2nd => {}
-            _ => return None,
+            _ => return false,
         }
     }
     // Implicit operands (MUL's EDX:EAX, CWD's EDX...) are among EAX..EDX,
     // which map to themselves.
-    if !regs::mappable(&used) {
-        return None;
+    if !regs::mappable(&used[..nused]) {
+        return false;
     }
-    let mut enc = Encoder::new(64);
-    enc.encode(&j, ip).ok()?;
-    Some(enc.take_buffer())
+    memop::encode_into(e, &j, ip, out)
+}
+
+/// Builds what iced constructs lazily on first use — its decoder and
+/// encoder tables (about a millisecond, once per process) and this
+/// thread's encoder and info factory — so that the first block translated
+/// does not pay for them. The runtime calls it when it starts.
+pub fn warm_up() {
+    // add [ebx], eax ; push eax
+    let mut d = iced_x86::Decoder::new(crate::GUEST_BITNESS, &[0x01, 0x03, 0x50], iced_x86::DecoderOptions::NONE);
+    let (add, push) = (d.decode(), d.decode());
+    let _ = memop::plan(&add);
+    let _ = ident_bytes(&add, 0);
+    let _ = stack::plan(&push);
 }
 
 /// The condition nibble of a Jcc (0 = O ... 15 = G).
@@ -377,25 +409,69 @@ impl Emitter<'_> {
     }
 }
 
+/// What `translate` allocates once per thread rather than once per block:
+/// the assembler (its code, label and relocation buffers) and the working
+/// lists.
+#[derive(Default)]
+struct Scratch {
+    asm: Option<VecAssembler<X64Relocation>>,
+    ident: Vec<Option<(u32, u32)>>,
+    ident_code: Vec<u8>,
+    observer: Vec<bool>,
+    restore: Vec<bool>,
+    slow_paths: Vec<SlowPath>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 /// Translates `insns` (one guest block, in order) into host code that
 /// will live at host address `base`.
 pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translated, String> {
-    let mut e = Emitter { ops: VecAssembler::new(base), base, env };
+    let mut s = SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    let t = translate_in(base, insns, env, &mut s);
+    if t.is_err() {
+        // The assembler may hold half a block.
+        s.asm = None;
+    }
+    SCRATCH.with(|c| *c.borrow_mut() = s);
+    t
+}
+
+fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) -> Result<Translated, String> {
+    // Only relative label references are assembled, so the assembler's own
+    // base address does not matter (`Emitter::here` adds `base`). Room for
+    // a typical block's code: growing the buffer costs more than this.
+    let mut ops = s.asm.take().unwrap_or_else(|| VecAssembler::new(0));
+    ops.reserve_ops(96 + 64 * insns.len());
+    let mut e = Emitter { ops, base, env };
     let first = insns.first().ok_or("empty block")?;
     let n = insns.len() as u32;
-    let plain: Vec<Instruction> = insns.iter().map(|g| g.insn).collect();
     // Which instructions let the guest observe the flags: everything that
     // is not a pure IDENT instruction (callouts, memory slow paths, exits).
-    // IDENT encodings have no IP-relative operands: encode each once.
-    let ident: Vec<Option<Vec<u8>>> = plain.iter().map(|i| ident_bytes(i, 0)).collect();
-    let observer: Vec<bool> = ident.iter().map(|b| b.is_none()).collect();
-    let (_, restore) = liveness::flags_needed(&plain, &observer);
+    // IDENT encodings have no IP-relative operands: encode each once, all
+    // into one buffer (`ident[k]` is where instruction k's bytes are).
+    let (ident, ident_code) = (&mut s.ident, &mut s.ident_code);
+    ident_code.clear();
+    ident.clear();
+    memop::with_encoder(|enc, _| {
+        ident.extend(insns.iter().map(|g| {
+            let at = ident_code.len() as u32;
+            ident_into(enc, &g.insn, 0, ident_code).then_some((at, ident_code.len() as u32))
+        }))
+    });
+    s.observer.clear();
+    s.observer.extend(ident.iter().map(|b| b.is_none()));
+    let restore = &mut s.restore;
+    liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |_, _| {});
     let refund = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);
     let mut exits = Vec::new();
     let mut taken: Option<(usize, u32)> = None;
-    let mut slow_paths: Vec<SlowPath> = Vec::new();
+    let slow_paths = &mut s.slow_paths;
+    slow_paths.clear();
     let mut ends_with_jmp = false;
     let mut traps = Vec::new();
     for (k, g) in insns.iter().enumerate() {
@@ -447,10 +523,10 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             }
             continue;
         }
-        if let Some(bytes) = ident[k].clone() {
-            e.ops.extend(bytes);
+        if let Some((from, to)) = ident[k] {
+            e.ops.extend(ident_code[from as usize..to as usize].iter().copied());
             kinds.push(Kind::Ident);
-        } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan(i)).flatten() {
+        } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan_forms(i, env.mem.forms())).flatten() {
             let (slow, cont) = e.mem(&m, restore[k]);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
@@ -476,7 +552,7 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
     if let Some((_, target)) = taken {
         exits.push(ChainableExit { rel32_at: e.exit(target), target });
     }
-    for p in slow_paths {
+    for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
         asm!(ops ; =>p.slow);
         restore_flags_from_r10(ops);
@@ -491,10 +567,109 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         ; lea r13, [r13 + n as i32]
     );
     e.exit(first.insn.ip32());
-    let mut bytes = e.ops.finalize().map_err(|err| format!("block: {err:?}"))?;
+    let mut bytes = e.ops.take().map_err(|err| format!("block: {err:?}"))?;
+    s.asm = Some(e.ops);
     if let Some((at, _)) = taken {
         let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
     Ok(Translated { bytes, kinds, exits, starts, traps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    /// The executable segments of an ELF32 image: (virtual address, bytes).
+    fn text_of(elf: &[u8]) -> Vec<(u32, &[u8])> {
+        let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+        let u32_at = |o: usize| u32::from_le_bytes([elf[o], elf[o + 1], elf[o + 2], elf[o + 3]]);
+        let (phoff, phentsize, phnum) = (u32_at(0x1c) as usize, u16_at(0x2a), u16_at(0x2c));
+        (0..phnum)
+            .map(|n| phoff + n * phentsize)
+            .filter(|&p| u32_at(p) == 1 && u32_at(p + 24) & 1 != 0)
+            .map(|p| {
+                let (off, vaddr, size) = (u32_at(p + 4) as usize, u32_at(p + 8), u32_at(p + 16) as usize);
+                (vaddr, &elf[off..(off + size).min(elf.len())])
+            })
+            .collect()
+    }
+
+    /// A block starting at every instruction boundary of `code` (a linear
+    /// sweep), cut like the engines cut them: at a block-ending instruction,
+    /// the end of the page, or 32 instructions.
+    fn blocks_of(vaddr: u32, code: &[u8]) -> Vec<Vec<GuestInsn>> {
+        let all: Vec<Instruction> =
+            Decoder::with_ip(32, code, vaddr as u64, DecoderOptions::NONE).into_iter().collect();
+        (0..all.len())
+            .map(|s| {
+                let page = all[s].ip32() >> 12;
+                let mut b = Vec::new();
+                for (k, i) in all[s..].iter().enumerate() {
+                    if i.ip32() >> 12 != page || (i.next_ip32() - 1) >> 12 != page || k == 32 {
+                        break;
+                    }
+                    b.push(GuestInsn { insn: *i, arg: 0x1234_5600 + k as u64 });
+                    if i.is_invalid() || i.flow_control() != FlowControl::Next || table::classify(i.code()).ends_block {
+                        break;
+                    }
+                }
+                b
+            })
+            .filter(|b| !b.is_empty())
+            .collect()
+    }
+
+    /// A digest of everything `translate` returns for every block of every
+    /// guest image, under each memory path. Emission must not change when
+    /// only the translator's speed does: run this before and after and
+    /// compare (`cargo test --release -p translator -- --ignored
+    /// emitted_bytes_digest --nocapture`).
+    #[test]
+    #[ignore = "a tool: prints the digest to compare across versions"]
+    fn emitted_bytes_digest() {
+        let layout = Layout::detached();
+        let paths = [MemPath::None, MemPath::Physical { ram_size: 64 << 20 }, MemPath::Tlb { table: 0x5000 }];
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-images/bin");
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "elf"))
+            .collect();
+        names.sort();
+        let mut total = 0xcbf2_9ce4_8422_2325u64;
+        let fnv = |h: &mut u64, bytes: &[u8]| {
+            for &b in bytes {
+                *h = (*h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        };
+        for path in names {
+            let elf = std::fs::read(&path).unwrap();
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            let (mut blocks, mut insns) = (0, 0);
+            for (vaddr, code) in text_of(&elf) {
+                for b in blocks_of(vaddr, code) {
+                    blocks += 1;
+                    insns += b.len();
+                    for mem in paths {
+                        let env = Env { layout, exit: 0x7000_0000, callout: 0x7000_0100, mem, trap_sites: false };
+                        match translate(0x7100_0000, &b, &env) {
+                            Ok(t) => {
+                                fnv(&mut h, &t.bytes);
+                                fnv(&mut h, format!("{:?}{:?}{:?}", t.kinds, t.exits, t.starts).as_bytes());
+                            }
+                            Err(e) => fnv(&mut h, e.as_bytes()),
+                        }
+                    }
+                }
+            }
+            println!(
+                "{:<16} {blocks:>6} blocks {insns:>7} insns  {h:016x}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+            fnv(&mut total, &h.to_le_bytes());
+        }
+        println!("total digest {total:016x}");
+    }
 }

@@ -59,6 +59,26 @@ pub struct Layout {
     pub exit_eip: i32,
 }
 
+impl Layout {
+    /// A layout for translating without a runtime (benches, the emitted-
+    /// bytes digest): plausible, distinct offsets; never run.
+    pub const fn detached() -> Layout {
+        Layout {
+            gpr: 0,
+            eip: 32,
+            eflags: 36,
+            budget: 8,
+            callout_fn: 16,
+            callout_arg: 24,
+            callout_index: 32,
+            code_pages: 40,
+            ibtc: 0x1000,
+            state: 48,
+            exit_eip: 56,
+        }
+    }
+}
+
 /// The guest flags that live in host RFLAGS inside translated code: the
 /// arithmetic flags (CF PF AF ZF SF OF) and DF (CLD/STD are IDENT). Nothing
 /// else is ever loaded into RFLAGS: TF would single-step the host and AC

@@ -48,16 +48,36 @@ fn writes_all(i: &Instruction) -> bool {
 /// that clobbers RFLAGS must put them back before k runs (k reads them, or
 /// they are needed after k and k does not overwrite them all).
 pub fn flags_needed(insns: &[Instruction], observer: &[bool]) -> (Vec<bool>, Vec<bool>) {
-    let mut needed = vec![false; insns.len()];
-    let mut restore = vec![false; insns.len()];
+    flags_needed_by(insns, |i: &Instruction| i, observer)
+}
+
+/// `flags_needed` over anything that holds an instruction (no copy of the
+/// instructions into a slice of their own).
+pub fn flags_needed_by<T>(items: &[T], insn: impl Fn(&T) -> &Instruction, observer: &[bool]) -> (Vec<bool>, Vec<bool>) {
+    let mut needed = vec![false; items.len()];
+    let mut restore = Vec::new();
+    restore_into(items, insn, observer, &mut restore, |k, n| needed[k] = n);
+    (needed, restore)
+}
+
+/// The `restore` half of `flags_needed_by`, into `restore` (cleared
+/// first); `needed(k, ..)` is told the other half.
+pub fn restore_into<T>(
+    items: &[T],
+    insn: impl Fn(&T) -> &Instruction,
+    observer: &[bool],
+    restore: &mut Vec<bool>,
+    mut needed: impl FnMut(usize, bool),
+) {
+    restore.clear();
+    restore.resize(items.len(), false);
     let mut after = true;
-    for (k, i) in insns.iter().enumerate().rev() {
+    for (k, i) in items.iter().map(insn).enumerate().rev() {
         let own = i.rflags_read() & ARITH != 0 || (after && !writes_all(i));
         restore[k] = own;
-        needed[k] = own || observer.get(k).copied().unwrap_or(true);
-        after = needed[k];
+        after = own || observer.get(k).copied().unwrap_or(true);
+        needed(k, after);
     }
-    (needed, restore)
 }
 
 #[cfg(test)]

@@ -20,38 +20,133 @@
 use crate::regs;
 use crate::table::{self, Class};
 use iced_x86::{
-    Code, Encoder, Instruction, InstructionInfoFactory, MemoryOperand, Mnemonic, OpAccess, OpKind, Register,
+    Code, Encoder, Instruction, InstructionInfoFactory, InstructionInfoOptions, MemoryOperand, Mnemonic, OpAccess,
+    OpKind, Register,
 };
+use std::cell::RefCell;
+
+/// The host encoding of one instruction, held inline: translating a block
+/// builds many of these and should not allocate for each.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostBytes {
+    len: u8,
+    buf: [u8; 15],
+}
+
+impl HostBytes {
+    /// `bytes` (at most 15 of them: one x86 instruction).
+    pub fn new(bytes: &[u8]) -> HostBytes {
+        let mut h = HostBytes { len: bytes.len() as u8, buf: [0; 15] };
+        h.buf[..bytes.len()].copy_from_slice(bytes);
+        h
+    }
+
+    /// The host encoding of `i` (64-bit mode, at address 0), or `None` if
+    /// iced cannot encode it.
+    pub fn encode(i: &Instruction) -> Option<HostBytes> {
+        with_encoder(|e, out| encode_into(e, i, 0, out).then(|| HostBytes::new(out)))
+    }
+}
+
+impl HostBytes {
+    /// These bytes with their last four replaced by `imm` (an instruction
+    /// that ends in an imm32).
+    pub fn with_imm32_at_end(mut self, imm: u32) -> HostBytes {
+        let n = self.len as usize;
+        self.buf[n - 4..n].copy_from_slice(&imm.to_le_bytes());
+        self
+    }
+}
+
+impl std::ops::Deref for HostBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for HostBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
 
 /// What the translator needs to emit one memory instruction's fast path.
 #[derive(Clone, Debug)]
 pub struct MemOp {
     /// `lea r8d, [EA]` (or `mov r8d, imm32` for an absolute address).
-    pub lea: Vec<u8>,
+    pub lea: HostBytes,
     /// The instruction with its memory operand at `[r15 + r8]` (guest
     /// physical address in r8, RAM base in r15).
-    pub op: Vec<u8>,
+    pub op: HostBytes,
     /// The instruction with its memory operand at `[r8]` (host address in r8).
-    pub op_host: Vec<u8>,
+    pub op_host: HostBytes,
     /// Bytes accessed.
     pub len: u32,
     /// Whether the instruction may write the memory operand.
     pub write: bool,
 }
 
-thread_local! {
-    /// iced's instruction-info factory keeps buffers; make one per thread.
-    static INFO: std::cell::RefCell<InstructionInfoFactory> = std::cell::RefCell::new(InstructionInfoFactory::new());
+/// iced's encoder (64-bit) and a buffer for its output, kept per thread
+/// so that encoding allocates nothing once warm; and iced's
+/// instruction-info factory, which keeps buffers too.
+struct Tools {
+    encoder: Encoder,
+    out: Vec<u8>,
+    info: InstructionInfoFactory,
 }
 
-fn encode(i: &Instruction) -> Option<Vec<u8>> {
-    let mut e = Encoder::new(64);
-    e.encode(i, 0).ok()?;
-    Some(e.take_buffer())
+thread_local! {
+    static TOOLS: RefCell<Tools> = RefCell::new(Tools {
+        encoder: Encoder::new(64),
+        out: Vec::with_capacity(64),
+        info: InstructionInfoFactory::new(),
+    });
+}
+
+/// Runs `f` with the thread's encoder and an empty output buffer.
+pub(crate) fn with_encoder<T>(f: impl FnOnce(&mut Encoder, &mut Vec<u8>) -> T) -> T {
+    TOOLS.with(|t| {
+        let t = &mut *t.borrow_mut();
+        t.out.clear();
+        f(&mut t.encoder, &mut t.out)
+    })
+}
+
+/// Encodes `i` at host address `ip`, appending its bytes to `out`; on
+/// failure returns false and leaves `out` as it was.
+pub(crate) fn encode_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut Vec<u8>) -> bool {
+    let len = out.len();
+    e.set_buffer(std::mem::take(out));
+    let ok = e.encode(i, ip).is_ok();
+    *out = e.take_buffer();
+    if !ok {
+        out.truncate(len);
+    }
+    ok
+}
+
+fn encode(i: &Instruction) -> Option<HostBytes> {
+    HostBytes::encode(i)
+}
+
+/// Which of the two forms of the operation `plan_forms` encodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forms {
+    Both,
+    /// Only `MemOp::op` (`op_host` left empty): paging off.
+    Physical,
+    /// Only `MemOp::op_host` (`op` left empty): the inline TLB.
+    Host,
 }
 
 /// The fast-path pieces of `i`, or `None` when it must be a callout.
 pub fn plan(i: &Instruction) -> Option<MemOp> {
+    plan_forms(i, Forms::Both)
+}
+
+/// `plan`, encoding only the form of the operation a block will use.
+pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
     if table::classify_instruction(i).class != Class::Ident {
         return None;
     }
@@ -76,17 +171,20 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
         return None;
     }
     // Registers: the operands and the address.
-    let mut used = vec![b, x];
+    let mut used = [Register::None; 7];
+    (used[0], used[1]) = (b, x);
+    let mut nused = 2;
     let mut j = *i;
     j.set_code(table::host_code(i.code()));
     for n in 0..i.op_count() {
         if n != mem && i.op_kind(n) == OpKind::Register {
             let r = i.op_register(n);
-            used.push(r);
+            used[nused] = r;
+            nused += 1;
             j.set_op_register(n, regs::map(r)?);
         }
     }
-    if !regs::mappable(&used) {
+    if !regs::mappable(&used[..nused]) {
         return None;
     }
     let lea = if b == Register::None && x == Register::None {
@@ -109,12 +207,14 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
     j.set_memory_displacement64(0);
     j.set_memory_displ_size(0);
     j.set_segment_prefix(Register::None);
-    let op = encode(&j)?;
+    let op = if forms == Forms::Host { HostBytes::default() } else { encode(&j)? };
     j.set_memory_base(Register::R8);
     j.set_memory_index(Register::None);
-    let op_host = encode(&j)?;
-    let write = INFO.with(|f| {
-        f.borrow_mut().info(i).used_memory().iter().any(|u| {
+    let op_host = if forms == Forms::Physical { HostBytes::default() } else { encode(&j)? };
+    // Memory usage only: the register usage iced would also work out is
+    // not needed.
+    let write = TOOLS.with(|t| {
+        t.borrow_mut().info.info_options(i, InstructionInfoOptions::NO_REGISTER_USAGE).used_memory().iter().any(|u| {
             matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
         })
     });

@@ -8,9 +8,9 @@
 //! stack (SS.B = 1), which the memory modes that allow inline access
 //! guarantee.
 
-use crate::memop::{self, MemOp};
+use crate::memop::{self, HostBytes, MemOp};
 use crate::regs;
-use iced_x86::{Code, Encoder, Instruction, MemoryOperand, OpKind, Register};
+use iced_x86::{Code, Instruction, MemoryOperand, OpKind, Register};
 
 /// What happens after the access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,16 +29,14 @@ pub struct StackOp {
     /// The memory access (its fast path).
     pub access: MemOp,
     /// Host code run after the access on the fast path only.
-    pub after: Vec<u8>,
+    pub after: HostBytes,
     pub then: Then,
     /// The flags must be exact after the access (a branch leaves the block).
     pub restore_flags: bool,
 }
 
-fn enc(i: Result<Instruction, iced_x86::IcedError>) -> Option<Vec<u8>> {
-    let mut e = Encoder::new(64);
-    e.encode(&i.ok()?, 0).ok()?;
-    Some(e.take_buffer())
+fn enc(i: Result<Instruction, iced_x86::IcedError>) -> Option<HostBytes> {
+    HostBytes::encode(&i.ok()?)
 }
 
 fn phys() -> MemoryOperand {
@@ -50,26 +48,110 @@ fn host() -> MemoryOperand {
 }
 
 /// `lea r12d, [r12 + d]`: moves guest ESP without touching the flags.
-fn adjust_esp(d: i64) -> Option<Vec<u8>> {
+fn adjust_esp(d: i64) -> Option<HostBytes> {
+    match d {
+        -4 => FORMS.with(|f| f.esp_down),
+        4 => FORMS.with(|f| f.esp_up),
+        _ => esp_plus(d),
+    }
+}
+
+fn esp_plus(d: i64) -> Option<HostBytes> {
     enc(Instruction::with2(Code::Lea_r32_m, Register::R12D, MemoryOperand::with_base_displ(Register::R12D, d)))
+}
+
+/// The fixed host instructions the inline forms are made of, encoded once
+/// per thread by iced (so they are exactly what encoding them each time
+/// gave): a block has a stack operation every few instructions.
+struct Forms {
+    /// `lea r8d, [r12d - 4]`, `mov r8d, r12d`.
+    push_lea: Option<HostBytes>,
+    pop_lea: Option<HostBytes>,
+    /// `lea r12d, [r12d - 4]`, `lea r12d, [r12d + 4]`.
+    esp_down: Option<HostBytes>,
+    esp_up: Option<HostBytes>,
+    /// By host register number: `mov [r15 + r8], r32` and `mov [r8], r32`.
+    store: [[Option<HostBytes>; 2]; 16],
+    /// By host register number: `mov r32, [r15 + r8]` and `mov r32, [r8]`.
+    load: [[Option<HostBytes>; 2]; 16],
+    /// `mov dword [r15 + r8], 0` and `mov dword [r8], 0`: the immediate is
+    /// the last four bytes.
+    store_imm: [Option<HostBytes>; 2],
+}
+
+/// The 32-bit general registers, in register-number order.
+const GPR32: [Register; 16] = [
+    Register::EAX,
+    Register::ECX,
+    Register::EDX,
+    Register::EBX,
+    Register::ESP,
+    Register::EBP,
+    Register::ESI,
+    Register::EDI,
+    Register::R8D,
+    Register::R9D,
+    Register::R10D,
+    Register::R11D,
+    Register::R12D,
+    Register::R13D,
+    Register::R14D,
+    Register::R15D,
+];
+
+impl Forms {
+    fn new() -> Forms {
+        let both = |f: &dyn Fn(MemoryOperand) -> Option<HostBytes>| [f(phys()), f(host())];
+        Forms {
+            push_lea: enc(Instruction::with2(
+                Code::Lea_r32_m,
+                Register::R8D,
+                MemoryOperand::with_base_displ(Register::R12D, -4),
+            )),
+            pop_lea: enc(Instruction::with2(Code::Mov_r32_rm32, Register::R8D, Register::R12D)),
+            esp_down: esp_plus(-4),
+            esp_up: esp_plus(4),
+            store: GPR32.map(|r| both(&|m| enc(Instruction::with2(Code::Mov_rm32_r32, m, r)))),
+            load: GPR32.map(|r| both(&|m| enc(Instruction::with2(Code::Mov_r32_rm32, r, m)))),
+            store_imm: both(&|m| enc(Instruction::with2(Code::Mov_rm32_imm32, m, 0u32))),
+        }
+    }
+}
+
+thread_local! {
+    static FORMS: Forms = Forms::new();
+}
+
+/// `[phys, host]` forms of a register store or load.
+fn reg_forms(table: impl Fn(&Forms) -> &[[Option<HostBytes>; 2]; 16], r: Register) -> Option<(HostBytes, HostBytes)> {
+    if !r.is_gpr32() {
+        return None;
+    }
+    FORMS.with(|f| {
+        let [p, h] = table(f)[r.number()];
+        Some((p?, h?))
+    })
 }
 
 /// A 4-byte store of `src` (a register or an immediate) just below ESP.
 fn push_of(code: Code, reg: Option<Register>, imm: u32) -> Option<MemOp> {
-    let lea =
-        enc(Instruction::with2(Code::Lea_r32_m, Register::R8D, MemoryOperand::with_base_displ(Register::R12D, -4)))?;
-    let (op, op_host) = match reg {
-        Some(r) => (enc(Instruction::with2(code, phys(), r))?, enc(Instruction::with2(code, host(), r))?),
-        None => (enc(Instruction::with2(code, phys(), imm))?, enc(Instruction::with2(code, host(), imm))?),
+    let lea = FORMS.with(|f| f.push_lea)?;
+    let (op, op_host) = match (code, reg) {
+        (Code::Mov_rm32_r32, Some(r)) => reg_forms(|f| &f.store, r)?,
+        (Code::Mov_rm32_imm32, None) => {
+            let [p, h] = FORMS.with(|f| f.store_imm);
+            (p?.with_imm32_at_end(imm), h?.with_imm32_at_end(imm))
+        }
+        (_, Some(r)) => (enc(Instruction::with2(code, phys(), r))?, enc(Instruction::with2(code, host(), r))?),
+        (_, None) => (enc(Instruction::with2(code, phys(), imm))?, enc(Instruction::with2(code, host(), imm))?),
     };
     Some(MemOp { lea, op, op_host, len: 4, write: true })
 }
 
 /// A 4-byte load at ESP into `dst`.
 fn pop_into(dst: Register) -> Option<MemOp> {
-    let lea = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R8D, Register::R12D))?;
-    let op = enc(Instruction::with2(Code::Mov_r32_rm32, dst, phys()))?;
-    let op_host = enc(Instruction::with2(Code::Mov_r32_rm32, dst, host()))?;
+    let lea = FORMS.with(|f| f.pop_lea)?;
+    let (op, op_host) = reg_forms(|f| &f.load, dst)?;
     Some(MemOp { lea, op, op_host, len: 4, write: false })
 }
 
@@ -116,7 +198,7 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
             let mut load = memop::plan(&Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem_of(i)?).ok()?)?;
             load.op = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?;
             load.op_host = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?;
-            Some(StackOp { access: load, after: Vec::new(), then: Then::Indirect, restore_flags: true })
+            Some(StackOp { access: load, after: HostBytes::default(), then: Then::Indirect, restore_flags: true })
         }
         _ => None,
     }
@@ -158,6 +240,26 @@ mod tests {
         assert_eq!(show(&p.access.op_host), "mov esi,[r8]");
         assert_eq!(show(&p.after), "lea r12d,[r12d+4]");
         assert!(plan_of(&[0x5c]).is_none()); // pop esp
+    }
+
+    #[test]
+    fn fixed_forms_are_what_iced_encodes() {
+        for r in GPR32 {
+            let direct = |code, m| enc(Instruction::with2(code, m, r)).unwrap();
+            let (p, h) = reg_forms(|f| &f.store, r).unwrap();
+            assert_eq!((p, h), (direct(Code::Mov_rm32_r32, phys()), direct(Code::Mov_rm32_r32, host())));
+            let (p, h) = reg_forms(|f| &f.load, r).unwrap();
+            let load = |m| enc(Instruction::with2(Code::Mov_r32_rm32, r, m)).unwrap();
+            assert_eq!((p, h), (load(phys()), load(host())));
+        }
+        for imm in [0, 1, 0x7f, 0x80, 0x1234_5678, 0x8000_0000, u32::MAX] {
+            let p = push_of(Code::Mov_rm32_imm32, None, imm).unwrap();
+            assert_eq!(p.op, enc(Instruction::with2(Code::Mov_rm32_imm32, phys(), imm)).unwrap());
+            assert_eq!(p.op_host, enc(Instruction::with2(Code::Mov_rm32_imm32, host(), imm)).unwrap());
+        }
+        assert_eq!(adjust_esp(-4), esp_plus(-4));
+        assert_eq!(adjust_esp(4), esp_plus(4));
+        assert!(reg_forms(|f| &f.load, Register::AX).is_none());
     }
 
     #[test]

@@ -240,6 +240,9 @@ impl Bt {
     }
 
     fn build(real_traps: bool) -> Result<Bt, String> {
+        // iced's one-time table construction, here rather than in the first
+        // block's translation time.
+        block::warm_up();
         let mut buf = CodeBuffer::new(CODE_SIZE).map_err(|e| format!("translation cache: {e}"))?;
         let l = layout();
         let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
@@ -379,6 +382,26 @@ impl Bt {
             |at, target| buf.patch_rel32(at, target),
         );
         self.map.get(&(key, mode))
+    }
+
+    /// For `benches/translate.rs`: the key of every translation in the
+    /// cache, in address order.
+    pub fn translated_keys(&self) -> Vec<(BlockKey, Mode)> {
+        let mut keys: Vec<(BlockKey, Mode)> = self.map.keys().copied().collect();
+        keys.sort_by_key(|(k, m)| (k.phys, k.eip, k.code32, *m as u8));
+        keys
+    }
+
+    /// For `benches/translate.rs`: empties the cache, as when it is full.
+    pub fn clear_cache(&mut self) {
+        self.flush();
+    }
+
+    /// For `benches/translate.rs`: what a miss at `key` does (decode unless
+    /// `interp` has the block, translate, copy into the cache, link);
+    /// returns the block's guest instruction count.
+    pub fn translate_miss(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<u64> {
+        self.translate(interp, m, key, mode).map(|t| t.len)
     }
 
     /// Drops inline-TLB entries the MMU no longer vouches for.
