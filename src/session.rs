@@ -352,6 +352,11 @@ impl Outcome {
                 pct(b.insns_in_translated_blocks.saturating_sub(b.callout_insns))
             );
             let _ = writeln!(s, "bt interp fallbacks    {}", b.interp_fallbacks);
+            let _ = writeln!(
+                s,
+                "bt guest-view faults   {} (paging-off accesses past RAM or stores into code pages)",
+                b.guest_view_faults
+            );
             let _ = writeln!(s, "bt invalidations       {}", b.invalidations);
             let _ = writeln!(s, "bt flushes             {}", b.flushes);
             for (name, n) in &b.callouts_by_kind {

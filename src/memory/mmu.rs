@@ -51,6 +51,9 @@ pub struct Mmu {
     pub generation: u64,
     /// Bumped whenever a page becomes a code page.
     pub code_generation: u64,
+    /// Bumped whenever a page becomes a code page or stops being one (the
+    /// translator mirrors the set in its guest view's page protections).
+    pub code_changes: u64,
 }
 
 impl Mmu {
@@ -64,6 +67,7 @@ impl Mmu {
             stats: MmuStats::default(),
             generation: 0,
             code_generation: 0,
+            code_changes: 0,
         }
     }
 
@@ -123,6 +127,7 @@ impl Mmu {
         if let Some(b) = self.code_pages.get_mut(page as usize) {
             if *b == 0 {
                 self.code_generation += 1;
+                self.code_changes += 1;
             }
             *b = 1;
         }
@@ -132,6 +137,11 @@ impl Mmu {
     /// for translated code's store check.
     pub fn code_pages_ptr(&self) -> *const u8 {
         self.code_pages.as_ptr()
+    }
+
+    /// The code-page byte table (one byte per page of RAM).
+    pub fn code_pages(&self) -> &[u8] {
+        &self.code_pages
     }
 
     /// Whether a physical page holds cached code.
@@ -156,6 +166,7 @@ impl Mmu {
         if let Some(b) = self.code_pages.get_mut(page as usize) {
             if *b != 0 {
                 *b = 0;
+                self.code_changes += 1;
                 self.smc_pages.push(page);
                 self.stats.smc_writes += 1;
             }

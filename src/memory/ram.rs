@@ -1,14 +1,17 @@
-//! Guest RAM: one anonymous mapping (memmap2) covering guest physical
+//! Guest RAM: a memfd mapped once (memmap2) covering guest physical
 //! addresses `0..size`. Accesses outside it behave like an unpopulated bus:
 //! reads return all ones, writes are dropped. Nothing here can reach host
-//! memory outside the mapping: every access is bounds-checked.
+//! memory outside the mapping: every access is bounds-checked. The memfd
+//! lets the binary translator map the same RAM a second time, as the view
+//! its translated code addresses (`engine/bt/guard.rs`).
 
 use super::addr::PhysAddr;
-use memmap2::MmapMut;
+use memmap2::{MmapMut, MmapOptions};
 
 /// Guest physical memory.
 pub struct GuestRam {
     map: MmapMut,
+    file: std::fs::File,
 }
 
 /// The hole QEMU's PC leaves for VGA and option ROMs: guest RAM exists
@@ -20,8 +23,21 @@ pub const HIGH_MEM_START: u32 = 0x10_0000;
 impl GuestRam {
     /// Maps `size` bytes of zeroed guest RAM.
     pub fn new(size: u32) -> std::io::Result<Self> {
-        let map = MmapMut::map_anon(size as usize)?;
-        Ok(GuestRam { map })
+        let fd =
+            memfd::MemfdOptions::default().close_on_exec(true).create("bt86-ram").map_err(std::io::Error::other)?;
+        let file = fd.into_file();
+        file.set_len(size as u64)?;
+        // SAFETY: the file is a private memfd nobody else can resize; the
+        // mapping lives as long as this struct (which keeps the file too),
+        // and any second mapping of it (the translator's guest view) shares
+        // its pages on purpose.
+        let map = unsafe { MmapOptions::new().len(size as usize).map_mut(&file)? };
+        Ok(GuestRam { map, file })
+    }
+
+    /// The memfd behind guest RAM.
+    pub fn file(&self) -> &std::fs::File {
+        &self.file
     }
 
     /// Size in bytes.

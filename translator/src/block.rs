@@ -50,6 +50,11 @@ pub enum MemPath {
     /// Paging off, flat segments: the linear address is the physical
     /// address, RAM is `ram_size` bytes at r15.
     Physical { ram_size: u32 },
+    /// Paging off, flat segments, RAM at r15 in a guest view that faults
+    /// past RAM and on stores into code pages (`src/engine/bt/guard.rs`):
+    /// no check and no flag parking; the access itself is a memory site
+    /// (`Translated::mem_sites`) whose fault resumes at its slow path.
+    Guarded,
     /// Paging on, flat segments: a direct-mapped TLB of 256 entries at
     /// `[r14 + table]`, each `{ read_tag: u32, write_tag: u32, addend: u64 }`
     /// indexed by bits 12–19 of the linear address; a tag is the linear page
@@ -110,6 +115,9 @@ pub struct Translated {
     /// Trap sites (`Env::trap_sites`): offset in `bytes` and length of each
     /// host instruction that faults; execution resumes right after it.
     pub traps: Vec<(usize, usize)>,
+    /// Memory sites (`MemPath::Guarded`): offset in `bytes` of each host
+    /// access that may fault, and of the slow path a fault resumes at.
+    pub mem_sites: Vec<(usize, usize)>,
 }
 
 /// The callout index word: the instruction's index in its block in bits
@@ -230,6 +238,9 @@ struct SlowPath {
     cont: DynamicLabel,
     arg: u64,
     index: u32,
+    /// For a guarded access: its offset, which becomes a memory site
+    /// resuming at this slow path (whose flags were never parked).
+    site: Option<usize>,
 }
 
 struct Emitter<'a> {
@@ -358,11 +369,33 @@ impl Emitter<'_> {
         (slow, cont)
     }
 
-    /// The fast path for the block's memory path (see `mem_fast`).
-    fn mem(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
+    /// The guarded access (`MemPath::Guarded`): the address, then the
+    /// access, whose offset is returned as the memory site. Flags untouched.
+    fn mem_guarded(&mut self, m: &memop::MemOp) -> (DynamicLabel, DynamicLabel, usize) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        self.ops.extend(m.lea.iter().copied());
+        let site = self.ops.offset().0;
+        self.ops.extend(m.op.iter().copied());
+        (slow, cont, site)
+    }
+
+    /// The fast path for the block's memory path (see `mem_fast`); the
+    /// memory site of a guarded access.
+    fn mem(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel, Option<usize>) {
         match self.env.mem {
-            MemPath::Tlb { table } => self.mem_tlb(m, table, restore_flags),
-            _ => self.mem_fast(m, restore_flags),
+            MemPath::Tlb { table } => {
+                let (s, c) = self.mem_tlb(m, table, restore_flags);
+                (s, c, None)
+            }
+            MemPath::Guarded => {
+                let (s, c, site) = self.mem_guarded(m);
+                (s, c, Some(site))
+            }
+            _ => {
+                let (s, c) = self.mem_fast(m, restore_flags);
+                (s, c, None)
+            }
         }
     }
 
@@ -501,11 +534,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         }
         let index = callout_index(k as u32, n);
         if let Some(op) = (env.mem != MemPath::None).then(|| stack::plan(i)).flatten() {
-            let (slow, cont) = e.mem(&op.access, op.restore_flags || restore[k]);
+            let (slow, cont, site) = e.mem(&op.access, op.restore_flags || restore[k]);
             e.ops.extend(op.after.iter().copied());
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site });
             match op.then {
                 stack::Then::Continue => {}
                 stack::Then::Exit(target) => {
@@ -527,11 +560,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             e.ops.extend(ident_code[from as usize..to as usize].iter().copied());
             kinds.push(Kind::Ident);
         } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan_forms(i, env.mem.forms())).flatten() {
-            let (slow, cont) = e.mem(&m, restore[k]);
+            let (slow, cont, site) = e.mem(&m, restore[k]);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
             let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site });
             kinds.push(Kind::IdentMem);
         } else {
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
@@ -552,10 +585,14 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     if let Some((_, target)) = taken {
         exits.push(ChainableExit { rel32_at: e.exit(target), target });
     }
+    let mut mem_sites = Vec::new();
     for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
         asm!(ops ; =>p.slow);
-        restore_flags_from_r10(ops);
+        match p.site {
+            Some(site) => mem_sites.push((site, ops.offset().0)),
+            None => restore_flags_from_r10(ops),
+        }
         e.callout(p.arg, p.index);
         let ops = &mut e.ops;
         asm!(ops ; jmp =>p.cont);
@@ -573,7 +610,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
-    Ok(Translated { bytes, kinds, exits, starts, traps })
+    Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites })
 }
 
 #[cfg(test)]

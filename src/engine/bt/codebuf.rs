@@ -150,21 +150,25 @@ impl CodeBuffer {
 }
 
 /// Runs translated code: `enter` is the runtime's entry routine in this
-/// buffer, `target` a translated block in it. Returns when a block leaves
-/// through the runtime's exit routine.
-pub fn enter(buf: &CodeBuffer, enter: usize, m: &mut Machine, scratch: &mut Scratch, target: usize) {
+/// buffer, `target` a translated block in it, `membase` where guest
+/// physical address 0 is for the running code's memory path (guest RAM, or
+/// the guest view). Returns when a block leaves through the runtime's exit
+/// routine.
+pub fn enter(buf: &CodeBuffer, enter: usize, m: &mut Machine, scratch: &mut Scratch, target: usize, membase: *mut u8) {
     let base = buf.rx.as_ptr() as usize;
     let end = base + buf.used;
     assert!((base..end).contains(&enter) && (base..end).contains(&target), "entry outside the code buffer");
-    let membase = m.ram.bytes_mut().as_mut_ptr();
     // SAFETY: `enter` is the entry routine emitted by
     // `translator::runtime::emit_runtime` for this buffer (checked to lie in
     // it), which follows the System V ABI for
     // `fn(state, scratch, membase, target) -> u64`, saves and restores every
     // callee-saved register, and only jumps to code the translator emitted
-    // into this buffer. Translated code writes guest RAM only within
-    // `membase..membase+ram size` (every access is bounds-checked before
-    // use) and the state and scratch through the pointers given, which
+    // into this buffer. Translated code writes guest RAM only through
+    // `membase`: either guest RAM itself, every access bounds-checked
+    // before use, or the guest view (`guard.rs`), where every address a
+    // guest access can form lies in a reservation that is RAM or faults
+    // (resumed by `trap/signal.rs` at the access's slow path); and the
+    // state and scratch through the pointers given, which
     // stay valid and unaliased for the call: nothing else touches `m` or
     // `scratch` until it returns, and callouts reach them only through
     // these same pointers.

@@ -18,6 +18,7 @@
 pub mod callout;
 pub mod chain;
 pub mod codebuf;
+pub mod guard;
 pub mod tlb;
 
 use crate::cpu::state::{flags, CpuLayout, Seg};
@@ -58,6 +59,9 @@ pub struct BtStats {
     /// Exits chained directly to another block.
     pub chains: u64,
     pub interp_fallbacks: u64,
+    /// Faults taken in the guest view (accesses past RAM, stores into code
+    /// pages) and resumed at their slow paths.
+    pub guest_view_faults: u64,
     pub invalidations: u64,
     pub flushes: u64,
     pub insns_in_translated_blocks: u64,
@@ -87,8 +91,13 @@ pub struct Bt {
     ctx: Box<Context>,
     /// `--trace blocks`: one line on stderr per block translated.
     trace_blocks: bool,
-    /// `--engine trap` with real traps: this thread's trap sites.
-    trap_sites: Option<crate::engine::trap::signal::Sites>,
+    /// This thread's trap and memory sites (`engine/trap/signal.rs`).
+    sites: crate::engine::trap::signal::Sites,
+    /// The guest view paging-off code runs in (made on first use; `None`
+    /// before, or if it could not be mapped: then stores check in line).
+    view: Option<guard::GuestView>,
+    /// Whether to make the guest view (off: the checked paging-off path).
+    guard: bool,
     pub stats: BtStats,
 }
 
@@ -136,7 +145,7 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     }
     let mut bt = Bt::new()?;
     let mut env = bt.env;
-    env.mem = mem_path(m, mode);
+    env.mem = mem_path(m, mode, true);
     let insns: Vec<GuestInsn> =
         decoded.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
     let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
@@ -152,11 +161,13 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     })
 }
 
-/// How translated code reaches memory in `mode`.
-fn mem_path(m: &Machine, mode: Mode) -> MemPath {
+/// How translated code reaches memory in `mode` (`guarded`: through the
+/// guest view with paging off).
+fn mem_path(m: &Machine, mode: Mode, guarded: bool) -> MemPath {
     let tlb = offset_of!(Scratch, tlb) as i32;
     match mode {
         Mode::Other => MemPath::None,
+        Mode::Physical if guarded => MemPath::Guarded,
         Mode::Physical => MemPath::Physical { ram_size: m.ram.size() },
         Mode::PagedUser => MemPath::Tlb { table: tlb },
         Mode::PagedSupervisor => MemPath::Tlb { table: tlb + (TLB_ENTRIES * TLB_ENTRY) as i32 },
@@ -247,13 +258,13 @@ impl Bt {
         let l = layout();
         let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
         let base = buf.push(&rt.bytes).ok_or("translation cache too small")?;
-        let trap_sites = if real_traps {
+        let stub = if real_traps {
             // cli; ret
-            let stub = buf.push(&[0xfa, 0xc3]).ok_or("translation cache too small")?;
-            Some(crate::engine::trap::signal::Sites::new(stub)?)
+            Some(buf.push(&[0xfa, 0xc3]).ok_or("translation cache too small")?)
         } else {
             None
         };
+        let sites = crate::engine::trap::signal::Sites::new(stub)?;
         buf.pin();
         let env = Env {
             layout: l,
@@ -277,14 +288,16 @@ impl Bt {
             scratch,
             ctx: Box::default(),
             trace_blocks: false,
-            trap_sites,
+            sites,
+            view: None,
+            guard: true,
             stats: BtStats::default(),
         })
     }
 
     /// Real host traps taken at this translator's trap sites and stub.
     pub fn real_traps_taken(&self) -> u64 {
-        self.trap_sites.as_ref().map_or(0, |s| s.taken())
+        self.sites.taken()
     }
 
     /// Turns direct chaining and the indirect-branch cache on or off
@@ -330,9 +343,7 @@ impl Bt {
         self.by_page.clear();
         self.chains.clear();
         self.buf.flush();
-        if let Some(sites) = &self.trap_sites {
-            sites.flush();
-        }
+        self.sites.flush();
         self.stats.flushes += 1;
     }
 
@@ -340,7 +351,7 @@ impl Bt {
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let started = std::time::Instant::now();
         let block = interp.decoded_block(m, key)?;
-        self.env.mem = mem_path(m, mode);
+        self.env.mem = mem_path(m, mode, self.view.is_some());
         let insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
@@ -349,11 +360,10 @@ impl Bt {
             t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         }
         let entry = self.buf.push(&t.bytes)?;
-        if let Some(sites) = &self.trap_sites {
-            for &(at, len) in &t.traps {
-                sites.add(entry + at, len);
-            }
-        }
+        self.sites.add_block(
+            t.traps.iter().map(|&(at, len)| (entry + at, len)),
+            t.mem_sites.iter().map(|&(at, slow)| (entry + at, entry + slow)),
+        );
         if self.trace_blocks {
             eprintln!(
                 "bt: block eip={:08x} phys={:08x} insns={} host={:#x}+{} mode={mode:?}",
@@ -428,6 +438,15 @@ impl Accel for Bt {
             return false;
         };
         let mode = memory_mode(m);
+        if mode == Mode::Physical && self.guard && self.view.is_none() {
+            match guard::GuestView::new(m.ram.file(), m.ram.size()) {
+                Ok(v) => {
+                    self.sites.set_view(v.base() as usize, guard::RESERVE);
+                    self.view = Some(v);
+                }
+                Err(_) => self.guard = false,
+            }
+        }
         let (entry, len) = match self.map.get(&(key, mode)) {
             Some(t) => (t.entry, t.len),
             None => match self.translate(interp, m, key, mode) {
@@ -460,7 +479,15 @@ impl Accel for Bt {
         self.scratch.budget = self.ctx.start_budget;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
-        codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry);
+        let membase = match (&mut self.view, mode) {
+            (Some(v), Mode::Physical) => {
+                v.sync(m.mmu.code_pages(), m.mmu.code_changes);
+                v.base()
+            }
+            _ => m.ram.bytes_mut().as_mut_ptr(),
+        };
+        codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);
+        self.stats.guest_view_faults = self.sites.mem_faults();
         let done = (self.ctx.start_budget - self.scratch.budget) as u64;
         m.clock.retired = self.ctx.start_retired + done;
         self.stats.block_runs += 1;

@@ -1,11 +1,19 @@
-//! Real traps for `--engine trap`: a translated block runs a privileged
-//! host instruction at each trap site (`translator::trap`); the host CPU,
-//! in user mode, raises #GP and Linux delivers SIGSEGV. The handler here is
-//! minimal: if the faulting RIP is one of this thread's trap sites, it
-//! records the trap and resumes right after the site, where the block calls
-//! the monitor's emulation; every other SIGSEGV goes to the handler that
-//! was installed before (Rust's stack-overflow check, or the default
-//! action). The handler allocates nothing and takes no lock.
+//! Host faults translated code takes on purpose, and the SIGSEGV handler
+//! that turns them into control flow:
+//!
+//! - trap sites (`--engine trap`): a translated block runs a privileged
+//!   host instruction (`translator::trap`); the host CPU, in user mode,
+//!   raises #GP (`si_code` SI_KERNEL); the handler records the trap and
+//!   resumes right after the site, where the block calls the monitor's
+//!   emulation;
+//! - memory sites (paging off, `engine/bt/guard.rs`): a guest access
+//!   through the guest view faults past RAM or on a store into a code page
+//!   (a page fault whose address lies in the view); the handler resumes at
+//!   the access's slow path.
+//!
+//! Every other SIGSEGV goes to the handler that was installed before
+//! (Rust's stack-overflow check, or the default action). The handler is
+//! minimal: it allocates nothing and takes no lock.
 //!
 //! This file holds the trap engine's unsafe code.
 
@@ -13,9 +21,25 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
+/// A host instruction that may fault on purpose.
+#[derive(Clone, Copy, Debug)]
+struct Site {
+    at: usize,
+    /// Where execution resumes after the fault.
+    resume: usize,
+    /// A trap site (#GP) rather than a memory site (a page fault in the
+    /// guest view).
+    trap: bool,
+}
+
 thread_local! {
-    /// This thread's trap sites: (host address, length), sorted.
-    static SITES: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    /// This thread's sites, sorted by address.
+    static SITES: RefCell<Vec<Site>> = const { RefCell::new(Vec::new()) };
+    /// The guest view's address range (start, end): memory sites fault
+    /// only there.
+    static VIEW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// Memory-site faults taken since the sites were set up.
+    static MEM_FAULTS: Cell<u64> = const { Cell::new(0) };
     /// Set by the handler, taken by the monitor's emulation.
     static PENDING: Cell<bool> = const { Cell::new(false) };
     /// Real traps taken on this thread since the sites were set up.
@@ -70,19 +94,23 @@ extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an
     // SA_SIGINFO handler, both live for the handler's duration.
     let (code, uc) = unsafe { ((*info).si_code, &mut *(ctx as *mut libc::ucontext_t)) };
+    // SAFETY: as above; si_addr is meaningful for SIGSEGV.
+    let addr = unsafe { (*info).si_addr() } as usize;
     let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
-    let site = if code == SI_KERNEL {
-        SITES.try_with(|s| s.try_borrow().ok().and_then(|s| lookup(&s, rip))).ok().flatten()
-    } else {
-        None
-    };
-    if let Some(len) = site {
-        uc.uc_mcontext.gregs[libc::REG_RIP as usize] += len as i64;
-        let _ = PENDING.try_with(|p| p.set(true));
-        let _ = TRAPS.try_with(|t| t.set(t.get() + 1));
-        return;
+    let site = SITES.try_with(|s| s.try_borrow().ok().and_then(|s| lookup(&s, rip))).ok().flatten();
+    match site {
+        Some(s) if s.trap && code == SI_KERNEL => {
+            let _ = PENDING.try_with(|p| p.set(true));
+            let _ = TRAPS.try_with(|t| t.set(t.get() + 1));
+        }
+        Some(s) if !s.trap && VIEW.try_with(|v| (v.get().0..v.get().1).contains(&addr)).unwrap_or(false) => {
+            let _ = MEM_FAULTS.try_with(|t| t.set(t.get() + 1));
+        }
+        _ => return forward(sig, info, ctx),
     }
-    forward(sig, info, ctx);
+    if let Some(s) = site {
+        uc.uc_mcontext.gregs[libc::REG_RIP as usize] = s.resume as i64;
+    }
 }
 
 /// Hands a SIGSEGV that is not ours to the previous action.
@@ -114,42 +142,52 @@ fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
     }
 }
 
-fn lookup(sites: &[(usize, usize)], rip: usize) -> Option<usize> {
-    let k = sites.partition_point(|&(at, _)| at <= rip).checked_sub(1)?;
-    let (at, len) = sites[k];
-    (rip == at).then_some(len)
+fn lookup(sites: &[Site], rip: usize) -> Option<Site> {
+    let k = sites.partition_point(|s| s.at <= rip).checked_sub(1)?;
+    (sites[k].at == rip).then_some(sites[k])
 }
 
-/// This thread's trap sites while a trap engine runs on it; dropped, the
-/// thread has none.
+/// This thread's sites while a translator runs on it (one at a time);
+/// dropped, the thread has none.
 pub struct Sites {
     pinned: usize,
 }
 
 impl Sites {
-    /// Starts a fresh set on this thread with the stub at `stub` (`cli;
-    /// ret`, in executable memory that outlives this value) as its first,
-    /// permanent site.
-    pub fn new(stub: usize) -> Result<Sites, String> {
+    /// Starts a fresh set on this thread; with `stub` (the address of
+    /// `cli; ret` in executable memory that outlives this value) as its
+    /// first, permanent trap site.
+    pub fn new(stub: Option<usize>) -> Result<Sites, String> {
         install()?;
         SITES.with(|s| {
             let mut s = s.borrow_mut();
             s.clear();
-            s.push((stub, 1));
+            s.extend(stub.map(|at| Site { at, resume: at + 1, trap: true }));
         });
-        STUB.set(stub);
+        STUB.set(stub.unwrap_or(0));
         PENDING.set(false);
         TRAPS.set(0);
-        Ok(Sites { pinned: 1 })
+        MEM_FAULTS.set(0);
+        VIEW.set((0, 0));
+        Ok(Sites { pinned: stub.is_some() as usize })
     }
 
-    /// Adds a site at a host address above every earlier one (the code
-    /// buffer allocates upwards).
-    pub fn add(&self, at: usize, len: usize) {
+    /// The guest view's address range, where memory sites may fault.
+    pub fn set_view(&self, start: usize, len: usize) {
+        VIEW.set((start, start + len));
+    }
+
+    /// Adds the sites of one block, placed above every earlier one (the
+    /// code buffer allocates upwards): trap sites `(address, length)`,
+    /// memory sites `(address, slow path)`.
+    pub fn add_block(&self, traps: impl Iterator<Item = (usize, usize)>, mem: impl Iterator<Item = (usize, usize)>) {
         SITES.with(|s| {
             let mut s = s.borrow_mut();
-            debug_assert!(s.last().is_none_or(|&(last, _)| last < at));
-            s.push((at, len));
+            let from = s.len();
+            s.extend(traps.map(|(at, len)| Site { at, resume: at + len, trap: true }));
+            s.extend(mem.map(|(at, resume)| Site { at, resume, trap: false }));
+            s[from..].sort_unstable_by_key(|x| x.at);
+            debug_assert!(from == 0 || s.len() == from || s[from - 1].at < s[from].at);
         });
     }
 
@@ -162,6 +200,11 @@ impl Sites {
     pub fn taken(&self) -> u64 {
         TRAPS.get()
     }
+
+    /// Memory-site faults taken since `new`.
+    pub fn mem_faults(&self) -> u64 {
+        MEM_FAULTS.get()
+    }
 }
 
 impl Drop for Sites {
@@ -169,6 +212,7 @@ impl Drop for Sites {
         SITES.with(|s| s.borrow_mut().clear());
         STUB.set(0);
         PENDING.set(false);
+        VIEW.set((0, 0));
     }
 }
 

@@ -1,0 +1,127 @@
+//! The guest view: guest RAM mapped a second time, for translated code
+//! running with paging off, inside 4 GiB + 4 KiB of reserved address space
+//! — every address a 32-bit guest can form, plus the width of one access.
+//! Translated code reaches guest physical address `a` at `base + a` with no
+//! check at all:
+//!
+//! - past the end of RAM the view is PROT_NONE, so an access there faults;
+//! - a page holding translated or decoded code is read-only in the view
+//!   (mirroring the MMU's code-page table, `sync`), so a store into it
+//!   faults.
+//!
+//! The fault (SIGSEGV) lands in `trap/signal.rs`, which knows the faulting
+//! host instruction as a memory site and resumes at its slow path, a
+//! callout that performs the access in Rust — open bus, device memory or
+//! a self-modifying store, exactly as the interpreter would. A faulting
+//! x86 instruction has no effect, so the guest state is exact there.
+//!
+//! The interpreter and the callouts use the first mapping (`GuestRam`),
+//! which is always writable. This file holds unsafe code.
+
+use std::os::fd::AsRawFd;
+
+/// Bytes reserved: 4 GiB of guest addresses and a page of slack for an
+/// access that starts just below 4 GiB.
+pub const RESERVE: usize = (1 << 32) + 4096;
+
+/// Guest RAM's second mapping.
+pub struct GuestView {
+    base: *mut u8,
+    ram_size: usize,
+    /// Per page of RAM: read-only in the view (holds code).
+    protected: Vec<u8>,
+    /// `Mmu::code_changes` when the protections were last synced.
+    synced: u64,
+}
+
+impl GuestView {
+    /// Reserves the address space and maps `ram` (a memfd of `ram_size`
+    /// bytes) at its start.
+    pub fn new(ram: &std::fs::File, ram_size: u32) -> Result<GuestView, String> {
+        let ram_size = ram_size as usize;
+        // SAFETY: a fresh anonymous PROT_NONE reservation at an address the
+        // kernel picks; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                RESERVE,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(format!("cannot reserve the guest view: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: replaces the first `ram_size` bytes of our own
+        // reservation (MAP_FIXED inside it) with a shared mapping of the
+        // RAM memfd, which the caller's GuestRam keeps open.
+        let ram_map = unsafe {
+            libc::mmap(
+                base,
+                ram_size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                ram.as_raw_fd(),
+                0,
+            )
+        };
+        if ram_map == libc::MAP_FAILED {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: unmaps the reservation made above, used by nothing.
+            unsafe { libc::munmap(base, RESERVE) };
+            return Err(format!("cannot map guest RAM into the guest view: {e}"));
+        }
+        Ok(GuestView { base: base as *mut u8, ram_size, protected: vec![0; ram_size.div_ceil(4096)], synced: 0 })
+    }
+
+    /// The host address of guest physical address 0.
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// Whether `addr` lies in the reserved range (a fault there is ours).
+    pub fn contains(&self, addr: usize) -> bool {
+        (self.base as usize..self.base as usize + RESERVE).contains(&addr)
+    }
+
+    /// Makes the view's page protections match the MMU's code pages
+    /// (`code`: one byte per page, non-zero = code) if they changed since
+    /// the last call (`changes`: `Mmu::code_changes`).
+    pub fn sync(&mut self, code: &[u8], changes: u64) {
+        if changes == self.synced {
+            return;
+        }
+        self.synced = changes;
+        let pages = code.len().min(self.protected.len());
+        let mut p = 0;
+        while p < pages {
+            let want = code[p] != 0;
+            if want == (self.protected[p] != 0) {
+                p += 1;
+                continue;
+            }
+            // A run of pages that all change the same way, in one call.
+            let start = p;
+            while p < pages && (code[p] != 0) == want && (self.protected[p] != 0) != want {
+                self.protected[p] = want as u8;
+                p += 1;
+            }
+            let prot = if want { libc::PROT_READ } else { libc::PROT_READ | libc::PROT_WRITE };
+            let len = ((p - start) * 4096).min(self.ram_size - start * 4096);
+            // SAFETY: the range lies inside the RAM mapping at the start of
+            // our reservation (pages below `ram_size`); only its protection
+            // changes.
+            unsafe { libc::mprotect(self.base.add(start * 4096) as *mut libc::c_void, len, prot) };
+        }
+    }
+}
+
+impl Drop for GuestView {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the reservation `new` made (the RAM
+        // mapping inside it goes with it); no translated code runs any more.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, RESERVE) };
+    }
+}
