@@ -125,3 +125,34 @@ impl Drop for GuestView {
         unsafe { libc::munmap(self.base as *mut libc::c_void, RESERVE) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{GuestRam, PhysAddr};
+
+    #[test]
+    fn the_view_shares_guest_ram_and_mirrors_code_pages() {
+        let mut ram = GuestRam::new(2 << 20).unwrap();
+        let mut view = GuestView::new(ram.file(), ram.size()).unwrap();
+        assert!(view.contains(view.base() as usize + (1 << 32)));
+        assert!(!view.contains(view.base() as usize + RESERVE));
+        ram.write_u8(PhysAddr(0x1234), 0x5a);
+        // SAFETY: 0x1234 is inside the RAM mapping at the start of the view.
+        assert_eq!(unsafe { *view.base().add(0x1234) }, 0x5a);
+        let mut code = vec![0u8; 512];
+        code[3] = 1;
+        code[4] = 1;
+        view.sync(&code, 1);
+        assert_eq!(&view.protected[2..6], &[0, 1, 1, 0]);
+        // Unchanged counter: nothing is looked at.
+        code[3] = 0;
+        view.sync(&code, 1);
+        assert_eq!(view.protected[3], 1);
+        view.sync(&code, 2);
+        assert_eq!(&view.protected[2..6], &[0, 0, 1, 0]);
+        // Reads of a read-only page still work.
+        // SAFETY: page 4 is RAM, mapped read-only in the view.
+        assert_eq!(unsafe { *view.base().add(4 * 4096) }, 0);
+    }
+}
