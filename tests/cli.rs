@@ -94,3 +94,25 @@ fn instruction_limit() {
     let k = kernel("spin", &[0xeb, 0xfe]);
     check(&bt86(&["run", k.to_str().unwrap(), "--max-insns", "1000"]), 12, "instruction limit");
 }
+
+#[test]
+fn memory_past_ram_is_open_bus_under_every_engine() {
+    // mov eax, [0xfec00000]; mov [0xf0000000], eax (both past 128 MiB of
+    // RAM: reads all ones, the write is dropped); cmp eax, -1; jne fail;
+    // exit 0x21; fail: exit 0x10.
+    let code = [
+        0xa1, 0x00, 0x00, 0xc0, 0xfe, 0xa3, 0x00, 0x00, 0x00, 0xf0, 0x83, 0xf8, 0xff, 0x75, 0x04, 0xb0, 0x21, 0xe6,
+        0xf4, 0xb0, 0x10, 0xe6, 0xf4,
+    ];
+    let k = kernel("openbus", &code);
+    for engine in ["interp", "bt", "trap"] {
+        let out = bt86(&["run", k.to_str().unwrap(), "--engine", engine, "--stats"]);
+        assert_eq!(out.status.code(), Some(0x43), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
+        if engine == "bt" {
+            // Paging off: both accesses ran as translated code and faulted
+            // in the guest view.
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("bt guest-view faults   2 "), "{err}");
+        }
+    }
+}
