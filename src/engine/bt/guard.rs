@@ -28,6 +28,8 @@ pub const RESERVE: usize = (1 << 32) + 4096;
 pub struct GuestView {
     base: *mut u8,
     ram_size: usize,
+    /// The first mapping of the RAM this views (which machine's RAM).
+    ram: *const u8,
     /// Per page of RAM: read-only in the view (holds code).
     protected: Vec<u8>,
     /// `Mmu::code_changes` when the protections were last synced.
@@ -37,8 +39,8 @@ pub struct GuestView {
 impl GuestView {
     /// Reserves the address space and maps `ram` (a memfd of `ram_size`
     /// bytes) at its start.
-    pub fn new(ram: &std::fs::File, ram_size: u32) -> Result<GuestView, String> {
-        let ram_size = ram_size as usize;
+    pub fn new(ram: &crate::memory::GuestRam) -> Result<GuestView, String> {
+        let (file, ram_size, first) = (ram.file(), ram.size() as usize, ram.bytes().as_ptr());
         // SAFETY: a fresh anonymous PROT_NONE reservation at an address the
         // kernel picks; nothing else refers to it.
         let base = unsafe {
@@ -63,7 +65,7 @@ impl GuestView {
                 ram_size,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_FIXED,
-                ram.as_raw_fd(),
+                file.as_raw_fd(),
                 0,
             )
         };
@@ -73,7 +75,18 @@ impl GuestView {
             unsafe { libc::munmap(base, RESERVE) };
             return Err(format!("cannot map guest RAM into the guest view: {e}"));
         }
-        Ok(GuestView { base: base as *mut u8, ram_size, protected: vec![0; ram_size.div_ceil(4096)], synced: 0 })
+        Ok(GuestView {
+            base: base as *mut u8,
+            ram_size,
+            ram: first,
+            protected: vec![0; ram_size.div_ceil(4096)],
+            synced: 0,
+        })
+    }
+
+    /// Whether this is a view of `ram`.
+    pub fn views(&self, ram: &crate::memory::GuestRam) -> bool {
+        self.ram == ram.bytes().as_ptr()
     }
 
     /// The host address of guest physical address 0.
@@ -134,7 +147,8 @@ mod tests {
     #[test]
     fn the_view_shares_guest_ram_and_mirrors_code_pages() {
         let mut ram = GuestRam::new(2 << 20).unwrap();
-        let mut view = GuestView::new(ram.file(), ram.size()).unwrap();
+        let mut view = GuestView::new(&ram).unwrap();
+        assert!(view.views(&ram));
         assert!(view.contains(view.base() as usize + (1 << 32)));
         assert!(!view.contains(view.base() as usize + RESERVE));
         ram.write_u8(PhysAddr(0x1234), 0x5a);

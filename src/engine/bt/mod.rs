@@ -438,8 +438,12 @@ impl Accel for Bt {
             return false;
         };
         let mode = memory_mode(m);
-        if mode == Mode::Physical && self.guard && self.view.is_none() {
-            match guard::GuestView::new(m.ram.file(), m.ram.size()) {
+        if mode == Mode::Physical && self.guard && !self.view.as_ref().is_some_and(|v| v.views(&m.ram)) {
+            if self.view.take().is_some() {
+                // Another machine's RAM: nothing translated for it applies.
+                self.flush();
+            }
+            match guard::GuestView::new(&m.ram) {
                 Ok(v) => {
                     self.sites.set_view(v.base() as usize, guard::RESERVE);
                     self.view = Some(v);
