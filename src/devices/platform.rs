@@ -264,6 +264,11 @@ impl Platform {
         self.sample_lines(now);
     }
 
+    /// Whether an exit or reset request is waiting for the run loop.
+    pub fn has_event(&self) -> bool {
+        self.event.is_some()
+    }
+
     /// Whether an I/O access happened since the last call: the deadline
     /// from `next_deadline` must then be asked for again.
     pub fn take_deadline_stale(&mut self) -> bool {

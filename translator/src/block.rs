@@ -40,6 +40,9 @@ pub struct Env {
     /// `--engine trap` with real traps: each privileged instruction's
     /// callout is preceded by a trap site (`crate::trap`).
     pub trap_sites: bool,
+    /// CLI and STI inline on the virtual EFLAGS (`crate::inline`); off
+    /// when they must reach a monitor's deprivileged CPU (`--engine trap`).
+    pub inline_sensitive: bool,
 }
 
 /// How translated code reaches guest memory without a callout.
@@ -75,6 +78,8 @@ pub enum Kind {
     IdentMem,
     Exit,
     Callout,
+    /// A sensitive instruction inline (`crate::inline`; a callout slow path).
+    Inline,
 }
 
 /// An exit that may be chained: the offset of its jump's rel32 in the
@@ -455,6 +460,11 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
             let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill });
             kinds.push(Kind::IdentMem);
+        } else if let Some((slow, cont)) =
+            env.inline_sensitive.then(|| crate::inline::emit(&mut e.ops, env, i, k as u32, n)).flatten()
+        {
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index });
+            kinds.push(Kind::Inline);
         } else {
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
                 traps.push((e.ops.offset().0, site.len()));

@@ -9,10 +9,12 @@
 //!   table::classify         how each iced Code is handled (every Code decided)
 //!   block::translate        per guest block: IDENT instructions inline,
 //!                           branches as exits, the rest as callouts
+//!   inline                  CLI/STI on the virtual EFLAGS (no callout)
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod block;
+pub mod inline;
 pub mod liveness;
 pub mod memop;
 pub mod regs;
@@ -50,6 +52,16 @@ pub struct Layout {
     pub code_pages: i32,
     /// Scratch: the indirect-branch cache (`runtime::IBTC_ENTRIES` entries).
     pub ibtc: i32,
+    /// Offset of the guest CR0 (u32): inline CLI/STI test PE.
+    pub cr0: i32,
+    /// Offset of the guest CPL (u8).
+    pub cpl: i32,
+    /// Scratch: non-zero when the interrupt controller has a request
+    /// pending (u8; set by the runtime on entry and after I/O).
+    pub irq_pending: i32,
+    /// Scratch: the budget value at which an exit leaves the guest in
+    /// STI's interrupt shadow (i64; see `inline`).
+    pub shadow_at: i32,
 }
 
 /// The guest flags that live in host RFLAGS inside translated code: the

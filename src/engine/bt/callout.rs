@@ -8,6 +8,7 @@ use crate::cpu::state::flags;
 use crate::engine::interp::cache::{ends_block, Decoded};
 use crate::engine::interp::Interp;
 use crate::machine::Machine;
+use iced_x86::Mnemonic;
 use translator::block::{CALLOUT_MEM_READ, CALLOUT_MEM_WRITE};
 
 /// What callouts need besides the machine, reached through
@@ -61,6 +62,9 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         let d = &*(s.callout_arg as *const Decoded);
         (&mut *m, s, ctx, interp, d)
     };
+    // The interpreter's handler clears STI's shadow as this instruction
+    // runs (`translator::inline`).
+    s.shadow_at = super::codebuf::NO_SHADOW;
     ctx.calls += 1;
     if let Some(n) = ctx.by_mnemonic.get_mut(d.insn.mnemonic() as usize) {
         *n += 1;
@@ -85,6 +89,11 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         s.budget += n - k - delta;
         return 1;
     }
+    let mn = d.insn.mnemonic();
+    let io = is_io(mn);
+    if io {
+        s.irq_pending = m.platform.interrupt_pending() as u8;
+    }
     let branched = m.cpu.eip != d.insn.next_ip32();
     let leave = !ok
         || branched
@@ -92,7 +101,7 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         || m.cpu.int_shadow != 0
         || m.cpu.halted != 0
         || m.cpu.eflags & flags::TF != 0
-        || ends_block(&d.insn)
+        || (ends_block(&d.insn) && !(window(mn, io) && quiet(m, interp, io)))
         || super::memory_mode(m) != ctx.mode;
     if let Some(lin) = lin.filter(|_| !leave) {
         // Fill the inline TLB so the next access to this page stays inline.
@@ -112,6 +121,35 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     }
     s.budget -= delta - 1;
     0
+}
+
+/// Input and output instructions: the only ones that reach the devices.
+fn is_io(mn: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(mn, In | Insb | Insw | Insd | Out | Outsb | Outsw | Outsd)
+}
+
+/// Instructions that end their block only so that the run loop's service
+/// step runs after them (interrupts may have become deliverable, a device
+/// may have been reprogrammed), not because the code mapping or the mode
+/// may have changed.
+fn window(mn: Mnemonic, io: bool) -> bool {
+    io || matches!(mn, Mnemonic::Sti | Mnemonic::Popf | Mnemonic::Popfd)
+}
+
+/// Whether the service step would do nothing now (`Interp::service`): no
+/// exit or reset request, no interrupt deliverable, and after I/O no
+/// device deadline earlier than the one the budget was set from. Then the
+/// block may go on, through a chained exit, as if the run loop had run
+/// it.
+fn quiet(m: &Machine, interp: &Interp, io: bool) -> bool {
+    if m.platform.has_event() {
+        return false;
+    }
+    if m.cpu.eflags & flags::IF != 0 && m.cpu.int_shadow == 0 && m.platform.interrupt_pending() {
+        return false;
+    }
+    !io || m.platform.next_deadline(m.clock.now()) >= interp.deadline
 }
 
 /// `--trace callouts`: the interpreter callout behind a line on stderr

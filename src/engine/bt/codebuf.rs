@@ -40,12 +40,23 @@ pub struct Scratch {
     pub context: u64,
     /// The MMU's code-page byte table (translated stores check it).
     pub code_pages: u64,
+    /// The budget at which an exit leaves the guest in STI's interrupt
+    /// shadow (`translator::inline`); `NO_SHADOW` when none.
+    pub shadow_at: i64,
+    /// Non-zero when the interrupt controller has a request pending: set
+    /// on entry, refreshed by callouts after I/O.
+    pub irq_pending: u8,
+    pub _pad2: [u8; 7],
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: guest EIP → translated entry, for the
     /// memory mode of the running code.
     pub ibtc: [IbtcEntry; IBTC_ENTRIES],
 }
+
+/// `Scratch::shadow_at` when no STI is waiting for its next instruction:
+/// no budget translated code exits with.
+pub const NO_SHADOW: i64 = i64::MIN;
 
 /// One indirect-branch cache entry (layout fixed by the runtime routine).
 #[repr(C)]
@@ -72,6 +83,9 @@ impl Default for Scratch {
             callout_arg: 0,
             context: 0,
             code_pages: 0,
+            shadow_at: NO_SHADOW,
+            irq_pending: 0,
+            _pad2: [0; 7],
             tlb: super::tlb::empty(),
             ibtc: empty_ibtc(),
         }

@@ -137,6 +137,7 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     let mut bt = Bt::new()?;
     let mut env = bt.env;
     env.mem = mem_path(m, mode);
+    env.inline_sensitive = inline_sensitive(m, false);
     let insns: Vec<GuestInsn> =
         decoded.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
     let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
@@ -150,6 +151,13 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
         callout: env.callout,
         translated,
     })
+}
+
+/// Whether CLI and STI may run inline on the virtual EFLAGS: not under a
+/// monitor (`--engine trap`, real or modelled traps), where they must
+/// reach the deprivileged CPU through the callout.
+fn inline_sensitive(m: &Machine, real_traps: bool) -> bool {
+    !real_traps && m.monitor.is_none()
 }
 
 /// How translated code reaches memory in `mode`.
@@ -175,6 +183,10 @@ fn layout() -> translator::Layout {
         callout_index: offset_of!(Scratch, callout_index) as i32,
         code_pages: offset_of!(Scratch, code_pages) as i32,
         ibtc: offset_of!(Scratch, ibtc) as i32,
+        cr0: cpu.cr0 as i32,
+        cpl: cpu.cpl as i32,
+        irq_pending: offset_of!(Scratch, irq_pending) as i32,
+        shadow_at: offset_of!(Scratch, shadow_at) as i32,
     }
 }
 
@@ -256,6 +268,7 @@ impl Bt {
             callout: base + rt.callout,
             mem: MemPath::None,
             trap_sites: real_traps,
+            inline_sensitive: false,
         };
         let scratch =
             Box::new(Scratch { callout_fn: callout::interp_callout as *const () as u64, ..Scratch::default() });
@@ -336,6 +349,7 @@ impl Bt {
         let started = std::time::Instant::now();
         let block = interp.decoded_block(m, key)?;
         self.env.mem = mem_path(m, mode);
+        self.env.inline_sensitive = inline_sensitive(m, self.trap_sites.is_some());
         let insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
@@ -394,7 +408,16 @@ impl Bt {
 
 impl Accel for Bt {
     fn try_run(&mut self, interp: &mut Interp, m: &mut Machine, budget: u64) -> bool {
-        if m.cpu.int_shadow != 0 || m.cpu.eflags & flags::TF != 0 {
+        if m.cpu.eflags & flags::TF != 0 {
+            return false;
+        }
+        // In an interrupt shadow the interpreter runs one instruction and
+        // then may deliver an interrupt. With none pending, only that
+        // instruction could make one deliverable, and a callout that could
+        // (I/O, STI, POPF) leaves when it does (`callout::quiet`): the
+        // block may run whole.
+        let shadow = m.cpu.int_shadow != 0;
+        if shadow && m.platform.interrupt_pending() {
             return false;
         }
         let eip = m.cpu.eip;
@@ -435,7 +458,17 @@ impl Accel for Bt {
         self.scratch.budget = self.ctx.start_budget;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
+        self.scratch.irq_pending = m.platform.interrupt_pending() as u8;
+        self.scratch.shadow_at = codebuf::NO_SHADOW;
+        if shadow {
+            // The block's first instruction runs in the shadow and ends it.
+            m.cpu.int_shadow = 0;
+        }
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry);
+        if self.scratch.budget == self.scratch.shadow_at {
+            // Stopped right after an inline STI: its shadow is still on.
+            m.cpu.int_shadow = 1;
+        }
         let done = (self.ctx.start_budget - self.scratch.budget) as u64;
         m.clock.retired = self.ctx.start_retired + done;
         self.stats.block_runs += 1;

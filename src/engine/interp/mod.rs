@@ -73,7 +73,7 @@ pub struct Interp {
     idle_deadlines: u32,
     pub(crate) cache: DecodeCache,
     /// Virtual time of the next device deadline.
-    deadline: u64,
+    pub(crate) deadline: u64,
     pub stats: InterpStats,
 }
 
