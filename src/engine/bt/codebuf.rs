@@ -67,6 +67,13 @@ pub struct IbtcEntry {
     pub entry: u64,
 }
 
+/// Empties an indirect-branch cache in place (no 16 KiB temporary).
+pub fn clear_ibtc(t: &mut [IbtcEntry; IBTC_ENTRIES]) {
+    for (i, e) in t.iter_mut().enumerate() {
+        *e = IbtcEntry { eip: i as u32 ^ 1, _pad: 0, entry: 0 };
+    }
+}
+
 /// An indirect-branch cache with no entries: slot `i` holds a tag whose
 /// low bits are not `i`, which no lookup landing there can match.
 pub fn empty_ibtc() -> [IbtcEntry; IBTC_ENTRIES] {

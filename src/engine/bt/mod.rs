@@ -34,6 +34,9 @@ use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
 use translator::runtime::IBTC_ENTRIES;
 
+/// The most linear code pages `Bt::ibtc_pages` names one by one.
+const IBTC_PAGES: usize = 8;
+
 /// Size of the translation cache.
 pub const CODE_SIZE: usize = 32 << 20;
 /// The largest instruction budget translated code is entered with: the
@@ -76,8 +79,12 @@ pub struct Bt {
     enter: usize,
     env: Env,
     map: Map<TKey, Translation>,
-    /// The MMU generations the inline TLB matches.
-    tlb_generation: (u64, u64),
+    /// The MMU generations the inline TLB matches: all flushes, code
+    /// pages, full flushes.
+    tlb_generation: (u64, u64, u64),
+    /// The linear pages of the EIPs in the indirect-branch cache (more
+    /// than `IBTC_PAGES`: any page).
+    ibtc_pages: Vec<u32>,
     /// The memory mode the indirect-branch cache was filled in.
     ibtc_mode: Mode,
     by_page: Map<u32, Vec<TKey>>,
@@ -277,7 +284,8 @@ impl Bt {
             enter: base + rt.enter,
             env,
             map: Map::default(),
-            tlb_generation: (u64::MAX, u64::MAX),
+            tlb_generation: (u64::MAX, u64::MAX, u64::MAX),
+            ibtc_pages: Vec::new(),
             ibtc_mode: Mode::Other,
             by_page: Map::default(),
             chains: Chains::default(),
@@ -329,7 +337,8 @@ impl Bt {
     }
 
     fn clear_ibtc(&mut self) {
-        self.scratch.ibtc = codebuf::empty_ibtc();
+        codebuf::clear_ibtc(&mut self.scratch.ibtc);
+        self.ibtc_pages.clear();
     }
 
     fn flush(&mut self) {
@@ -393,16 +402,30 @@ impl Bt {
         self.map.get(&(key, mode))
     }
 
-    /// Drops inline-TLB entries the MMU no longer vouches for.
-    fn sync_tlb(&mut self, m: &Machine) {
-        let (gen, code) = (m.mmu.generation, m.mmu.code_generation);
+    /// Drops inline-TLB and indirect-branch-cache entries the MMU no
+    /// longer vouches for: all of them after a flush of the whole TLB,
+    /// those of the pages INVLPG named otherwise.
+    fn sync_tlb(&mut self, m: &mut Machine) {
+        let (gen, full, code) = (m.mmu.generation, m.mmu.full_generation, m.mmu.code_generation);
         if gen != self.tlb_generation.0 {
-            tlb::clear(&mut self.scratch.tlb);
-            self.scratch.ibtc = codebuf::empty_ibtc();
-        } else if code != self.tlb_generation.1 {
+            if full != self.tlb_generation.2 {
+                tlb::clear(&mut self.scratch.tlb);
+                self.clear_ibtc();
+            } else {
+                for &page in &m.mmu.flushed_pages {
+                    tlb::clear_page(&mut self.scratch.tlb, page);
+                }
+                let pages = &self.ibtc_pages;
+                if pages.len() > IBTC_PAGES || m.mmu.flushed_pages.iter().any(|p| pages.contains(p)) {
+                    self.clear_ibtc();
+                }
+            }
+            m.mmu.flushed_pages.clear();
+        }
+        if code != self.tlb_generation.1 {
             tlb::clear_writes(&mut self.scratch.tlb);
         }
-        self.tlb_generation = (gen, code);
+        self.tlb_generation = (gen, code, full);
     }
 }
 
@@ -440,12 +463,17 @@ impl Accel for Bt {
             self.stats.interp_fallbacks += 1;
             return false;
         }
+        self.sync_tlb(m);
         if mode != self.ibtc_mode {
             self.clear_ibtc();
             self.ibtc_mode = mode;
         }
         if self.chaining {
             self.scratch.ibtc[eip as usize % IBTC_ENTRIES] = codebuf::IbtcEntry { eip, _pad: 0, entry: entry as u64 };
+            let page = m.cpu.seg(Seg::Cs).base.wrapping_add(eip) >> 12;
+            if self.ibtc_pages.len() <= IBTC_PAGES && !self.ibtc_pages.contains(&page) {
+                self.ibtc_pages.push(page);
+            }
         }
         self.ctx.interp = interp;
         self.ctx.start_retired = m.clock.retired;
@@ -454,7 +482,6 @@ impl Accel for Bt {
         // (u64::MAX) every block would otherwise refund and leave at once.
         self.ctx.start_budget = budget.min(MAX_BUDGET) as i64;
         self.ctx.mode = mode;
-        self.sync_tlb(m);
         self.scratch.budget = self.ctx.start_budget;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
@@ -480,7 +507,7 @@ impl Accel for Bt {
         for key in self.by_page.remove(&page).unwrap_or_default() {
             if self.map.remove(&key).is_some() {
                 self.stats.invalidations += 1;
-                self.scratch.ibtc = codebuf::empty_ibtc();
+                self.clear_ibtc();
                 let (buf, exit) = (&mut self.buf, self.env.exit);
                 self.chains.unlink(&key, |at| buf.patch_rel32(at, exit));
             }
