@@ -34,8 +34,8 @@ use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
 use translator::runtime::IBTC_ENTRIES;
 
-/// The most linear code pages `Bt::ibtc_pages` names one by one.
-const IBTC_PAGES: usize = 8;
+/// The most linear code pages `Context::ibtc_pages` names one by one.
+pub(crate) const IBTC_PAGES: usize = 8;
 
 /// Size of the translation cache.
 pub const CODE_SIZE: usize = 32 << 20;
@@ -82,9 +82,6 @@ pub struct Bt {
     /// The MMU generations the inline TLB matches: all flushes, code
     /// pages, full flushes.
     tlb_generation: (u64, u64, u64),
-    /// The linear pages of the EIPs in the indirect-branch cache (more
-    /// than `IBTC_PAGES`: any page).
-    ibtc_pages: Vec<u32>,
     /// The memory mode the indirect-branch cache was filled in.
     ibtc_mode: Mode,
     by_page: Map<u32, Vec<TKey>>,
@@ -285,7 +282,6 @@ impl Bt {
             env,
             map: Map::default(),
             tlb_generation: (u64::MAX, u64::MAX, u64::MAX),
-            ibtc_pages: Vec::new(),
             ibtc_mode: Mode::Other,
             by_page: Map::default(),
             chains: Chains::default(),
@@ -338,7 +334,7 @@ impl Bt {
 
     fn clear_ibtc(&mut self) {
         codebuf::clear_ibtc(&mut self.scratch.ibtc);
-        self.ibtc_pages.clear();
+        self.ctx.ibtc_pages.clear();
     }
 
     fn flush(&mut self) {
@@ -415,8 +411,7 @@ impl Bt {
                 for &page in &m.mmu.flushed_pages {
                     tlb::clear_page(&mut self.scratch.tlb, page);
                 }
-                let pages = &self.ibtc_pages;
-                if pages.len() > IBTC_PAGES || m.mmu.flushed_pages.iter().any(|p| pages.contains(p)) {
+                if self.ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
                     self.clear_ibtc();
                 }
             }
@@ -471,8 +466,8 @@ impl Accel for Bt {
         if self.chaining {
             self.scratch.ibtc[eip as usize % IBTC_ENTRIES] = codebuf::IbtcEntry { eip, _pad: 0, entry: entry as u64 };
             let page = m.cpu.seg(Seg::Cs).base.wrapping_add(eip) >> 12;
-            if self.ibtc_pages.len() <= IBTC_PAGES && !self.ibtc_pages.contains(&page) {
-                self.ibtc_pages.push(page);
+            if self.ctx.ibtc_pages.len() <= IBTC_PAGES && !self.ctx.ibtc_pages.contains(&page) {
+                self.ctx.ibtc_pages.push(page);
             }
         }
         self.ctx.interp = interp;
@@ -482,6 +477,9 @@ impl Accel for Bt {
         // (u64::MAX) every block would otherwise refund and leave at once.
         self.ctx.start_budget = budget.min(MAX_BUDGET) as i64;
         self.ctx.mode = mode;
+        self.ctx.mmu_generation = m.mmu.generation;
+        self.ctx.code32 = key.code32;
+        self.ctx.full_generation = m.mmu.full_generation;
         self.scratch.budget = self.ctx.start_budget;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
