@@ -110,14 +110,17 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         // needs the run loop.
         s.budget += n - k - delta;
         let limit = interp.exception_limit.is_some_and(|l| interp.stats.exceptions >= l);
-        let go_on = m.fatal.is_none() && !limit && flat(ctx) && settled(m, ctx) && quiet(m, interp, false);
+        let go_on = m.fatal.is_none() && !limit && flat(ctx) && settled(m, ctx) && quiet(m, interp, None);
         return if go_on { 2 } else { 1 };
     }
     let mn = d.insn.mnemonic();
     let io = is_io(mn);
-    if io {
-        s.irq_pending = m.platform.interrupt_pending() as u8;
+    // After I/O: whether a request is pending now (the inline STI reads it).
+    let pending = io.then(|| m.platform.interrupt_pending());
+    if let Some(p) = pending {
+        s.irq_pending = p as u8;
     }
+    let ends = ends_block(&d.insn);
     let branched = m.cpu.eip != d.insn.next_ip32();
     let leave = !ok
         || branched
@@ -125,12 +128,12 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         || m.cpu.int_shadow != 0
         || m.cpu.halted != 0
         || m.cpu.eflags & flags::TF != 0
-        || (ends_block(&d.insn)
+        || (ends
             && !match mn {
                 Mnemonic::Invlpg => ok && invlpg_synced(m, s, ctx, &d.insn),
-                _ => window(mn, io) && quiet(m, interp, io),
+                _ => window(mn, io) && quiet(m, interp, pending),
             })
-        || super::memory_mode(m) != ctx.mode;
+        || ((ends || loads_segment(&d.insn)) && super::memory_mode(m) != ctx.mode);
     if let Some(lin) = lin.filter(|_| !leave) {
         // Fill the inline TLB so the next access to this page stays inline.
         super::tlb::fill(&mut s.tlb, m, lin, fill & CALLOUT_MEM_WRITE != 0);
@@ -140,7 +143,8 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         // A branch may go on through the indirect-branch cache: a near one
         // only moved EIP; a far one (INT, IRET, SYSENTER...) also needs the
         // service step to have nothing to do.
-        let go_on = ok && branched && settled(m, ctx) && (near_branch(&d.insn) || (flat(ctx) && quiet(m, interp, io)));
+        let go_on =
+            ok && branched && settled(m, ctx) && (near_branch(&d.insn) || (flat(ctx) && quiet(m, interp, pending)));
         return if go_on { 2 } else { 1 };
     }
     s.budget -= delta - 1;
@@ -196,6 +200,14 @@ fn flat(ctx: &Context) -> bool {
     ctx.mode != super::Mode::Other
 }
 
+/// Segment loads that do not end their block. They, control transfers and
+/// the other block enders (MOV CR0, LMSW...) are all the instructions that
+/// do not fault and may change the memory mode (a segment, CR0, CPL).
+fn loads_segment(i: &iced_x86::Instruction) -> bool {
+    use Mnemonic::*;
+    i.op0_register().is_segment_register() || matches!(i.mnemonic(), Lds | Les | Lfs | Lgs | Lss)
+}
+
 /// Input and output instructions: the only ones that reach the devices.
 fn is_io(mn: Mnemonic) -> bool {
     use Mnemonic::*;
@@ -212,17 +224,24 @@ fn window(mn: Mnemonic, io: bool) -> bool {
 
 /// Whether the service step would do nothing now (`Interp::service`): no
 /// exit or reset request, no interrupt deliverable, and after I/O no
-/// device deadline earlier than the one the budget was set from. Then the
+/// device deadline earlier than the one the budget was set from
+/// (`io_pending`: after I/O, whether a request is pending). Then the
 /// block may go on, through a chained exit, as if the run loop had run
 /// it.
-fn quiet(m: &Machine, interp: &Interp, io: bool) -> bool {
+fn quiet(m: &mut Machine, interp: &Interp, io_pending: Option<bool>) -> bool {
     if m.platform.has_event() {
         return false;
     }
-    if m.cpu.eflags & flags::IF != 0 && m.cpu.int_shadow == 0 && m.platform.interrupt_pending() {
+    if m.cpu.eflags & flags::IF != 0
+        && m.cpu.int_shadow == 0
+        && io_pending.unwrap_or_else(|| m.platform.interrupt_pending())
+    {
         return false;
     }
-    !io || m.platform.next_deadline(m.clock.now()) >= interp.deadline
+    // Only the PIT and the UART move the deadline (`Platform::next_deadline`).
+    io_pending.is_none()
+        || !m.platform.take_timer_access()
+        || m.platform.next_deadline(m.clock.now()) >= interp.deadline
 }
 
 /// `--trace callouts`: the interpreter callout behind a line on stderr
