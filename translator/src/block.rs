@@ -465,6 +465,16 @@ pub fn translate(base: usize, insns: &[GuestInsn], env: &Env) -> Result<Translat
         {
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index });
             kinds.push(Kind::Inline);
+        } else if let Some((access, after)) = (env.inline_sensitive && env.mem != MemPath::None)
+            .then(|| crate::inline::stack_plan(i, env, k as u32, n))
+            .flatten()
+        {
+            let (slow, cont) = e.mem(&access, true);
+            e.ops.extend(after);
+            let ops = &mut e.ops;
+            asm!(ops ; =>cont);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index });
+            kinds.push(Kind::Inline);
         } else {
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
                 traps.push((e.ops.offset().0, site.len()));

@@ -1,6 +1,8 @@
-//! Inline forms of the simplest sensitive instructions: CLI and STI on the
-//! virtual EFLAGS in the guest state, with no callout on the common path
-//! (DESIGN §3: "short inline sequences on the virtual CPU state").
+//! Inline forms of the simplest sensitive instructions: CLI, STI, PUSHFD
+//! and POPFD on the virtual EFLAGS in the guest state, with no callout on
+//! the common path (DESIGN §3: "short inline sequences on the virtual CPU
+//! state"). PUSHFD and POPFD are stack accesses through the block's
+//! memory fast path (`stack_plan`), so only where memory is inline.
 //!
 //! Only when `Env::inline_sensitive` is set: under `--engine trap` (and
 //! any machine with a monitor) these instructions must reach the
@@ -32,11 +34,24 @@
 //! handler clears the shadow as it runs the next instruction).
 
 use crate::block::Env;
+use crate::memop::MemOp;
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{Code, Instruction};
 
-/// EFLAGS.IF.
+/// EFLAGS bits.
 const IF: i32 = 0x200;
+const TF: i32 = 0x100;
+const DF: i32 = 0x400;
+/// CF PF AF ZF SF (as LAHF/SAHF see them) and OF.
+const SZAPC: i32 = 0xd5;
+const OF_SHIFT: i8 = 11;
+/// What PUSHF does not copy from EFLAGS (besides the flags in host RFLAGS):
+/// RF and VM read as zero.
+const RF_VM: u32 = 0x30000;
+/// What POPF may always write: the arithmetic flags, TF, DF, NT, AC, ID
+/// (`Machine::merge_eflags`); IF and IOPL depend on the privilege.
+const POPF_WRITABLE: i32 = 0x8d5 | 0x100 | 0x400 | 0x4000 | 0x40000 | 0x20_0000;
+const IOPL: i32 = 0x3000;
 
 macro_rules! asm {
     ($ops:ident $($t:tt)*) => {
@@ -44,7 +59,7 @@ macro_rules! asm {
     };
 }
 
-/// Whether `i` has an inline form.
+/// Whether `i` has an inline form of its own (`emit`).
 pub fn has_inline(i: &Instruction) -> bool {
     matches!(i.code(), Code::Cli | Code::Sti)
 }
@@ -141,4 +156,176 @@ pub fn emit(
         ; =>cont
     );
     Some((slow, cont))
+}
+
+fn bytes(ops: VecAssembler<X64Relocation>) -> Option<Vec<u8>> {
+    ops.finalize().ok()
+}
+
+/// Leaves translated code right after instruction `index` of a block of
+/// `len` when r11 is non-zero, without touching the flags: refunds the
+/// instructions after it and exits to the dispatcher at the next EIP.
+/// Guest ECX is parked in r10 around the JRCXZ.
+fn leave_if_r11(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction, index: u32, len: u32) {
+    let l = env.layout;
+    let rest = len.saturating_sub(index + 1) as i32;
+    let stay = ops.new_dynamic_label();
+    asm!(ops
+        ; mov r10, rcx
+        ; mov rcx, r11
+        ; jrcxz =>stay
+        ; mov rcx, r10
+    );
+    if rest > 0 {
+        asm!(ops
+            ; mov r9, [r14 + l.budget]
+            ; lea r9, [r9 + rest]
+            ; mov [r14 + l.budget], r9
+        );
+    }
+    asm!(ops
+        ; mov DWORD [r13 + l.eip], i.next_ip32() as i32
+        ; mov r11, QWORD env.exit as i64
+        ; jmp r11
+        ; =>stay
+        ; mov rcx, r10
+    );
+}
+
+/// The value PUSHFD stores, into r11d: EFLAGS from the guest state with
+/// the arithmetic flags and DF from host RFLAGS, RF and VM clear. Host
+/// flags are the guest's before and after; r9 and r10 are clobbered.
+fn pushf_value(ops: &mut VecAssembler<X64Relocation>, env: &Env) {
+    let l = env.layout;
+    asm!(ops
+        ; mov r9, rax
+        ; lahf
+        ; seto al
+        ; xchg r9, rax
+        ; pushfq
+        ; pop r10
+        ; and r10d, DF
+        ; mov r11d, [r13 + l.eflags]
+        ; and r11d, !(crate::ARITH_FLAGS | RF_VM) as i32
+        ; or r11d, r10d
+        ; mov r10d, r9d
+        ; shr r10d, 8
+        ; and r10d, SZAPC
+        ; or r11d, r10d
+        ; movzx r10d, r9b
+        ; shl r10d, OF_SHIFT
+        ; or r11d, r10d
+    );
+}
+
+/// Puts back the flags `pushf_value` parked in r9.
+fn pushf_done(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; xchg r9, rax
+        ; add al, 0x7f
+        ; sahf
+        ; mov rax, r9
+    );
+}
+
+/// POPFD's merge of the popped value in r9d into EFLAGS (the rules of
+/// `Machine::merge_eflags`: IOPL at CPL 0 or in real mode, IF when CPL <=
+/// IOPL), then ESP += 4, then the arithmetic flags and DF into host
+/// RFLAGS. Leaves (`leave_if_r11`) when TF is now set (the interpreter
+/// single-steps from here) or IF is set with a request pending (the run
+/// loop delivers it here).
+fn popf_merge(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction, index: u32, len: u32) {
+    let l = env.layout;
+    let both = ops.new_dynamic_label();
+    let merge = ops.new_dynamic_label();
+    let no_if = ops.new_dynamic_label();
+    let up = ops.new_dynamic_label();
+    let df_done = ops.new_dynamic_label();
+    asm!(ops
+        ; mov r11d, POPF_WRITABLE
+        ; test BYTE [r13 + l.cr0], 1
+        ; jz =>both
+        ; movzx r10d, BYTE [r13 + l.cpl]
+        ; test r10d, r10d
+        ; jz =>both
+        ; mov r8d, [r13 + l.eflags]
+        ; shr r8d, 12
+        ; and r8d, 3
+        ; cmp r10d, r8d
+        ; ja =>merge
+        ; or r11d, IF
+        ; jmp =>merge
+        ; =>both
+        ; or r11d, IF | IOPL
+        ; =>merge
+        ; and r9d, r11d
+        ; not r11d
+        ; and r11d, [r13 + l.eflags]
+        ; or r9d, r11d
+        ; or r9d, 2
+        ; mov [r13 + l.eflags], r9d
+        ; lea r12d, [r12 + 4]
+        ; xor r11d, r11d
+        ; test r9d, TF
+        ; setnz r11b
+        ; test r9d, IF
+        ; jz =>no_if
+        ; movzx r8d, BYTE [r14 + l.irq_pending]
+        ; or r11d, r8d
+        ; =>no_if
+        ; test r9d, DF
+        ; jz =>up
+        ; std
+        ; jmp =>df_done
+        ; =>up
+        ; cld
+        ; =>df_done
+        ; mov r10, rax
+        ; mov eax, r9d
+        ; shr eax, OF_SHIFT as i8
+        ; and eax, 1
+        ; add al, 0x7f
+        ; mov eax, r9d
+        ; mov ah, al
+        ; sahf
+        ; mov rax, r10
+    );
+    leave_if_r11(ops, env, i, index, len);
+}
+
+/// PUSHFD and POPFD (32-bit stack, which every memory mode with inline
+/// access guarantees) as one stack access through the block's memory fast
+/// path: the access, and the host code run after it on the fast path only.
+/// The block restores the guest flags into host RFLAGS before the access
+/// (`op` runs with them there) and calls out for the whole instruction on
+/// the slow path.
+pub fn stack_plan(i: &Instruction, env: &Env, index: u32, len: u32) -> Option<(MemOp, Vec<u8>)> {
+    let mut lea = VecAssembler::<X64Relocation>::new(0);
+    let mut op = VecAssembler::<X64Relocation>::new(0);
+    let mut op_host = VecAssembler::<X64Relocation>::new(0);
+    let mut after = VecAssembler::<X64Relocation>::new(0);
+    let write = match i.code() {
+        Code::Pushfd => {
+            asm!(lea ; lea r8d, [r12 - 4]);
+            pushf_value(&mut op, env);
+            asm!(op ; mov [r15 + r8], r11d);
+            pushf_done(&mut op);
+            pushf_value(&mut op_host, env);
+            asm!(op_host ; mov [r8], r11d);
+            pushf_done(&mut op_host);
+            asm!(after ; lea r12d, [r12 - 4]);
+            true
+        }
+        Code::Popfd => {
+            asm!(lea ; mov r8d, r12d);
+            asm!(op ; mov r9d, [r15 + r8]);
+            popf_merge(&mut op, env, i, index, len);
+            asm!(op_host ; mov r9d, [r8]);
+            popf_merge(&mut op_host, env, i, index, len);
+            false
+        }
+        _ => return None,
+    };
+    let access = MemOp { lea: bytes(lea)?, op: bytes(op)?, op_host: bytes(op_host)?, len: 4, write };
+    Some((access, bytes(after)?))
 }

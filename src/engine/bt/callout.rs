@@ -133,7 +133,7 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
                 Mnemonic::Invlpg => ok && invlpg_synced(m, s, ctx, &d.insn),
                 _ => window(mn, io) && quiet(m, interp, pending),
             })
-        || ((ends || loads_segment(&d.insn)) && super::memory_mode(m) != ctx.mode);
+        || (((ends && !window(mn, io)) || loads_segment(&d.insn)) && super::memory_mode(m) != ctx.mode);
     if let Some(lin) = lin.filter(|_| !leave) {
         // Fill the inline TLB so the next access to this page stays inline.
         super::tlb::fill(&mut s.tlb, m, lin, fill & CALLOUT_MEM_WRITE != 0);
@@ -201,8 +201,9 @@ fn flat(ctx: &Context) -> bool {
 }
 
 /// Segment loads that do not end their block. They, control transfers and
-/// the other block enders (MOV CR0, LMSW...) are all the instructions that
-/// do not fault and may change the memory mode (a segment, CR0, CPL).
+/// the other block enders (MOV CR0, LMSW...; not STI, POPF or I/O) are all
+/// the instructions that do not fault and may change the memory mode (a
+/// segment, CR0, CPL).
 fn loads_segment(i: &iced_x86::Instruction) -> bool {
     use Mnemonic::*;
     i.op0_register().is_segment_register() || matches!(i.mnemonic(), Lds | Les | Lfs | Lgs | Lss)
