@@ -282,7 +282,7 @@ fn popf_merge(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction,
         ; =>df_done
         ; mov r10, rax
         ; mov eax, r9d
-        ; shr eax, OF_SHIFT as i8
+        ; shr eax, OF_SHIFT
         ; and eax, 1
         ; add al, 0x7f
         ; mov eax, r9d
@@ -328,4 +328,86 @@ pub fn stack_plan(i: &Instruction, env: &Env, index: u32, len: u32) -> Option<(M
     };
     let access = MemOp { lea: bytes(lea)?, op: bytes(op)?, op_host: bytes(op_host)?, len: 4, write };
     Some((access, bytes(after)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::MemPath;
+    use crate::testutil::show;
+    use crate::Layout;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    fn env() -> Env {
+        let layout = Layout {
+            gpr: 0,
+            eip: 0x20,
+            eflags: 0x24,
+            budget: 0,
+            callout_fn: 0x10,
+            callout_arg: 0x18,
+            callout_index: 8,
+            code_pages: 0x28,
+            ibtc: 0x1000,
+            cr0: 0x100,
+            cpl: 0x140,
+            irq_pending: 0x38,
+            shadow_at: 0x30,
+        };
+        Env {
+            layout,
+            exit: 0x5000,
+            callout: 0x6000,
+            mem: MemPath::Physical { ram_size: 1 << 20 },
+            trap_sites: false,
+            inline_sensitive: true,
+        }
+    }
+
+    fn insn(bytes: &[u8]) -> Instruction {
+        Decoder::with_ip(32, bytes, 0x1000, DecoderOptions::NONE).decode()
+    }
+
+    fn emitted(bytes: &[u8]) -> Option<String> {
+        let mut ops = VecAssembler::<X64Relocation>::new(0);
+        let (slow, cont) = emit(&mut ops, &env(), &insn(bytes), 0, 1)?;
+        // Where the block would put the slow path.
+        asm!(ops ; =>slow ; jmp =>cont);
+        Some(show(&ops.finalize().unwrap()))
+    }
+
+    #[test]
+    fn cli_and_sti_change_if_in_the_guest_state() {
+        let cli = emitted(&[0xfa]).unwrap();
+        assert!(cli.contains("and dword ptr [r13+24h],0FFFFFDFFh"), "{cli}");
+        assert!(cli.contains("movzx r9d,byte ptr [r13+140h]"), "{cli}");
+        let sti = emitted(&[0xfb]).unwrap();
+        assert!(sti.contains("or dword ptr [r13+24h],200h"), "{sti}");
+        assert!(sti.contains("mov [r14+30h],r11"), "{sti}");
+        assert!(sti.contains("cmp byte ptr [r14+38h],0"), "{sti}");
+        assert!(!sti.contains("(bad)"), "{sti}");
+        assert!(emitted(&[0x90]).is_none());
+        assert!(emitted(&[0x9c]).is_none()); // pushfd: a stack access
+    }
+
+    #[test]
+    fn pushfd_and_popfd_go_through_the_stack() {
+        let (push, after) = stack_plan(&insn(&[0x9c]), &env(), 0, 1).unwrap();
+        assert!(push.write);
+        assert_eq!(show(&push.lea), "lea r8d,[r12-4]");
+        assert!(show(&push.op).contains("mov [r15+r8],r11d"));
+        assert!(show(&push.op_host).contains("mov [r8],r11d"));
+        assert_eq!(show(&after), "lea r12d,[r12-4]");
+        let (pop, after) = stack_plan(&insn(&[0x9d]), &env(), 0, 1).unwrap();
+        assert!(!pop.write);
+        let op = show(&pop.op);
+        assert!(op.starts_with("mov r9d,[r15+r8]"), "{op}");
+        assert!(op.contains("mov [r13+24h],r9d"), "{op}");
+        assert!(op.contains("lea r12d,[r12+4]"), "{op}");
+        assert!(op.contains("jrcxz"), "{op}");
+        assert!(after.is_empty());
+        // 16-bit forms stay callouts.
+        assert!(stack_plan(&insn(&[0x66, 0x9c]), &env(), 0, 1).is_none());
+        assert!(stack_plan(&insn(&[0xfa]), &env(), 0, 1).is_none());
+    }
 }

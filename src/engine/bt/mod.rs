@@ -82,8 +82,9 @@ pub struct Bt {
     /// The MMU generations the inline TLB matches: all flushes, code
     /// pages, full flushes.
     tlb_generation: (u64, u64, u64),
-    /// The memory mode the indirect-branch cache was filled in.
-    ibtc_mode: Mode,
+    /// The memory mode and code size the indirect-branch cache was filled
+    /// in.
+    ibtc_mode: (Mode, bool),
     by_page: Map<u32, Vec<TKey>>,
     chains: Chains,
     chaining: bool,
@@ -282,7 +283,7 @@ impl Bt {
             env,
             map: Map::default(),
             tlb_generation: (u64::MAX, u64::MAX, u64::MAX),
-            ibtc_mode: Mode::Other,
+            ibtc_mode: (Mode::Other, true),
             by_page: Map::default(),
             chains: Chains::default(),
             chaining: true,
@@ -459,9 +460,9 @@ impl Accel for Bt {
             return false;
         }
         self.sync_tlb(m);
-        if mode != self.ibtc_mode {
+        if (mode, key.code32) != self.ibtc_mode {
             self.clear_ibtc();
-            self.ibtc_mode = mode;
+            self.ibtc_mode = (mode, key.code32);
         }
         if self.chaining {
             self.scratch.ibtc[eip as usize % IBTC_ENTRIES] = codebuf::IbtcEntry { eip, _pad: 0, entry: entry as u64 };
