@@ -99,6 +99,9 @@ pub struct Platform {
     /// it may have reprogrammed a timer (a shorter PIT period, a UART
     /// transmission), so the deadline the loop holds may be too late.
     deadline_stale: bool,
+    /// An I/O access reached a device with deadlines (PIT, UART) since
+    /// `take_timer_access` was last asked.
+    timer_access: bool,
     accesses: [u64; DEVICES.len() + 1],
     /// Accesses to ports no device decodes.
     pub unknown_port_accesses: u64,
@@ -141,6 +144,7 @@ impl Platform {
             event: None,
             last_sample: 0,
             deadline_stale: true,
+            timer_access: true,
             accesses: [0; DEVICES.len() + 1],
             unknown_port_accesses: 0,
         };
@@ -187,6 +191,7 @@ impl Platform {
         let size = normalize(size);
         let mut unknown = false;
         let first = self.decode[usize::from(port)];
+        self.note_timer_access(port, size);
         self.accesses[first as usize] += 1;
         let value = match self.device(first) {
             Some(d) if size == 1 || !d.byte_wide() => d.read(port, size, now) & all_ones(size),
@@ -217,6 +222,7 @@ impl Platform {
         let value = value & all_ones(size);
         let mut unknown = false;
         let first = self.decode[usize::from(port)];
+        self.note_timer_access(port, size);
         self.accesses[first as usize] += 1;
         match self.device(first) {
             Some(d) if size == 1 || !d.byte_wide() => d.write(port, size, value, now),
@@ -232,6 +238,20 @@ impl Platform {
         }
         self.unknown_port_accesses += u64::from(unknown);
         self.after_access(now);
+    }
+
+    fn note_timer_access(&mut self, port: u16, size: IoSize) {
+        for i in 0..u16::from(size) {
+            if matches!(self.decode[usize::from(port.wrapping_add(i))], Dev::Pit | Dev::Uart) {
+                self.timer_access = true;
+            }
+        }
+    }
+
+    /// Whether an I/O access reached the PIT or the UART since the last
+    /// call: only those can move `next_deadline`.
+    pub fn take_timer_access(&mut self) -> bool {
+        std::mem::take(&mut self.timer_access)
     }
 
     fn after_access(&mut self, now: u64) {
@@ -262,6 +282,11 @@ impl Platform {
     /// Brings timers up to `now` and latches their interrupt lines.
     pub fn update(&mut self, now: u64) {
         self.sample_lines(now);
+    }
+
+    /// Whether an exit or reset request is waiting for the run loop.
+    pub fn has_event(&self) -> bool {
+        self.event.is_some()
     }
 
     /// Whether an I/O access happened since the last call: the deadline

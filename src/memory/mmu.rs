@@ -54,7 +54,18 @@ pub struct Mmu {
     /// Bumped whenever a page becomes a code page or stops being one (the
     /// translator mirrors the set in its guest view's page protections).
     pub code_changes: u64,
+    /// Bumped by the flushes of the whole TLB (and when `flushed_pages`
+    /// overflows): a flush not counted here dropped only the pages listed
+    /// in `flushed_pages`.
+    pub full_generation: u64,
+    /// Linear page numbers INVLPG dropped since the translator last looked
+    /// (it takes them; at most `FLUSHED_PAGES`).
+    pub flushed_pages: Vec<u32>,
 }
+
+/// The most single-page flushes `Mmu::flushed_pages` keeps; more count as
+/// a flush of everything.
+pub const FLUSHED_PAGES: usize = 16;
 
 impl Mmu {
     /// An MMU for `ram_size` bytes of RAM.
@@ -68,6 +79,8 @@ impl Mmu {
             generation: 0,
             code_generation: 0,
             code_changes: 0,
+            full_generation: 0,
+            flushed_pages: Vec::new(),
         }
     }
 
@@ -105,6 +118,8 @@ impl Mmu {
     pub fn flush_tlb(&mut self, keep_global: bool) {
         self.stats.tlb_flushes += 1;
         self.generation += 1;
+        self.full_generation += 1;
+        self.flushed_pages.clear();
         for e in self.tlb.iter_mut() {
             if !(keep_global && e.rights & T_GLOBAL != 0) {
                 e.tag = 0;
@@ -115,6 +130,12 @@ impl Mmu {
     /// INVLPG: drops the entry for one linear page.
     pub fn flush_page(&mut self, lin: LinAddr) {
         self.generation += 1;
+        if self.flushed_pages.len() < FLUSHED_PAGES {
+            self.flushed_pages.push(lin.page());
+        } else {
+            self.full_generation += 1;
+            self.flushed_pages.clear();
+        }
         let e = &mut self.tlb[lin.page() as usize % TLB_SIZE];
         if e.tag == lin.page() + 1 {
             e.tag = 0;

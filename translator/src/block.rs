@@ -40,6 +40,9 @@ pub struct Env {
     /// `--engine trap` with real traps: each privileged instruction's
     /// callout is preceded by a trap site (`crate::trap`).
     pub trap_sites: bool,
+    /// CLI and STI inline on the virtual EFLAGS (`crate::inline`); off
+    /// when they must reach a monitor's deprivileged CPU (`--engine trap`).
+    pub inline_sensitive: bool,
 }
 
 /// How translated code reaches guest memory without a callout.
@@ -90,6 +93,8 @@ pub enum Kind {
     IdentMem,
     Exit,
     Callout,
+    /// A sensitive instruction inline (`crate::inline`; a callout slow path).
+    Inline,
 }
 
 /// An exit that may be chained: the offset of its jump's rel32 in the
@@ -566,6 +571,21 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site });
             kinds.push(Kind::IdentMem);
+        } else if let Some((slow, cont)) =
+            env.inline_sensitive.then(|| crate::inline::emit(&mut e.ops, env, i, k as u32, n)).flatten()
+        {
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None });
+            kinds.push(Kind::Inline);
+        } else if let Some((access, after)) = (env.inline_sensitive && env.mem != MemPath::None)
+            .then(|| crate::inline::stack_plan(i, env, k as u32, n))
+            .flatten()
+        {
+            let (slow, cont, site) = e.mem(&access, true);
+            e.ops.extend(after);
+            let ops = &mut e.ops;
+            asm!(ops ; =>cont);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site });
+            kinds.push(Kind::Inline);
         } else {
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
                 traps.push((e.ops.offset().0, site.len()));
@@ -690,7 +710,14 @@ mod tests {
                     blocks += 1;
                     insns += b.len();
                     for mem in paths {
-                        let env = Env { layout, exit: 0x7000_0000, callout: 0x7000_0100, mem, trap_sites: false };
+                        let env = Env {
+                            layout,
+                            exit: 0x7000_0000,
+                            callout: 0x7000_0100,
+                            mem,
+                            trap_sites: false,
+                            inline_sensitive: true,
+                        };
                         match translate(0x7100_0000, &b, &env) {
                             Ok(t) => {
                                 fnv(&mut h, &t.bytes);

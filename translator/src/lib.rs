@@ -9,10 +9,12 @@
 //!   table::classify         how each iced Code is handled (every Code decided)
 //!   block::translate        per guest block: IDENT instructions inline,
 //!                           branches as exits, the rest as callouts
+//!   inline                  CLI/STI on the virtual EFLAGS (no callout)
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod block;
+pub mod inline;
 pub mod liveness;
 pub mod memop;
 pub mod regs;
@@ -57,6 +59,16 @@ pub struct Layout {
     pub state: i32,
     /// Scratch: the guest EIP a block exit leaves for (u32).
     pub exit_eip: i32,
+    /// Offset of the guest CR0 (u32): inline CLI/STI test PE.
+    pub cr0: i32,
+    /// Offset of the guest CPL (u8).
+    pub cpl: i32,
+    /// Scratch: non-zero when the interrupt controller has a request
+    /// pending (u8; set by the runtime on entry and after I/O).
+    pub irq_pending: i32,
+    /// Scratch: the budget value at which an exit leaves the guest in
+    /// STI's interrupt shadow (i64; see `inline`).
+    pub shadow_at: i32,
 }
 
 impl Layout {
@@ -75,6 +87,10 @@ impl Layout {
             ibtc: 0x1000,
             state: 48,
             exit_eip: 56,
+            cr0: 0x100,
+            cpl: 0x140,
+            irq_pending: 0x60,
+            shadow_at: 0x58,
         }
     }
 }

@@ -25,20 +25,36 @@ use iced_x86::{
 };
 use std::cell::RefCell;
 
-/// The host encoding of one instruction, held inline: translating a block
-/// builds many of these and should not allocate for each.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+/// Host code held inline: translating a block builds many of these and
+/// should not allocate for each. Usually one instruction; the inline
+/// PUSHFD/POPFD forms (`inline.rs`) need a short sequence.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct HostBytes {
     len: u8,
-    buf: [u8; 15],
+    buf: [u8; HOST_BYTES],
+}
+
+/// The most a `HostBytes` holds.
+pub const HOST_BYTES: usize = 255;
+
+impl Default for HostBytes {
+    fn default() -> Self {
+        HostBytes { len: 0, buf: [0; HOST_BYTES] }
+    }
 }
 
 impl HostBytes {
     /// `bytes` (at most 15 of them: one x86 instruction).
     pub fn new(bytes: &[u8]) -> HostBytes {
-        let mut h = HostBytes { len: bytes.len() as u8, buf: [0; 15] };
-        h.buf[..bytes.len()].copy_from_slice(bytes);
-        h
+        debug_assert!(bytes.len() <= 15);
+        Self::try_new(bytes).unwrap_or_default()
+    }
+
+    /// `bytes`, if they fit (`HOST_BYTES`).
+    pub fn try_new(bytes: &[u8]) -> Option<HostBytes> {
+        let mut h = HostBytes { len: bytes.len().try_into().ok()?, buf: [0; HOST_BYTES] };
+        h.buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(h)
     }
 
     /// The host encoding of `i` (64-bit mode, at address 0), or `None` if

@@ -8,6 +8,7 @@ use crate::cpu::state::flags;
 use crate::engine::interp::cache::{ends_block, Decoded};
 use crate::engine::interp::Interp;
 use crate::machine::Machine;
+use iced_x86::Mnemonic;
 use translator::block::{CALLOUT_MEM_READ, CALLOUT_MEM_WRITE};
 
 /// What callouts need besides the machine, reached through
@@ -25,6 +26,22 @@ pub struct Context {
     pub mode: super::Mode,
     /// Callouts made per guest mnemonic (indexed by `Mnemonic as usize`).
     pub by_mnemonic: Vec<u64>,
+    /// `Mmu::generation` and the code size when translated code was
+    /// entered: what the indirect-branch cache was filled under.
+    pub mmu_generation: u64,
+    pub code32: bool,
+    /// `Mmu::full_generation` when translated code was entered.
+    pub full_generation: u64,
+    /// The linear pages of the EIPs in the indirect-branch cache (more
+    /// than `IBTC_PAGES`: any page).
+    pub ibtc_pages: Vec<u32>,
+}
+
+impl Context {
+    /// Whether the indirect-branch cache may hold an EIP in one of `pages`.
+    pub fn ibtc_holds_any(&self, pages: &[u32]) -> bool {
+        self.ibtc_pages.len() > super::IBTC_PAGES || pages.iter().any(|p| self.ibtc_pages.contains(p))
+    }
 }
 
 impl Default for Context {
@@ -36,6 +53,10 @@ impl Default for Context {
             calls: 0,
             mode: super::Mode::Other,
             by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
+            mmu_generation: 0,
+            code32: true,
+            full_generation: 0,
+            ibtc_pages: Vec::new(),
         }
     }
 }
@@ -61,6 +82,9 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         let d = &*(s.callout_arg as *const Decoded);
         (&mut *m, s, ctx, interp, d)
     };
+    // The interpreter's handler clears STI's shadow as this instruction
+    // runs (`translator::inline`).
+    s.shadow_at = super::codebuf::NO_SHADOW;
     ctx.calls += 1;
     if let Some(n) = ctx.by_mnemonic.get_mut(d.insn.mnemonic() as usize) {
         *n += 1;
@@ -81,10 +105,22 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     let delta = (m.clock.retired - before) as i64;
     if interp.stats.exceptions != exceptions || m.fatal.is_some() {
         // The instruction faulted: it did not retire (REP iterations done
-        // before the fault did); refund the rest of the block.
+        // before the fault did); refund the rest of the block. The
+        // exception was delivered: go on at the handler if nothing else
+        // needs the run loop.
         s.budget += n - k - delta;
-        return 1;
+        let limit = interp.exception_limit.is_some_and(|l| interp.stats.exceptions >= l);
+        let go_on = m.fatal.is_none() && !limit && flat(ctx) && settled(m, ctx) && quiet(m, interp, None);
+        return if go_on { 2 } else { 1 };
     }
+    let mn = d.insn.mnemonic();
+    let io = is_io(mn);
+    // After I/O: whether a request is pending now (the inline STI reads it).
+    let pending = io.then(|| m.platform.interrupt_pending());
+    if let Some(p) = pending {
+        s.irq_pending = p as u8;
+    }
+    let ends = ends_block(&d.insn);
     let branched = m.cpu.eip != d.insn.next_ip32();
     let leave = !ok
         || branched
@@ -92,26 +128,121 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         || m.cpu.int_shadow != 0
         || m.cpu.halted != 0
         || m.cpu.eflags & flags::TF != 0
-        || ends_block(&d.insn)
-        || super::memory_mode(m) != ctx.mode;
+        || (ends
+            && !match mn {
+                Mnemonic::Invlpg => ok && invlpg_synced(m, s, ctx, &d.insn),
+                _ => window(mn, io) && quiet(m, interp, pending),
+            })
+        || (((ends && !window(mn, io)) || loads_segment(&d.insn)) && super::memory_mode(m) != ctx.mode);
     if let Some(lin) = lin.filter(|_| !leave) {
         // Fill the inline TLB so the next access to this page stays inline.
         super::tlb::fill(&mut s.tlb, m, lin, fill & CALLOUT_MEM_WRITE != 0);
     }
     if leave {
         s.budget += n - k - delta;
-        // A near branch that only moved EIP may go on through the
-        // indirect-branch cache.
-        let settled = ok
-            && m.mmu.smc_pages.is_empty()
-            && m.cpu.int_shadow == 0
-            && m.cpu.halted == 0
-            && m.cpu.eflags & flags::TF == 0
-            && super::memory_mode(m) == ctx.mode;
-        return if branched && settled && near_branch(&d.insn) { 2 } else { 1 };
+        // A branch may go on through the indirect-branch cache: a near one
+        // only moved EIP; a far one (INT, IRET, SYSENTER...) also needs the
+        // service step to have nothing to do.
+        let go_on =
+            ok && branched && settled(m, ctx) && (near_branch(&d.insn) || (flat(ctx) && quiet(m, interp, pending)));
+        return if go_on { 2 } else { 1 };
     }
     s.budget -= delta - 1;
     0
+}
+
+/// Whether translated code may go on at the guest EIP through the
+/// indirect-branch cache (filled for the memory mode the code was entered
+/// in, cleared by the dispatcher when the MMU flushes): no code page
+/// written, no interrupt shadow, not halted, not single-stepping, same
+/// memory mode, code size and MMU generation.
+fn settled(m: &Machine, ctx: &Context) -> bool {
+    m.mmu.smc_pages.is_empty()
+        && m.cpu.int_shadow == 0
+        && m.cpu.halted == 0
+        && m.cpu.eflags & flags::TF == 0
+        && m.mmu.generation == ctx.mmu_generation
+        && m.cpu.code32() == ctx.code32
+        && super::memory_mode(m) == ctx.mode
+}
+
+/// After INVLPG: drops the inline-TLB entries of the flushed pages (and
+/// the indirect-branch cache if it holds one) here, as the dispatcher
+/// would, so the block may go on. Not when the whole TLB went, nor when a
+/// flushed page is the one this code runs from or falls through to: its
+/// mapping may have changed, and chained blocks assume it has not.
+fn invlpg_synced(m: &mut Machine, s: &mut Scratch, ctx: &mut Context, i: &iced_x86::Instruction) -> bool {
+    if m.mmu.full_generation != ctx.full_generation {
+        return false;
+    }
+    let base = m.cpu.seg(crate::cpu::state::Seg::Cs).base;
+    let here = base.wrapping_add(i.ip32()) >> 12;
+    let next = base.wrapping_add(i.next_ip32()) >> 12;
+    if m.mmu.flushed_pages.iter().any(|&p| p == here || p == next) {
+        return false;
+    }
+    for &page in &m.mmu.flushed_pages {
+        super::tlb::clear_page(&mut s.tlb, page);
+    }
+    if ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
+        super::codebuf::clear_ibtc(&mut s.ibtc);
+        ctx.ibtc_pages.clear();
+    }
+    m.mmu.flushed_pages.clear();
+    ctx.mmu_generation = m.mmu.generation;
+    true
+}
+
+/// Whether CS has base 0 whenever the running code's memory mode holds:
+/// then the indirect-branch cache, keyed by EIP, stays right across a
+/// far transfer.
+fn flat(ctx: &Context) -> bool {
+    ctx.mode != super::Mode::Other
+}
+
+/// Segment loads that do not end their block. They, control transfers and
+/// the other block enders (MOV CR0, LMSW...; not STI, POPF or I/O) are all
+/// the instructions that do not fault and may change the memory mode (a
+/// segment, CR0, CPL).
+fn loads_segment(i: &iced_x86::Instruction) -> bool {
+    use Mnemonic::*;
+    i.op0_register().is_segment_register() || matches!(i.mnemonic(), Lds | Les | Lfs | Lgs | Lss)
+}
+
+/// Input and output instructions: the only ones that reach the devices.
+fn is_io(mn: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(mn, In | Insb | Insw | Insd | Out | Outsb | Outsw | Outsd)
+}
+
+/// Instructions that end their block only so that the run loop's service
+/// step runs after them (interrupts may have become deliverable, a device
+/// may have been reprogrammed), not because the code mapping or the mode
+/// may have changed.
+fn window(mn: Mnemonic, io: bool) -> bool {
+    io || matches!(mn, Mnemonic::Sti | Mnemonic::Popf | Mnemonic::Popfd)
+}
+
+/// Whether the service step would do nothing now (`Interp::service`): no
+/// exit or reset request, no interrupt deliverable, and after I/O no
+/// device deadline earlier than the one the budget was set from
+/// (`io_pending`: after I/O, whether a request is pending). Then the
+/// block may go on, through a chained exit, as if the run loop had run
+/// it.
+fn quiet(m: &mut Machine, interp: &Interp, io_pending: Option<bool>) -> bool {
+    if m.platform.has_event() {
+        return false;
+    }
+    if m.cpu.eflags & flags::IF != 0
+        && m.cpu.int_shadow == 0
+        && io_pending.unwrap_or_else(|| m.platform.interrupt_pending())
+    {
+        return false;
+    }
+    // Only the PIT and the UART move the deadline (`Platform::next_deadline`).
+    io_pending.is_none()
+        || !m.platform.take_timer_access()
+        || m.platform.next_deadline(m.clock.now()) >= interp.deadline
 }
 
 /// `--trace callouts`: the interpreter callout behind a line on stderr

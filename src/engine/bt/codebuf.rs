@@ -47,13 +47,24 @@ pub struct Scratch {
     /// The guest EIP a block leaves for, stored by its exit for the
     /// runtime's exit routine.
     pub exit_eip: u32,
-    pub _pad2: u32,
+    pub _pad3: u32,
+    /// The budget at which an exit leaves the guest in STI's interrupt
+    /// shadow (`translator::inline`); `NO_SHADOW` when none.
+    pub shadow_at: i64,
+    /// Non-zero when the interrupt controller has a request pending: set
+    /// on entry, refreshed by callouts after I/O.
+    pub irq_pending: u8,
+    pub _pad2: [u8; 7],
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: guest EIP → translated entry, for the
     /// memory mode of the running code.
     pub ibtc: [IbtcEntry; IBTC_ENTRIES],
 }
+
+/// `Scratch::shadow_at` when no STI is waiting for its next instruction:
+/// no budget translated code exits with.
+pub const NO_SHADOW: i64 = i64::MIN;
 
 /// One indirect-branch cache entry (layout fixed by the runtime routine).
 #[repr(C)]
@@ -62,6 +73,13 @@ pub struct IbtcEntry {
     pub eip: u32,
     pub _pad: u32,
     pub entry: u64,
+}
+
+/// Empties an indirect-branch cache in place (no 16 KiB temporary).
+pub fn clear_ibtc(t: &mut [IbtcEntry; IBTC_ENTRIES]) {
+    for (i, e) in t.iter_mut().enumerate() {
+        *e = IbtcEntry { eip: i as u32 ^ 1, _pad: 0, entry: 0 };
+    }
 }
 
 /// An indirect-branch cache with no entries: slot `i` holds a tag whose
@@ -82,7 +100,10 @@ impl Default for Scratch {
             code_pages: 0,
             state: 0,
             exit_eip: 0,
-            _pad2: 0,
+            _pad3: 0,
+            shadow_at: NO_SHADOW,
+            irq_pending: 0,
+            _pad2: [0; 7],
             tlb: super::tlb::empty(),
             ibtc: empty_ibtc(),
         }

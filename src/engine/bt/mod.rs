@@ -35,6 +35,9 @@ use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
 use translator::runtime::IBTC_ENTRIES;
 
+/// The most linear code pages `Context::ibtc_pages` names one by one.
+pub(crate) const IBTC_PAGES: usize = 8;
+
 /// Size of the translation cache.
 pub const CODE_SIZE: usize = 32 << 20;
 /// The largest instruction budget translated code is entered with: the
@@ -80,10 +83,12 @@ pub struct Bt {
     enter: usize,
     env: Env,
     map: Map<TKey, Translation>,
-    /// The MMU generations the inline TLB matches.
-    tlb_generation: (u64, u64),
-    /// The memory mode the indirect-branch cache was filled in.
-    ibtc_mode: Mode,
+    /// The MMU generations the inline TLB matches: all flushes, code
+    /// pages, full flushes.
+    tlb_generation: (u64, u64, u64),
+    /// The memory mode and code size the indirect-branch cache was filled
+    /// in.
+    ibtc_mode: (Mode, bool),
     by_page: Map<u32, Vec<TKey>>,
     chains: Chains,
     chaining: bool,
@@ -146,6 +151,7 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     let mut bt = Bt::new()?;
     let mut env = bt.env;
     env.mem = mem_path(m, mode, true);
+    env.inline_sensitive = inline_sensitive(m, false);
     let insns: Vec<GuestInsn> =
         decoded.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
     let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
@@ -159,6 +165,13 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
         callout: env.callout,
         translated,
     })
+}
+
+/// Whether CLI and STI may run inline on the virtual EFLAGS: not under a
+/// monitor (`--engine trap`, real or modelled traps), where they must
+/// reach the deprivileged CPU through the callout.
+fn inline_sensitive(m: &Machine, real_traps: bool) -> bool {
+    !real_traps && m.monitor.is_none()
 }
 
 /// How translated code reaches memory in `mode` (`guarded`: through the
@@ -188,6 +201,10 @@ fn layout() -> translator::Layout {
         ibtc: offset_of!(Scratch, ibtc) as i32,
         state: offset_of!(Scratch, state) as i32,
         exit_eip: offset_of!(Scratch, exit_eip) as i32,
+        cr0: cpu.cr0 as i32,
+        cpl: cpu.cpl as i32,
+        irq_pending: offset_of!(Scratch, irq_pending) as i32,
+        shadow_at: offset_of!(Scratch, shadow_at) as i32,
     }
 }
 
@@ -272,6 +289,7 @@ impl Bt {
             callout: base + rt.callout,
             mem: MemPath::None,
             trap_sites: real_traps,
+            inline_sensitive: false,
         };
         let scratch =
             Box::new(Scratch { callout_fn: callout::interp_callout as *const () as u64, ..Scratch::default() });
@@ -280,8 +298,8 @@ impl Bt {
             enter: base + rt.enter,
             env,
             map: Map::default(),
-            tlb_generation: (u64::MAX, u64::MAX),
-            ibtc_mode: Mode::Other,
+            tlb_generation: (u64::MAX, u64::MAX, u64::MAX),
+            ibtc_mode: (Mode::Other, true),
             by_page: Map::default(),
             chains: Chains::default(),
             chaining: true,
@@ -334,7 +352,8 @@ impl Bt {
     }
 
     fn clear_ibtc(&mut self) {
-        self.scratch.ibtc = codebuf::empty_ibtc();
+        codebuf::clear_ibtc(&mut self.scratch.ibtc);
+        self.ctx.ibtc_pages.clear();
     }
 
     fn flush(&mut self) {
@@ -352,6 +371,7 @@ impl Bt {
         let started = std::time::Instant::now();
         let block = interp.decoded_block(m, key)?;
         self.env.mem = mem_path(m, mode, self.view.is_some());
+        self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
         let insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
@@ -414,22 +434,44 @@ impl Bt {
         self.translate(interp, m, key, mode).map(|t| t.len)
     }
 
-    /// Drops inline-TLB entries the MMU no longer vouches for.
-    fn sync_tlb(&mut self, m: &Machine) {
-        let (gen, code) = (m.mmu.generation, m.mmu.code_generation);
+    /// Drops inline-TLB and indirect-branch-cache entries the MMU no
+    /// longer vouches for: all of them after a flush of the whole TLB,
+    /// those of the pages INVLPG named otherwise.
+    fn sync_tlb(&mut self, m: &mut Machine) {
+        let (gen, full, code) = (m.mmu.generation, m.mmu.full_generation, m.mmu.code_generation);
         if gen != self.tlb_generation.0 {
-            tlb::clear(&mut self.scratch.tlb);
-            self.scratch.ibtc = codebuf::empty_ibtc();
-        } else if code != self.tlb_generation.1 {
+            if full != self.tlb_generation.2 {
+                tlb::clear(&mut self.scratch.tlb);
+                self.clear_ibtc();
+            } else {
+                for &page in &m.mmu.flushed_pages {
+                    tlb::clear_page(&mut self.scratch.tlb, page);
+                }
+                if self.ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
+                    self.clear_ibtc();
+                }
+            }
+            m.mmu.flushed_pages.clear();
+        }
+        if code != self.tlb_generation.1 {
             tlb::clear_writes(&mut self.scratch.tlb);
         }
-        self.tlb_generation = (gen, code);
+        self.tlb_generation = (gen, code, full);
     }
 }
 
 impl Accel for Bt {
     fn try_run(&mut self, interp: &mut Interp, m: &mut Machine, budget: u64) -> bool {
-        if m.cpu.int_shadow != 0 || m.cpu.eflags & flags::TF != 0 {
+        if m.cpu.eflags & flags::TF != 0 {
+            return false;
+        }
+        // In an interrupt shadow the interpreter runs one instruction and
+        // then may deliver an interrupt. With none pending, only that
+        // instruction could make one deliverable, and a callout that could
+        // (I/O, STI, POPF) leaves when it does (`callout::quiet`): the
+        // block may run whole.
+        let shadow = m.cpu.int_shadow != 0;
+        if shadow && m.platform.interrupt_pending() {
             return false;
         }
         let eip = m.cpu.eip;
@@ -465,12 +507,17 @@ impl Accel for Bt {
             self.stats.interp_fallbacks += 1;
             return false;
         }
-        if mode != self.ibtc_mode {
+        self.sync_tlb(m);
+        if (mode, key.code32) != self.ibtc_mode {
             self.clear_ibtc();
-            self.ibtc_mode = mode;
+            self.ibtc_mode = (mode, key.code32);
         }
         if self.chaining {
             self.scratch.ibtc[eip as usize % IBTC_ENTRIES] = codebuf::IbtcEntry { eip, _pad: 0, entry: entry as u64 };
+            let page = m.cpu.seg(Seg::Cs).base.wrapping_add(eip) >> 12;
+            if self.ctx.ibtc_pages.len() <= IBTC_PAGES && !self.ctx.ibtc_pages.contains(&page) {
+                self.ctx.ibtc_pages.push(page);
+            }
         }
         self.ctx.interp = interp;
         self.ctx.start_retired = m.clock.retired;
@@ -479,10 +526,18 @@ impl Accel for Bt {
         // (u64::MAX) every block would otherwise refund and leave at once.
         self.ctx.start_budget = budget.min(MAX_BUDGET) as i64;
         self.ctx.mode = mode;
-        self.sync_tlb(m);
+        self.ctx.mmu_generation = m.mmu.generation;
+        self.ctx.code32 = key.code32;
+        self.ctx.full_generation = m.mmu.full_generation;
         self.scratch.budget = self.ctx.start_budget;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
+        self.scratch.irq_pending = m.platform.interrupt_pending() as u8;
+        self.scratch.shadow_at = codebuf::NO_SHADOW;
+        if shadow {
+            // The block's first instruction runs in the shadow and ends it.
+            m.cpu.int_shadow = 0;
+        }
         let membase = match (&mut self.view, mode) {
             (Some(v), Mode::Physical) => {
                 v.sync(m.mmu.code_pages(), m.mmu.code_changes);
@@ -492,6 +547,10 @@ impl Accel for Bt {
         };
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);
         self.stats.guest_view_faults = self.sites.mem_faults();
+        if self.scratch.budget == self.scratch.shadow_at {
+            // Stopped right after an inline STI: its shadow is still on.
+            m.cpu.int_shadow = 1;
+        }
         let done = (self.ctx.start_budget - self.scratch.budget) as u64;
         m.clock.retired = self.ctx.start_retired + done;
         self.stats.block_runs += 1;
@@ -503,7 +562,7 @@ impl Accel for Bt {
         for key in self.by_page.remove(&page).unwrap_or_default() {
             if self.map.remove(&key).is_some() {
                 self.stats.invalidations += 1;
-                self.scratch.ibtc = codebuf::empty_ibtc();
+                self.clear_ibtc();
                 let (buf, exit) = (&mut self.buf, self.env.exit);
                 self.chains.unlink(&key, |at| buf.patch_rel32(at, exit));
             }

@@ -35,7 +35,19 @@ pub fn empty() -> Tables {
 
 /// Clears every entry.
 pub fn clear(t: &mut Tables) {
-    *t = empty();
+    for e in t.iter_mut().flatten() {
+        *e = Entry { read: EMPTY, write: EMPTY, addend: 0 };
+    }
+}
+
+/// Clears the entries for linear page number `page` (INVLPG).
+pub fn clear_page(t: &mut Tables, page: u32) {
+    for table in t.iter_mut() {
+        let e = &mut table[page as usize % TLB_ENTRIES];
+        if e.read == page << 12 || e.write == page << 12 {
+            *e = Entry { read: EMPTY, write: EMPTY, addend: 0 };
+        }
+    }
 }
 
 /// Clears every write tag.

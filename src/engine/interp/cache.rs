@@ -60,6 +60,16 @@ impl Hasher for KeyHasher {
     fn write_u8(&mut self, v: u8) {
         self.write_u32(v as u32);
     }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(29) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    // Enum discriminants (the translator's memory mode) hash as isize.
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn write_isize(&mut self, v: isize) {
+        self.write_u64(v as u64);
+    }
 }
 
 /// A hash map keyed by block addresses, with the cheap hasher.

@@ -73,7 +73,10 @@ pub struct Interp {
     idle_deadlines: u32,
     pub(crate) cache: DecodeCache,
     /// Virtual time of the next device deadline.
-    deadline: u64,
+    pub(crate) deadline: u64,
+    /// `Limits::max_exceptions` of the run: translated code that delivered
+    /// an exception goes on only below it.
+    pub(crate) exception_limit: Option<u64>,
     pub stats: InterpStats,
 }
 
@@ -81,7 +84,13 @@ impl Interp {
     /// An interpreter; `decode_cache` off decodes every instruction every
     /// time (for testing the cache).
     pub fn new(decode_cache: bool) -> Interp {
-        Interp { idle_deadlines: 0, cache: DecodeCache::new(decode_cache), deadline: 0, stats: InterpStats::default() }
+        Interp {
+            idle_deadlines: 0,
+            cache: DecodeCache::new(decode_cache),
+            deadline: 0,
+            exception_limit: None,
+            stats: InterpStats::default(),
+        }
     }
 
     /// Runs until the guest exits or a limit is reached.
@@ -94,6 +103,7 @@ impl Interp {
     pub(crate) fn run_with<A: Accel>(&mut self, m: &mut Machine, limits: Limits, accel: &mut A) -> Exit {
         let started = Instant::now();
         let mut rounds = 0u32;
+        self.exception_limit = limits.max_exceptions;
         loop {
             if !m.mmu.smc_pages.is_empty() {
                 self.invalidate(m, accel);
