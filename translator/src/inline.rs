@@ -143,18 +143,23 @@ pub fn emit(
     unpark_flags(ops);
     asm!(ops ; jmp =>cont ; =>leave);
     unpark_flags(ops);
+    leave_after(ops, env, i, rest);
+    asm!(ops ; =>cont);
+    Some((slow, cont))
+}
+
+/// Refunds the `rest` instructions of the block after `i` and leaves to
+/// the dispatcher at the next EIP (flags untouched).
+fn leave_after(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction, rest: i32) {
+    let l = env.layout;
     if rest > 0 {
-        asm!(ops
-            ; lea r13, [r13 + rest]
-        );
+        asm!(ops ; lea r13, [r13 + rest]);
     }
     asm!(ops
         ; mov DWORD [r14 + l.exit_eip], i.next_ip32() as i32
         ; mov r11, QWORD env.exit as i64
         ; jmp r11
-        ; =>cont
     );
-    Some((slow, cont))
 }
 
 fn bytes(ops: VecAssembler<X64Relocation>) -> Option<Vec<u8>> {
@@ -166,7 +171,6 @@ fn bytes(ops: VecAssembler<X64Relocation>) -> Option<Vec<u8>> {
 /// instructions after it and exits to the dispatcher at the next EIP.
 /// Guest ECX is parked in r10 around the JRCXZ.
 fn leave_if_r11(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction, index: u32, len: u32) {
-    let l = env.layout;
     let rest = len.saturating_sub(index + 1) as i32;
     let stay = ops.new_dynamic_label();
     asm!(ops
@@ -175,15 +179,8 @@ fn leave_if_r11(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instructio
         ; jrcxz =>stay
         ; mov rcx, r10
     );
-    if rest > 0 {
-        asm!(ops
-            ; lea r13, [r13 + rest]
-        );
-    }
+    leave_after(ops, env, i, rest);
     asm!(ops
-        ; mov DWORD [r14 + l.exit_eip], i.next_ip32() as i32
-        ; mov r11, QWORD env.exit as i64
-        ; jmp r11
         ; =>stay
         ; mov rcx, r10
     );
