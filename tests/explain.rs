@@ -24,11 +24,15 @@ fn explain_entry_point() {
     // The guest listing: address, bytes, instruction, decision, kind.
     let cli = out.lines().find(|l| l.trim_start().starts_with("0010000c")).expect("a line for the first instruction");
     assert!(cli.contains(" fa ") && cli.contains("cli") && cli.contains("Callout(Privileged)"), "{cli}");
-    assert!(cli.ends_with("Callout"), "{cli}");
+    // CLI runs inline on the virtual EFLAGS (its callout is the slow path).
+    assert!(cli.ends_with("Inline"), "{cli}");
+    let mov_cs = out.lines().find(|l| l.trim_start().starts_with("00100012")).expect("a line for mov [m], cs");
+    assert!(mov_cs.contains("Callout(Sensitive)") && mov_cs.ends_with("Callout"), "{mov_cs}");
     assert!(out.contains("IdentMem"), "{out}");
     // The host listing, annotated per guest instruction, ending at the tail.
     assert!(out.contains("host code (x86-64)"), "{out}");
-    assert!(out.contains("; guest 0010000c  cli  [Callout]"), "{out}");
+    assert!(out.contains("; guest 0010000c  cli  [Inline]"), "{out}");
+    assert!(out.contains("; guest 00100012  mov     [0x104004], cs  [Callout]"), "{out}");
     assert!(out.contains("; block tail:"), "{out}");
     assert!(out.contains("call    r11"), "{out}");
     assert!(out.contains("; runtime exit routine"), "{out}");
@@ -71,7 +75,8 @@ fn run_trace_callouts() {
     let (code, out, err) = bt86(&["run", HELLO, "--engine", "bt", "--trace", "callouts"]);
     assert_eq!(code, Some(1), "stderr: {err}");
     assert_eq!(out, std::fs::read_to_string(HELLO_OUT).unwrap());
-    assert!(err.lines().next().is_some_and(|l| l == "bt: callout eip=0010000c cli"), "{err}");
+    // The first callout: MOV [m], CS (CLI before it runs inline).
+    assert!(err.lines().next().is_some_and(|l| l == "bt: callout eip=00100012 mov"), "{err}");
 }
 
 #[test]
