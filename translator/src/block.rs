@@ -508,6 +508,10 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     let mut starts = Vec::with_capacity(insns.len() + 1);
     let mut exits = Vec::new();
     let mut taken: Option<(usize, u32)> = None;
+    // Side exits of a Jcc inside the block (a block that runs on through
+    // its fall-through): the rel32 to patch, the target, the instructions
+    // after the Jcc to refund.
+    let mut side_exits: Vec<(usize, u32, u32)> = Vec::new();
     let slow_paths = &mut s.slow_paths;
     slow_paths.clear();
     let mut ends_with_jmp = false;
@@ -525,14 +529,19 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             break;
         }
         // Only true Jcc: LOOPcc also has a condition code but counts ECX.
-        if last && i.is_jcc_short_or_near() {
+        if i.is_jcc_short_or_near() {
             if let Some(cc) = cc_nibble(i) {
                 // jcc rel32 to the taken exit, patched below.
                 e.ops.push(0x0f);
                 e.ops.push(0x80 + cc);
                 let at = e.ops.offset().0;
                 e.ops.push_i32(0);
-                taken = Some((at, i.near_branch_target() as u32));
+                let target = i.near_branch_target() as u32;
+                if last {
+                    taken = Some((at, target));
+                } else {
+                    side_exits.push((at, target, n - k as u32 - 1));
+                }
                 kinds.push(Kind::Exit);
                 continue;
             }
@@ -605,6 +614,14 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     if let Some((_, target)) = taken {
         exits.push(ChainableExit { rel32_at: e.exit(target), target });
     }
+    // Side exits: refund what the block did not run, then leave (chainable).
+    let mut side_at = Vec::with_capacity(side_exits.len());
+    for &(_, target, rest) in &side_exits {
+        side_at.push(e.ops.offset().0);
+        let ops = &mut e.ops;
+        asm!(ops ; lea r13, [r13 + rest as i32]);
+        exits.push(ChainableExit { rel32_at: e.exit(target), target });
+    }
     let mut mem_sites = Vec::new();
     for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
@@ -628,6 +645,10 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     s.asm = Some(e.ops);
     if let Some((at, _)) = taken {
         let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
+        bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
+    }
+    for (&(at, _, _), &stub) in side_exits.iter().zip(&side_at) {
+        let rel = (stub as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
     Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites })
@@ -683,6 +704,35 @@ mod tests {
     /// only the translator's speed does: run this before and after and
     /// compare (`cargo test --release -p translator -- --ignored
     /// emitted_bytes_digest --nocapture`).
+    #[test]
+    fn a_jcc_inside_a_block_is_a_side_exit_that_refunds_the_rest() {
+        // cmp eax, 1; je 0x1100; inc eax; jne 0x1000 (a block the
+        // interpreter cuts in two, joined).
+        let code = [0x83, 0xf8, 0x01, 0x0f, 0x84, 0xf7, 0x00, 0x00, 0x00, 0x40, 0x75, 0xf4];
+        let g: Vec<GuestInsn> = Decoder::with_ip(32, &code, 0x1000, DecoderOptions::NONE)
+            .into_iter()
+            .map(|insn| GuestInsn { insn, arg: 0 })
+            .collect();
+        assert_eq!(g.len(), 4);
+        let env = Env {
+            layout: Layout::detached(),
+            exit: 0x7000_0000,
+            callout: 0x7000_0100,
+            mem: MemPath::Guarded,
+            trap_sites: false,
+            inline_sensitive: true,
+        };
+        let t = translate(0x7100_0000, &g, &env).unwrap();
+        let mut targets: Vec<u32> = t.exits.iter().map(|x| x.target).collect();
+        targets.sort();
+        // The side exit, the loop's taken branch, the fall-through.
+        assert_eq!(targets, [0x1000, 0x100c, 0x1100]);
+        let code = crate::testutil::show(&t.bytes);
+        // The side exit gives back the two instructions after the JE.
+        assert!(code.contains("lea r13,[r13+2]"), "{code}");
+        assert_eq!(t.kinds.iter().filter(|k| **k == Kind::Exit).count(), 2);
+    }
+
     #[test]
     #[ignore = "a tool: prints the digest to compare across versions"]
     fn emitted_bytes_digest() {

@@ -74,8 +74,17 @@ struct Translation {
     entry: usize,
     len: u64,
     /// Keeps the decoded instructions the callouts point at alive.
-    _block: Rc<Block>,
+    _blocks: Vec<Rc<Block>>,
 }
+
+/// A translation runs on through the fall-through of a conditional branch
+/// (the interpreter's block ends there) into the next decoded block in the
+/// same page, up to this many decoded blocks: a loop whose body the
+/// interpreter cuts in two then charges its budget and jumps once per
+/// iteration, leaving by a side exit when the branch is taken.
+const MAX_JOINED: usize = 4;
+/// ... and up to this many guest instructions.
+const MAX_JOINED_INSNS: usize = 48;
 
 /// The binary-translation engine.
 pub struct Bt {
@@ -372,8 +381,29 @@ impl Bt {
         let block = interp.decoded_block(m, key)?;
         self.env.mem = mem_path(m, mode, self.view.is_some());
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
-        let insns: Vec<GuestInsn> =
+        let mut insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
+        let mut blocks = vec![block];
+        // Flat segments only: there a CS limit never falls inside a page.
+        while mode != Mode::Other && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
+            let last = insns[insns.len() - 1].insn;
+            if !last.is_jcc_short_or_near() || last.condition_code() == iced_x86::ConditionCode::None {
+                break;
+            }
+            // The fall-through, in the same page (translations are dropped
+            // by the page they start in).
+            let next = last.next_ip32();
+            let phys = key.phys.wrapping_add(next.wrapping_sub(key.eip));
+            if next <= key.eip || phys >> 12 != key.phys >> 12 {
+                break;
+            }
+            let Some(b) = interp.decoded_block(m, BlockKey { phys, eip: next, code32: key.code32 }) else { break };
+            if b.insns.iter().any(|d| d.insn.is_invalid()) {
+                break;
+            }
+            insns.extend(b.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }));
+            blocks.push(b);
+        }
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         if !self.buf.fits(t.bytes.len()) {
             self.flush();
@@ -400,7 +430,7 @@ impl Bt {
         self.stats.ident_insns += t.kinds.iter().filter(|k| **k == Kind::Ident).count() as u64;
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
         self.by_page.entry(key.phys >> 12).or_default().push((key, mode));
-        self.map.insert((key, mode), Translation { entry, len: insns.len() as u64, _block: block });
+        self.map.insert((key, mode), Translation { entry, len: insns.len() as u64, _blocks: blocks });
         let exits: Vec<(usize, u32)> =
             if self.chaining { t.exits.iter().map(|x| (entry + x.rel32_at, x.target)).collect() } else { Vec::new() };
         let (map, buf) = (&self.map, &mut self.buf);
