@@ -353,18 +353,18 @@ impl Emitter<'_> {
         let ops = &mut self.ops;
         save_flags(ops);
         ops.extend(m.lea.iter().copied());
+        // The tag is compared with the page of the access's *last* byte,
+        // the slot chosen by its first: an access that crosses into the
+        // next page cannot match (that page has another slot), so one
+        // compare covers the crossing check too.
         asm!(ops
-            ; mov r9d, r8d
+            ; lea r9d, [r8 + m.len as i32 - 1]
             ; and r9d, 0xffff_f000u32 as i32
             ; mov r11d, r8d
             ; shr r11d, 8
             ; and r11d, ((TLB_ENTRIES - 1) * TLB_ENTRY) as i32
             ; cmp r9d, [r14 + r11 + tag]
             ; jne =>slow
-            ; lea r9d, [r8 + m.len as i32 - 1]
-            ; xor r9d, r8d
-            ; cmp r9d, 0xfff
-            ; ja =>slow
             ; add r8, [r14 + r11 + table + 8]
         );
         if restore_flags {
