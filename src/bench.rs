@@ -20,6 +20,7 @@
 //! same way.
 
 pub mod nano;
+pub mod plot;
 
 use crate::engine::Limits;
 use crate::session::{self, EngineKind, RunConfig};

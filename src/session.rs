@@ -220,14 +220,8 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
     let mut interp = Interp::new(cfg.decode_cache);
     let bt = match cfg.engine {
         EngineKind::Trap(mode) => {
-            let real = mode == TrapMode::Real;
-            m.monitor = Some(crate::engine::trap::monitor(real));
             shadow.monitor = Some(crate::engine::trap::monitor(false));
-            if real {
-                Bt::with_real_traps()
-            } else {
-                Bt::new()
-            }
+            crate::engine::trap::prepare(&mut m, mode == TrapMode::Real)
         }
         _ => Bt::new(),
     };
@@ -258,7 +252,7 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
         }
     }
     let compared = ls.compared;
-    let bt_stats = Some(ls.bt.stats.clone());
+    let bt_stats = Some(ls.bt.collect_stats());
     m.platform.flush();
     Outcome {
         exit,

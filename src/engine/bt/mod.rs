@@ -347,8 +347,16 @@ impl Bt {
     /// Runs the machine until it stops.
     pub fn run(&mut self, interp: &mut Interp, m: &mut Machine, limits: Limits) -> Exit {
         let exit = interp.run_with(m, limits, self);
+        self.collect_stats();
+        exit
+    }
+
+    /// Completes `stats` with the counters kept elsewhere while code ran
+    /// (callouts, chains, guest-view faults) and returns them.
+    pub fn collect_stats(&mut self) -> BtStats {
         self.stats.callout_insns = self.ctx.calls;
         self.stats.chains = self.chains.links;
+        self.stats.guest_view_faults = self.sites.mem_faults();
         let mut kinds: Vec<(String, u64)> = iced_x86::Mnemonic::values()
             .zip(self.ctx.by_mnemonic.iter())
             .filter(|(_, &n)| n > 0)
@@ -357,7 +365,7 @@ impl Bt {
         kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
         kinds.truncate(12);
         self.stats.callouts_by_kind = kinds;
-        exit
+        self.stats.clone()
     }
 
     fn clear_ibtc(&mut self) {
@@ -464,6 +472,26 @@ impl Bt {
         self.translate(interp, m, key, mode).map(|t| t.len)
     }
 
+    /// Maps the guest view of `m`'s RAM if there is none yet (or it views
+    /// another machine's); if it cannot be mapped, paging-off code keeps
+    /// the checked memory path.
+    fn ensure_view(&mut self, m: &Machine) {
+        if !self.guard || self.view.as_ref().is_some_and(|v| v.views(&m.ram)) {
+            return;
+        }
+        if self.view.take().is_some() {
+            // Another machine's RAM: nothing translated for it applies.
+            self.flush();
+        }
+        match guard::GuestView::new(&m.ram) {
+            Ok(v) => {
+                self.sites.set_view(v.base() as usize, guard::RESERVE);
+                self.view = Some(v);
+            }
+            Err(_) => self.guard = false,
+        }
+    }
+
     /// Drops inline-TLB and indirect-branch-cache entries the MMU no
     /// longer vouches for: all of them after a flush of the whole TLB,
     /// those of the pages INVLPG named otherwise.
@@ -510,18 +538,8 @@ impl Accel for Bt {
             return false;
         };
         let mode = memory_mode(m);
-        if mode == Mode::Physical && self.guard && !self.view.as_ref().is_some_and(|v| v.views(&m.ram)) {
-            if self.view.take().is_some() {
-                // Another machine's RAM: nothing translated for it applies.
-                self.flush();
-            }
-            match guard::GuestView::new(&m.ram) {
-                Ok(v) => {
-                    self.sites.set_view(v.base() as usize, guard::RESERVE);
-                    self.view = Some(v);
-                }
-                Err(_) => self.guard = false,
-            }
+        if mode == Mode::Physical {
+            self.ensure_view(m);
         }
         let (entry, len) = match self.map.get(&(key, mode)) {
             Some(t) => (t.entry, t.len),
@@ -576,7 +594,6 @@ impl Accel for Bt {
             _ => m.ram.bytes_mut().as_mut_ptr(),
         };
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);
-        self.stats.guest_view_faults = self.sites.mem_faults();
         if self.scratch.budget == self.scratch.shadow_at {
             // Stopped right after an inline STI: its shadow is still on.
             m.cpu.int_shadow = 1;

@@ -40,6 +40,15 @@ pub fn monitor(real: bool) -> Monitor {
     Monitor { take_trap: real.then_some(signal::take_trap as fn()), ..Monitor::default() }
 }
 
+/// Puts `m` under a monitor and returns the translator that runs it:
+/// with `real` traps, one whose privileged instructions take real host
+/// traps.
+pub fn prepare(m: &mut Machine, real: bool) -> Result<Bt, String> {
+    let bt = if real { Bt::with_real_traps()? } else { Bt::new()? };
+    m.monitor = Some(monitor(real));
+    Ok(bt)
+}
+
 /// Runs the machine under the trap-and-emulate monitor; `real` chooses
 /// real host traps over modelled ones. `setup` configures the translator
 /// (tracing) before the run.
@@ -50,13 +59,11 @@ pub fn run(
     real: bool,
     setup: impl FnOnce(&mut Bt),
 ) -> (Exit, Option<BtStats>, TrapStats) {
-    let bt = if real { Bt::with_real_traps() } else { Bt::new() };
-    let mut bt = match bt {
+    let mut bt = match prepare(m, real) {
         Ok(bt) => bt,
         Err(e) => return (Exit::Fatal(Fatal::Host(e)), None, TrapStats::default()),
     };
     setup(&mut bt);
-    m.monitor = Some(monitor(real));
     let exit = bt.run(interp, m, limits);
     let stats = TrapStats {
         monitor: m.monitor.as_ref().map(|mon| mon.stats).unwrap_or_default(),
