@@ -97,6 +97,7 @@ fn emit(c: &mut Criterion, runs: &[Run]) {
         mem: MemPath::Physical { ram_size: 64 << 20 },
         trap_sites: false,
         inline_sensitive: true,
+        loops: true,
     };
     for Run { name, machine: m, keys, .. } in runs {
         // The same blocks, decoded once here as the engine cuts them.

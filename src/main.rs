@@ -89,6 +89,9 @@ enum TraceArg {
     Blocks,
     /// A line per callout executed: guest EIP, mnemonic.
     Callouts,
+    /// No lines: write /tmp/perf-PID.map naming every translated block
+    /// (`bt:EIP`) and the runtime's routines, for `perf report`.
+    Perf,
 }
 
 #[derive(clap::Args)]
@@ -459,6 +462,7 @@ fn run(args: RunArgs) -> i32 {
             None => Trace::Off,
             Some(TraceArg::Blocks) => Trace::Blocks,
             Some(TraceArg::Callouts) => Trace::Callouts,
+            Some(TraceArg::Perf) => Trace::Perf,
         },
     };
     let machine = match boot(&path, &image, &cfg, Box::new(std::io::stdout())) {

@@ -78,6 +78,8 @@ pub enum Trace {
     Blocks,
     /// One line per callout executed.
     Callouts,
+    /// A perf map (/tmp/perf-PID.map) of the translation cache.
+    Perf,
 }
 
 /// Everything a run needs besides the kernel image.
@@ -179,7 +181,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
         EngineKind::Interp => interp.run(&mut m, cfg.limits),
         EngineKind::Bt => match Bt::new() {
             Ok(mut bt) => {
-                bt.set_trace(cfg.trace == Trace::Blocks, cfg.trace == Trace::Callouts);
+                bt.set_trace(cfg.trace);
                 let exit = bt.run(&mut interp, &mut m, cfg.limits);
                 bt_stats = Some(bt.stats.clone());
                 exit
@@ -190,7 +192,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
             let trace = cfg.trace;
             let (exit, stats, t) =
                 crate::engine::trap::run(&mut interp, &mut m, cfg.limits, mode == TrapMode::Real, |bt| {
-                    bt.set_trace(trace == Trace::Blocks, trace == Trace::Callouts)
+                    bt.set_trace(trace)
                 });
             bt_stats = stats;
             trap_stats = Some(t);
@@ -227,7 +229,7 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
     };
     let bt = match bt {
         Ok(mut bt) => {
-            bt.set_trace(cfg.trace == Trace::Blocks, cfg.trace == Trace::Callouts);
+            bt.set_trace(cfg.trace);
             bt
         }
         Err(e) => {
@@ -350,6 +352,11 @@ impl Outcome {
                 s,
                 "bt guest-view faults   {} (paging-off accesses past RAM or stores into code pages)",
                 b.guest_view_faults
+            );
+            let _ = writeln!(
+                s,
+                "bt budget exits        {} (blocks that could not cover their charge: a deadline, or the window's end)",
+                b.budget_exits
             );
             let _ = writeln!(s, "bt invalidations       {}", b.invalidations);
             let _ = writeln!(s, "bt flushes             {}", b.flushes);

@@ -9,8 +9,8 @@
 //!   (the interpreter's handler for it, or a `system/` function).
 //!
 //! Every block starts by charging its length against the instruction
-//! budget in the scratch area (`Layout::budget`); if the budget cannot
-//! cover it, the block refunds and exits before running anything, so a
+//! budget (r13, `Block::charge`); if the budget cannot cover it, the
+//! block refunds and exits before running anything, so a
 //! chain of blocks stops exactly where the interpreter would. Callouts that
 //! leave early refund the instructions that did not run (see the runtime's
 //! callout in `src/engine/bt/callout.rs`).
@@ -43,6 +43,12 @@ pub struct Env {
     /// CLI and STI inline on the virtual EFLAGS (`crate::inline`); off
     /// when they must reach a monitor's deprivileged CPU (`--engine trap`).
     pub inline_sensitive: bool,
+    /// A conditional branch back to the block's own first instruction
+    /// jumps straight to its entry (the charge) instead of leaving through
+    /// an exit: a loop the translation holds whole costs one taken branch
+    /// per iteration. Off where every block must return to the dispatcher
+    /// (`--lockstep`).
+    pub loops: bool,
 }
 
 /// How translated code reaches guest memory without a callout.
@@ -95,6 +101,9 @@ pub enum Kind {
     Callout,
     /// A sensitive instruction inline (`crate::inline`; a callout slow path).
     Inline,
+    /// DIV or IDIV by a register, run on the host (its #DE resumes at a
+    /// callout slow path).
+    Divide,
 }
 
 /// An exit that may be chained: the offset of its jump's rel32 in the
@@ -120,9 +129,14 @@ pub struct Translated {
     /// Trap sites (`Env::trap_sites`): offset in `bytes` and length of each
     /// host instruction that faults; execution resumes right after it.
     pub traps: Vec<(usize, usize)>,
-    /// Memory sites (`MemPath::Guarded`): offset in `bytes` of each host
-    /// access that may fault, and of the slow path a fault resumes at.
+    /// Memory sites (`MemPath::Guarded`, and every block's budget
+    /// charge): offset in `bytes` of each host access that may fault, and
+    /// of the slow path a fault resumes at.
     pub mem_sites: Vec<(usize, usize)>,
+    /// Divide sites (`Kind::Divide`): offset of each host DIV or IDIV that
+    /// raises #DE exactly when the guest's would, and of the slow path its
+    /// fault (SIGFPE) resumes at.
+    pub div_sites: Vec<(usize, usize)>,
 }
 
 /// The callout index word: the instruction's index in its block in bits
@@ -147,9 +161,18 @@ pub fn ident_bytes(i: &Instruction, ip: u64) -> Option<Vec<u8>> {
 /// `ident_bytes`, appended to `out` with `e`; false (`out` unchanged) when
 /// `i` must be a callout.
 fn ident_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut Vec<u8>) -> bool {
-    if table::classify_instruction(i).class != Class::Ident {
-        return false;
-    }
+    table::classify_instruction(i).class == Class::Ident && host_into(e, i, ip, out)
+}
+
+/// DIV or IDIV with a register operand: run on the host (`Kind::Divide`).
+fn register_divide(i: &Instruction) -> bool {
+    matches!(i.mnemonic(), Mnemonic::Div | Mnemonic::Idiv) && i.op0_kind() == OpKind::Register
+}
+
+/// `i` re-encoded for the host with guest registers mapped to host ones,
+/// appended to `out`; false (`out` unchanged) when it has no such
+/// encoding (memory operands other than LEA's, unmappable registers).
+fn host_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut Vec<u8>) -> bool {
     let mut used = [Register::None; 10];
     let mut nused = 0;
     let mut j = *i;
@@ -246,6 +269,8 @@ struct SlowPath {
     /// For a guarded access: its offset, which becomes a memory site
     /// resuming at this slow path (whose flags were never parked).
     site: Option<usize>,
+    /// The site is a divide site (a host #DE, not a page fault).
+    div: bool,
 }
 
 struct Emitter<'a> {
@@ -276,29 +301,45 @@ impl Emitter<'_> {
 
     /// Charges the block's `len` instructions against the budget, which
     /// lives in r13 while translated code runs (a register, so a loop's
-    /// blocks do not chain through a store and a reload each time round);
-    /// the returned label is where the block refunds and leaves when the
-    /// budget cannot cover them. Flag-free, so guest flags live into the
-    /// block need no saving: the budget never exceeds 2^48, so its top byte
-    /// is 0 exactly when it is not negative; BSWAP brings that byte down
-    /// and JRCXZ tests it (guest ECX parked in r9 meanwhile).
-    fn charge(&mut self, len: u32) -> DynamicLabel {
+    /// blocks do not chain through a store and a reload each time round).
+    /// r13 holds the budget as an address in the budget window, readable
+    /// for every budget translated code is entered with and unmapped just
+    /// below (`Layout::budget_base`), so the check is a load: when the
+    /// charge takes the budget below zero the load faults, and the SIGSEGV
+    /// handler resumes at the returned refund label (the load's offset,
+    /// also returned, is the memory site). No flags, no branch, no
+    /// register but r9 (a scratch register) touched.
+    fn charge(&mut self, len: u32) -> (DynamicLabel, usize) {
         let refund = self.ops.new_dynamic_label();
-        let ok = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
-        asm!(ops
-            ; lea r13, [r13 - len as i32]
-            ; mov r9, rcx
-            ; mov rcx, r13
-            ; bswap rcx
-            ; movzx ecx, cl
-            ; jrcxz =>ok
-            ; mov rcx, r9
-            ; jmp =>refund
-            ; =>ok
-            ; mov rcx, r9
-        );
-        refund
+        asm!(ops ; lea r13, [r13 - len as i32]);
+        let probe = ops.offset().0;
+        asm!(ops ; movzx r9d, BYTE [r13]);
+        (refund, probe)
+    }
+
+    /// A Jcc (condition nibble `cc`) back to the block's first
+    /// instruction, which is at offset 0, with `rest` instructions of the
+    /// block after it. Taken, it refunds them and runs the block again from
+    /// its charge; not taken, it falls through. The last instruction of
+    /// its block (`rest` 0, then the caller ends the block with the
+    /// fall-through exit) is a Jcc straight to the entry; otherwise the
+    /// inverse Jcc skips the refund and the jump back.
+    fn loop_back(&mut self, cc: u8, rest: u32) {
+        let ops = &mut self.ops;
+        if rest == 0 {
+            let rel = -(ops.offset().0 as i64 + 6);
+            ops.push(0x0f);
+            ops.push(0x80 + cc);
+            ops.push_i32(rel as i32);
+            return;
+        }
+        // j!cc +12; lea r13, [r13 + rest] (disp32 form, 7 bytes); jmp entry
+        ops.extend([0x70 + (cc ^ 1), 12, 0x4d, 0x8d, 0xad]);
+        ops.push_i32(rest as i32);
+        let rel = -(ops.offset().0 as i64 + 5);
+        ops.push(0xe9);
+        ops.push_i32(rel as i32);
     }
 
     /// The inline fast path of a memory instruction; returns the labels of
@@ -404,6 +445,39 @@ impl Emitter<'_> {
         }
     }
 
+    /// DIV or IDIV by a register (`host`: its host encoding) run on the
+    /// host. The host instruction raises #DE exactly when the guest's
+    /// would (a zero divisor, a quotient too wide), and a faulting
+    /// instruction changes nothing, so the fault (SIGFPE) resumes at the
+    /// slow path with the guest state exact: the callout then raises the
+    /// guest's #DE. Returns the slow-path label and (the divide site's
+    /// offset, the label after). The flags the host leaves are undefined;
+    /// when the guest may read them (`keep`) they are set as the
+    /// interpreter sets them (`alu::div_flags`: SF ZF PF clear, AF set, CF
+    /// and OF as before).
+    fn divide(&mut self, host: &[u8], keep: bool) -> (DynamicLabel, (usize, DynamicLabel)) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        if keep {
+            save_flags(ops);
+        }
+        let site = ops.offset().0;
+        ops.extend(host.iter().copied());
+        if keep {
+            asm!(ops
+                ; xchg r10, rax
+                ; and ah, 0x01
+                ; or ah, 0x10
+                ; add al, 0x7f
+                ; sahf
+                ; mov rax, r10
+            );
+        }
+        asm!(ops ; =>cont);
+        (slow, (site, cont))
+    }
+
     /// Jumps to the translation for the guest EIP in r9d through the
     /// indirect-branch cache, or leaves through `exit` (EIP stored first).
     /// Flags are kept exact on both paths.
@@ -457,6 +531,10 @@ struct Scratch {
     ident_code: Vec<u8>,
     observer: Vec<bool>,
     restore: Vec<bool>,
+    /// Whether the guest flags must be exact when each instruction starts.
+    needed: Vec<bool>,
+    /// Host encodings of DIV and IDIV by a register (`Kind::Divide`).
+    divide: Vec<Option<(u32, u32)>>,
     slow_paths: Vec<SlowPath>,
 }
 
@@ -493,17 +571,28 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     let (ident, ident_code) = (&mut s.ident, &mut s.ident_code);
     ident_code.clear();
     ident.clear();
+    let divide = &mut s.divide;
+    divide.clear();
     memop::with_encoder(|enc, _| {
-        ident.extend(insns.iter().map(|g| {
+        for g in insns {
             let at = ident_code.len() as u32;
-            ident_into(enc, &g.insn, 0, ident_code).then_some((at, ident_code.len() as u32))
-        }))
+            if ident_into(enc, &g.insn, 0, ident_code) {
+                ident.push(Some((at, ident_code.len() as u32)));
+                divide.push(None);
+            } else {
+                ident.push(None);
+                let host = register_divide(&g.insn) && host_into(enc, &g.insn, 0, ident_code);
+                divide.push(host.then_some((at, ident_code.len() as u32)));
+            }
+        }
     });
     s.observer.clear();
     s.observer.extend(ident.iter().map(|b| b.is_none()));
-    let restore = &mut s.restore;
-    liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |_, _| {});
-    let refund = e.charge(n);
+    let (restore, needed) = (&mut s.restore, &mut s.needed);
+    needed.clear();
+    needed.resize(insns.len(), true);
+    liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |k, n| needed[k] = n);
+    let (refund, probe) = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);
     let mut exits = Vec::new();
@@ -531,16 +620,22 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         // Only true Jcc: LOOPcc also has a condition code but counts ECX.
         if i.is_jcc_short_or_near() {
             if let Some(cc) = cc_nibble(i) {
+                let target = i.near_branch_target() as u32;
+                let rest = n - k as u32 - 1;
+                if env.loops && target == first.insn.ip32() {
+                    e.loop_back(cc, rest);
+                    kinds.push(Kind::Exit);
+                    continue;
+                }
                 // jcc rel32 to the taken exit, patched below.
                 e.ops.push(0x0f);
                 e.ops.push(0x80 + cc);
                 let at = e.ops.offset().0;
                 e.ops.push_i32(0);
-                let target = i.near_branch_target() as u32;
                 if last {
                     taken = Some((at, target));
                 } else {
-                    side_exits.push((at, target, n - k as u32 - 1));
+                    side_exits.push((at, target, rest));
                 }
                 kinds.push(Kind::Exit);
                 continue;
@@ -552,7 +647,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             e.ops.extend(op.after.iter().copied());
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, div: false });
             match op.then {
                 stack::Then::Continue => {}
                 stack::Then::Exit(target) => {
@@ -578,12 +673,12 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
             let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site, div: false });
             kinds.push(Kind::IdentMem);
         } else if let Some((slow, cont)) =
             env.inline_sensitive.then(|| crate::inline::emit(&mut e.ops, env, i, k as u32, n)).flatten()
         {
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None, div: false });
             kinds.push(Kind::Inline);
         } else if let Some((access, after)) = (env.inline_sensitive && env.mem != MemPath::None)
             .then(|| crate::inline::stack_plan(i, env, k as u32, n))
@@ -593,8 +688,13 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             e.ops.extend(after);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, div: false });
             kinds.push(Kind::Inline);
+        } else if let Some((from, to)) = divide[k] {
+            let keep = needed.get(k + 1).copied().unwrap_or(true);
+            let (slow, cont) = e.divide(&ident_code[from as usize..to as usize], keep);
+            slow_paths.push(SlowPath { slow, cont: cont.1, arg: g.arg, index, site: Some(cont.0), div: true });
+            kinds.push(Kind::Divide);
         } else {
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
                 traps.push((e.ops.offset().0, site.len()));
@@ -622,11 +722,12 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         asm!(ops ; lea r13, [r13 + rest as i32]);
         exits.push(ChainableExit { rel32_at: e.exit(target), target });
     }
-    let mut mem_sites = Vec::new();
+    let (mut mem_sites, mut div_sites) = (Vec::new(), Vec::new());
     for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
         asm!(ops ; =>p.slow);
         match p.site {
+            Some(site) if p.div => div_sites.push((site, ops.offset().0)),
             Some(site) => mem_sites.push((site, ops.offset().0)),
             None => restore_flags_from_r10(ops),
         }
@@ -636,6 +737,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     }
     // Not enough budget: give it back and leave before the first instruction.
     let ops = &mut e.ops;
+    mem_sites.push((probe, ops.offset().0));
     asm!(ops
         ; =>refund
         ; lea r13, [r13 + n as i32]
@@ -651,7 +753,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         let rel = (stub as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
-    Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites })
+    Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites, div_sites })
 }
 
 #[cfg(test)]
@@ -709,20 +811,9 @@ mod tests {
         // cmp eax, 1; je 0x1100; inc eax; jne 0x1000 (a block the
         // interpreter cuts in two, joined).
         let code = [0x83, 0xf8, 0x01, 0x0f, 0x84, 0xf7, 0x00, 0x00, 0x00, 0x40, 0x75, 0xf4];
-        let g: Vec<GuestInsn> = Decoder::with_ip(32, &code, 0x1000, DecoderOptions::NONE)
-            .into_iter()
-            .map(|insn| GuestInsn { insn, arg: 0 })
-            .collect();
+        let g = decode_at(0x1000, &code);
         assert_eq!(g.len(), 4);
-        let env = Env {
-            layout: Layout::detached(),
-            exit: 0x7000_0000,
-            callout: 0x7000_0100,
-            mem: MemPath::Guarded,
-            trap_sites: false,
-            inline_sensitive: true,
-        };
-        let t = translate(0x7100_0000, &g, &env).unwrap();
+        let t = translate(0x7100_0000, &g, &Env { loops: false, ..guarded_env() }).unwrap();
         let mut targets: Vec<u32> = t.exits.iter().map(|x| x.target).collect();
         targets.sort();
         // The side exit, the loop's taken branch, the fall-through.
@@ -731,6 +822,67 @@ mod tests {
         // The side exit gives back the two instructions after the JE.
         assert!(code.contains("lea r13,[r13+2]"), "{code}");
         assert_eq!(t.kinds.iter().filter(|k| **k == Kind::Exit).count(), 2);
+    }
+
+    fn decode_at(ip: u64, code: &[u8]) -> Vec<GuestInsn> {
+        Decoder::with_ip(32, code, ip, DecoderOptions::NONE)
+            .into_iter()
+            .map(|insn| GuestInsn { insn, arg: 0 })
+            .collect()
+    }
+
+    fn guarded_env() -> Env {
+        Env {
+            layout: Layout::detached(),
+            exit: 0x7000_0000,
+            callout: 0x7000_0100,
+            mem: MemPath::Guarded,
+            trap_sites: false,
+            inline_sensitive: true,
+            loops: true,
+        }
+    }
+
+    #[test]
+    fn a_branch_back_to_the_block_start_jumps_to_its_charge() {
+        // The same block: its last JNE goes back to 0x1000, so it is no
+        // exit but a JNE to offset 0, where the block charges again.
+        let code = [0x83, 0xf8, 0x01, 0x0f, 0x84, 0xf7, 0x00, 0x00, 0x00, 0x40, 0x75, 0xf4];
+        let t = translate(0, &decode_at(0x1000, &code), &guarded_env()).unwrap();
+        let mut targets: Vec<u32> = t.exits.iter().map(|x| x.target).collect();
+        targets.sort();
+        assert_eq!(targets, [0x100c, 0x1100]);
+        let code = crate::testutil::show(&t.bytes);
+        assert!(code.starts_with("lea r13,[r13-4]; movzx r9d,byte ptr [r13]"), "{code}");
+        assert!(code.contains("inc eax; jne 0;"), "{code}");
+        // A JNE back in the middle of a joined block (then JE 0x1100): the
+        // inverse JE skips the refund of the one instruction after it and
+        // the jump back.
+        let code = [0x83, 0xf8, 0x01, 0x40, 0x75, 0xfa, 0x0f, 0x84, 0xf4, 0x00, 0x00, 0x00];
+        let t = translate(0, &decode_at(0x1000, &code), &guarded_env()).unwrap();
+        let code = crate::testutil::show(&t.bytes);
+        assert!(code.contains("inc eax; je short 000000000000001Fh; lea r13,[r13+1]; jmp 0;"), "{code}");
+    }
+
+    #[test]
+    fn a_register_divide_runs_on_the_host_with_a_divide_site() {
+        // div ecx; ret — the flags are live after the DIV (the RET leaves
+        // the block), so they are parked and set as the interpreter sets
+        // them; idiv ecx; add eax, 1; ret — ADD overwrites them all.
+        let live = translate(0, &decode_at(0x1000, &[0xf7, 0xf1, 0xc3]), &guarded_env()).unwrap();
+        let dead = translate(0, &decode_at(0x1000, &[0xf7, 0xf9, 0x83, 0xc0, 0x01, 0xc3]), &guarded_env()).unwrap();
+        for (t, divide, parked) in [(&live, "div ecx", true), (&dead, "idiv ecx", false)] {
+            assert_eq!(t.kinds[0], Kind::Divide);
+            assert_eq!(t.div_sites.len(), 1);
+            let (at, slow) = t.div_sites[0];
+            assert!(slow > at);
+            let code = crate::testutil::show(&t.bytes[at..]);
+            assert!(code.starts_with(divide), "{code}");
+            assert_eq!(code.contains("and ah,1; or ah,10h; add al,7Fh; sahf"), parked, "{code}");
+        }
+        // A memory divisor stays a callout.
+        let t = translate(0, &decode_at(0x1000, &[0xf7, 0x33, 0xc3]), &guarded_env()).unwrap();
+        assert_eq!((t.kinds[0], t.div_sites.len()), (Kind::Callout, 0));
     }
 
     #[test]
@@ -767,6 +919,7 @@ mod tests {
                             mem,
                             trap_sites: false,
                             inline_sensitive: true,
+                            loops: true,
                         };
                         match translate(0x7100_0000, &b, &env) {
                             Ok(t) => {

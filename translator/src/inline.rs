@@ -350,6 +350,7 @@ mod tests {
             mem: MemPath::Physical { ram_size: 1 << 20 },
             trap_sites: false,
             inline_sensitive: true,
+            loops: true,
         }
     }
 

@@ -32,7 +32,8 @@ pub const GUEST_BITNESS: u32 = 32;
 /// Byte offsets the generated code needs: in the guest CPU state, which the
 /// runtime routines address through `r13`, and in the scratch area, which
 /// everything addresses through `r14`. Inside translated code `r13` holds
-/// the instruction budget instead (see `runtime`).
+/// the instruction budget instead, as an address in the budget window
+/// (`budget_base` + budget; see `block` and `runtime`).
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
     /// Offset of the eight guest general registers (u32 each, EAX first).
@@ -45,6 +46,11 @@ pub struct Layout {
     /// runs; translated code keeps it in r13, charging each block's length
     /// at entry and leaving when it would go negative.
     pub budget: i32,
+    /// Scratch: the budget window's address of budget 0 (u64): readable
+    /// for every budget translated code is entered with, unmapped below,
+    /// so a block's charge probes `[r13]` and faults when the budget went
+    /// negative (the runtime converts between the two forms).
+    pub budget_base: i32,
     /// Scratch: the address of the Rust callout function (u64).
     pub callout_fn: i32,
     /// Scratch: the argument the next callout gets (u64).
@@ -66,8 +72,9 @@ pub struct Layout {
     /// Scratch: non-zero when the interrupt controller has a request
     /// pending (u8; set by the runtime on entry and after I/O).
     pub irq_pending: i32,
-    /// Scratch: the budget value at which an exit leaves the guest in
-    /// STI's interrupt shadow (i64; see `inline`).
+    /// Scratch: the budget at which an exit leaves the guest in STI's
+    /// interrupt shadow (i64, in r13's form, window address; see
+    /// `inline`).
     pub shadow_at: i32,
 }
 
@@ -80,6 +87,7 @@ impl Layout {
             eip: 32,
             eflags: 36,
             budget: 8,
+            budget_base: 0x68,
             callout_fn: 16,
             callout_arg: 24,
             callout_index: 32,

@@ -91,6 +91,24 @@ fn load_guest(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
     );
 }
 
+/// r9 = the scratch budget in r13's form (its budget-window address);
+/// clobbers RFLAGS, so it goes before `load_guest`.
+fn budget_to_r9(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
+    asm!(ops
+        ; mov r9, [r14 + l.budget]
+        ; add r9, [r14 + l.budget_base]
+    );
+}
+
+/// The scratch budget, stored from r13 (a budget-window address), back to
+/// a count; clobbers RFLAGS and r9, so it goes after `store_guest`.
+fn budget_from_window(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
+    asm!(ops
+        ; mov r9, [r14 + l.budget_base]
+        ; sub [r14 + l.budget], r9
+    );
+}
+
 /// Emits the runtime routines for a buffer that starts at host address
 /// `base`.
 pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
@@ -112,9 +130,10 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r11, rcx
         ; mov [r14 + l.state], r13
     );
+    budget_to_r9(&mut ops, l);
     load_guest(&mut ops, l);
     asm!(ops
-        ; mov r13, [r14 + l.budget]
+        ; mov r13, r9
         ; jmp r11
     );
 
@@ -128,6 +147,7 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov [r13 + l.eip], r9d
     );
     store_guest(&mut ops, l);
+    budget_from_window(&mut ops, l);
     asm!(ops
         ; =>leave
         ; cld
@@ -155,6 +175,7 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r13, [r14 + l.state]
     );
     store_guest(&mut ops, l);
+    budget_from_window(&mut ops, l);
     asm!(ops
         ; cld
         ; mov rdi, r13
@@ -176,9 +197,10 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         // Into the target block: drop the return address into this one.
         ; add rsp, 8
     );
+    budget_to_r9(&mut ops, l);
     load_guest(&mut ops, l);
     asm!(ops
-        ; mov r13, [r14 + l.budget]
+        ; mov r13, r9
         ; jmp r11
         ; =>leave_block
         // Leave: drop the return address into the block.
@@ -186,9 +208,10 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; jmp =>leave
         ; =>back
     );
+    budget_to_r9(&mut ops, l);
     load_guest(&mut ops, l);
     asm!(ops
-        ; mov r13, [r14 + l.budget]
+        ; mov r13, r9
         ; ret
     );
 

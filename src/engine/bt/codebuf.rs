@@ -28,6 +28,9 @@ pub struct Scratch {
     /// The instruction budget left: blocks charge their length at entry and
     /// leave (refunded) when it would go negative.
     pub budget: i64,
+    /// The budget window's address of budget 0 (`guard::BudgetWindow`):
+    /// translated code keeps `budget_base + budget` in r13.
+    pub budget_base: u64,
     /// The instruction being called out: its index in its block in the low
     /// half, the block's length in the high half.
     pub callout_index: u32,
@@ -49,7 +52,8 @@ pub struct Scratch {
     pub exit_eip: u32,
     pub _pad3: u32,
     /// The budget at which an exit leaves the guest in STI's interrupt
-    /// shadow (`translator::inline`); `NO_SHADOW` when none.
+    /// shadow (`translator::inline`), in r13's form (`budget_base +
+    /// budget`); `NO_SHADOW` when none.
     pub shadow_at: i64,
     /// Non-zero when the interrupt controller has a request pending: set
     /// on entry, refreshed by callouts after I/O.
@@ -92,6 +96,7 @@ impl Default for Scratch {
     fn default() -> Self {
         Scratch {
             budget: 0,
+            budget_base: 0,
             callout_index: 0,
             _pad: 0,
             callout_fn: 0,

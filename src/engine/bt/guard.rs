@@ -16,7 +16,16 @@
 //! x86 instruction has no effect, so the guest state is exact there.
 //!
 //! The interpreter and the callouts use the first mapping (`GuestRam`),
-//! which is always writable. This file holds unsafe code.
+//! which is always writable.
+//!
+//! The budget window works the same way for the instruction budget:
+//! translated code keeps `window + budget` in r13 and each block's charge
+//! loads a byte at r13 (`translator::block`). The window is readable for
+//! every budget code is entered with and unmapped below, so the block that
+//! cannot cover its charge faults on that load, and the handler resumes at
+//! its refund. A check per block without a branch or the flags.
+//!
+//! This file holds unsafe code.
 
 use std::os::fd::AsRawFd;
 
@@ -139,6 +148,79 @@ impl Drop for GuestView {
     }
 }
 
+/// The largest budget translated code is entered with: the readable part
+/// of the budget window. A longer run leaves once per this many
+/// instructions (one fault, a few microseconds) and goes on.
+pub const BUDGET_WINDOW: usize = 16 << 20;
+/// The unmapped part below budget 0: deeper than any charge can take it
+/// (a block's length, a REP instruction's overshoot of one).
+pub const BUDGET_GUARD: usize = 1 << 20;
+
+/// The budget window: `BUDGET_GUARD` bytes of PROT_NONE, then
+/// `BUDGET_WINDOW` read-only bytes (all the shared zero page).
+pub struct BudgetWindow {
+    start: *mut u8,
+}
+
+impl BudgetWindow {
+    pub fn new() -> Result<BudgetWindow, String> {
+        let len = BUDGET_GUARD + BUDGET_WINDOW;
+        // SAFETY: a fresh anonymous PROT_NONE reservation at an address the
+        // kernel picks; nothing else refers to it.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(format!("cannot reserve the budget window: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: replaces the upper part of our own reservation (MAP_FIXED
+        // inside it) with read-only anonymous memory, populated now so
+        // that translated code takes no page fault on it later.
+        let window = unsafe {
+            libc::mmap(
+                (start as *mut u8).add(BUDGET_GUARD) as *mut libc::c_void,
+                BUDGET_WINDOW,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if window == libc::MAP_FAILED {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: unmaps the reservation made above, used by nothing.
+            unsafe { libc::munmap(start, len) };
+            return Err(format!("cannot map the budget window: {e}"));
+        }
+        Ok(BudgetWindow { start: start as *mut u8 })
+    }
+
+    /// The address of budget 0 (r13 = base + budget).
+    pub fn base(&self) -> usize {
+        self.start as usize + BUDGET_GUARD
+    }
+
+    /// The unmapped range below budget 0, where a charge's load faults.
+    pub fn guard(&self) -> (usize, usize) {
+        (self.start as usize, BUDGET_GUARD)
+    }
+}
+
+impl Drop for BudgetWindow {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the reservation `new` made; no translated
+        // code runs any more.
+        unsafe { libc::munmap(self.start as *mut libc::c_void, BUDGET_GUARD + BUDGET_WINDOW) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +250,14 @@ mod tests {
         // Reads of a read-only page still work.
         // SAFETY: page 4 is RAM, mapped read-only in the view.
         assert_eq!(unsafe { *view.base().add(4 * 4096) }, 0);
+    }
+
+    #[test]
+    fn the_budget_window_is_readable_from_zero_to_its_size() {
+        let w = BudgetWindow::new().unwrap();
+        let (guard, len) = w.guard();
+        assert_eq!(guard + len, w.base());
+        // SAFETY: the first and last bytes of the readable part.
+        assert_eq!(unsafe { (*(w.base() as *const u8), *((w.base() + BUDGET_WINDOW - 1) as *const u8)) }, (0, 0));
     }
 }

@@ -27,6 +27,7 @@ use crate::engine::interp::{Accel, Interp};
 use crate::engine::{Exit, Limits};
 use crate::machine::Machine;
 use crate::memory::{Access, LinAddr};
+use crate::session::Trace;
 use callout::Context;
 use chain::{Chains, TKey};
 use codebuf::{CodeBuffer, Scratch};
@@ -40,10 +41,9 @@ pub(crate) const IBTC_PAGES: usize = 8;
 
 /// Size of the translation cache.
 pub const CODE_SIZE: usize = 32 << 20;
-/// The largest instruction budget translated code is entered with: the
-/// block charge reads the budget's sign as its top byte (translator
-/// `charge`), which must be zero for every non-negative budget.
-const MAX_BUDGET: u64 = 1 << 48;
+/// The largest instruction budget translated code is entered with: what
+/// the budget window holds (a longer run leaves and comes back).
+const MAX_BUDGET: u64 = guard::BUDGET_WINDOW as u64;
 
 /// Counters for `--stats`.
 #[derive(Clone, Debug, Default)]
@@ -65,6 +65,9 @@ pub struct BtStats {
     /// Faults taken in the guest view (accesses past RAM, stores into code
     /// pages) and resumed at their slow paths.
     pub guest_view_faults: u64,
+    /// Blocks that could not cover their charge (a fault in the budget
+    /// window) and left, refunded.
+    pub budget_exits: u64,
     pub invalidations: u64,
     pub flushes: u64,
     pub insns_in_translated_blocks: u64,
@@ -86,6 +89,17 @@ const MAX_JOINED: usize = 4;
 /// ... and up to this many guest instructions.
 const MAX_JOINED_INSNS: usize = 48;
 
+/// `--trace perf`: the perf map file.
+struct PerfMap(std::fs::File);
+
+impl PerfMap {
+    fn symbol(&mut self, start: usize, len: usize, name: &str) {
+        use std::io::Write;
+        // A write that fails only loses a symbol name.
+        let _ = writeln!(self.0, "{start:x} {len:x} {name}");
+    }
+}
+
 /// The binary-translation engine.
 pub struct Bt {
     buf: CodeBuffer,
@@ -105,6 +119,10 @@ pub struct Bt {
     ctx: Box<Context>,
     /// `--trace blocks`: one line on stderr per block translated.
     trace_blocks: bool,
+    /// `--trace perf`: the perf map every translation is named in.
+    perf_map: Option<PerfMap>,
+    /// Where the runtime's routines (enter, exit, callout) lie.
+    runtime: (usize, usize),
     /// This thread's trap and memory sites (`engine/trap/signal.rs`).
     sites: crate::engine::trap::signal::Sites,
     /// The guest view paging-off code runs in (made on first use; `None`
@@ -112,6 +130,8 @@ pub struct Bt {
     view: Option<guard::GuestView>,
     /// Whether to make the guest view (off: the checked paging-off path).
     guard: bool,
+    /// Where translated code keeps the instruction budget (r13).
+    _budget_window: guard::BudgetWindow,
     pub stats: BtStats,
 }
 
@@ -203,6 +223,7 @@ fn layout() -> translator::Layout {
         eip: cpu.eip as i32,
         eflags: cpu.eflags as i32,
         budget: offset_of!(Scratch, budget) as i32,
+        budget_base: offset_of!(Scratch, budget_base) as i32,
         callout_fn: offset_of!(Scratch, callout_fn) as i32,
         callout_arg: offset_of!(Scratch, callout_arg) as i32,
         callout_index: offset_of!(Scratch, callout_index) as i32,
@@ -291,6 +312,9 @@ impl Bt {
             None
         };
         let sites = crate::engine::trap::signal::Sites::new(stub)?;
+        let budget_window = guard::BudgetWindow::new()?;
+        let (start, len) = budget_window.guard();
+        sites.set_budget_guard(start, len);
         buf.pin();
         let env = Env {
             layout: l,
@@ -299,9 +323,13 @@ impl Bt {
             mem: MemPath::None,
             trap_sites: real_traps,
             inline_sensitive: false,
+            loops: true,
         };
-        let scratch =
-            Box::new(Scratch { callout_fn: callout::interp_callout as *const () as u64, ..Scratch::default() });
+        let scratch = Box::new(Scratch {
+            callout_fn: callout::interp_callout as *const () as u64,
+            budget_base: budget_window.base() as u64,
+            ..Scratch::default()
+        });
         Ok(Bt {
             buf,
             enter: base + rt.enter,
@@ -315,9 +343,12 @@ impl Bt {
             scratch,
             ctx: Box::default(),
             trace_blocks: false,
+            perf_map: None,
+            runtime: (base, rt.bytes.len()),
             sites,
             view: None,
             guard: true,
+            _budget_window: budget_window,
             stats: BtStats::default(),
         })
     }
@@ -332,16 +363,34 @@ impl Bt {
     /// blocks translated afterwards.
     pub fn set_chaining(&mut self, on: bool) {
         self.chaining = on;
+        self.env.loops = on;
     }
 
-    /// `--trace`: a line on stderr per block translated (`blocks`) and per
-    /// callout executed (`callouts`). Off, each costs one predictable
-    /// branch (in `translate` and in the callout).
-    pub fn set_trace(&mut self, blocks: bool, callouts: bool) {
-        self.trace_blocks = blocks;
+    /// `--trace`: a line on stderr per block translated (`blocks`) or per
+    /// callout executed (`callouts`), or a perf map of the translation
+    /// cache (`perf`). Off, each costs one predictable branch (in
+    /// `translate` and in the callout).
+    pub fn set_trace(&mut self, trace: Trace) {
+        self.trace_blocks = trace == Trace::Blocks;
         let f: extern "sysv64" fn(*mut Machine, *mut Scratch) -> u64 =
-            if callouts { callout::traced_callout } else { callout::interp_callout };
+            if trace == Trace::Callouts { callout::traced_callout } else { callout::interp_callout };
         self.scratch.callout_fn = f as *const () as u64;
+        self.perf_map = None;
+        if trace == Trace::Perf {
+            // perf's convention for JIT code: /tmp/perf-PID.map, one line
+            // `START SIZE NAME` (hex) per symbol. Without it, the map is
+            // simply missing: a profiling aid, not part of the run.
+            let path = format!("/tmp/perf-{}.map", std::process::id());
+            match std::fs::File::create(&path) {
+                Ok(f) => {
+                    let mut map = PerfMap(f);
+                    let (start, len) = self.runtime;
+                    map.symbol(start, len, "bt86_runtime");
+                    self.perf_map = Some(map);
+                }
+                Err(e) => eprintln!("bt86: cannot write the perf map {path}: {e}"),
+            }
+        }
     }
 
     /// Runs the machine until it stops.
@@ -357,6 +406,7 @@ impl Bt {
         self.stats.callout_insns = self.ctx.calls;
         self.stats.chains = self.chains.links;
         self.stats.guest_view_faults = self.sites.mem_faults();
+        self.stats.budget_exits = self.sites.budget_faults();
         let mut kinds: Vec<(String, u64)> = iced_x86::Mnemonic::values()
             .zip(self.ctx.by_mnemonic.iter())
             .filter(|(_, &n)| n > 0)
@@ -421,7 +471,11 @@ impl Bt {
         self.sites.add_block(
             t.traps.iter().map(|&(at, len)| (entry + at, len)),
             t.mem_sites.iter().map(|&(at, slow)| (entry + at, entry + slow)),
+            t.div_sites.iter().map(|&(at, slow)| (entry + at, entry + slow)),
         );
+        if let Some(map) = &mut self.perf_map {
+            map.symbol(entry, t.bytes.len(), &format!("bt:{:08x}/{}", key.eip, insns.len()));
+        }
         if self.trace_blocks {
             eprintln!(
                 "bt: block eip={:08x} phys={:08x} insns={} host={:#x}+{} mode={mode:?}",
@@ -435,7 +489,7 @@ impl Bt {
         self.stats.blocks_translated += 1;
         self.stats.translate_ns += started.elapsed().as_nanos() as u64;
         self.stats.translated_insns += insns.len() as u64;
-        self.stats.ident_insns += t.kinds.iter().filter(|k| **k == Kind::Ident).count() as u64;
+        self.stats.ident_insns += t.kinds.iter().filter(|k| matches!(k, Kind::Ident | Kind::Divide)).count() as u64;
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
         self.by_page.entry(key.phys >> 12).or_default().push((key, mode));
         self.map.insert((key, mode), Translation { entry, len: insns.len() as u64, _blocks: blocks });
@@ -594,7 +648,7 @@ impl Accel for Bt {
             _ => m.ram.bytes_mut().as_mut_ptr(),
         };
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);
-        if self.scratch.budget == self.scratch.shadow_at {
+        if self.scratch.shadow_at.wrapping_sub(self.scratch.budget_base as i64) == self.scratch.budget {
             // Stopped right after an inline STI: its shadow is still on.
             m.cpu.int_shadow = 1;
         }

@@ -9,11 +9,17 @@
 //! - memory sites (paging off, `engine/bt/guard.rs`): a guest access
 //!   through the guest view faults past RAM or on a store into a code page
 //!   (a page fault whose address lies in the view); the handler resumes at
-//!   the access's slow path.
+//!   the access's slow path;
+//! - budget sites (`engine/bt/guard.rs`): a block's charge takes the
+//!   instruction budget below zero and its load faults in the budget
+//!   window's guard; the handler resumes at the block's refund;
+//! - divide sites (`translator::block`, `Kind::Divide`): a guest DIV or
+//!   IDIV run on the host raises #DE (SIGFPE); the handler resumes at its
+//!   slow path, whose callout raises the guest's #DE.
 //!
-//! Every other SIGSEGV goes to the handler that was installed before
-//! (Rust's stack-overflow check, or the default action). The handler is
-//! minimal: it allocates nothing and takes no lock.
+//! Every other SIGSEGV or SIGFPE goes to the handler that was installed
+//! before (Rust's stack-overflow check, or the default action). The
+//! handler is minimal: it allocates nothing and takes no lock.
 //!
 //! This file holds the trap engine's unsafe code.
 
@@ -21,15 +27,24 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::sync::OnceLock;
 
+/// What a site's fault is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A privileged instruction's #GP (SIGSEGV, SI_KERNEL).
+    Trap,
+    /// A page fault in the guest view or the budget window (SIGSEGV).
+    Memory,
+    /// A divide error (SIGFPE).
+    Divide,
+}
+
 /// A host instruction that may fault on purpose.
 #[derive(Clone, Copy, Debug)]
 struct Site {
     at: usize,
     /// Where execution resumes after the fault.
     resume: usize,
-    /// A trap site (#GP) rather than a memory site (a page fault in the
-    /// guest view).
-    trap: bool,
+    kind: Kind,
 }
 
 thread_local! {
@@ -40,6 +55,10 @@ thread_local! {
     static VIEW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
     /// Memory-site faults taken since the sites were set up.
     static MEM_FAULTS: Cell<u64> = const { Cell::new(0) };
+    /// The budget window's guard (start, end): budget sites fault there.
+    static BUDGET: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// Budget-site faults taken since the sites were set up.
+    static BUDGET_FAULTS: Cell<u64> = const { Cell::new(0) };
     /// Set by the handler, taken by the monitor's emulation.
     static PENDING: Cell<bool> = const { Cell::new(false) };
     /// Real traps taken on this thread since the sites were set up.
@@ -49,8 +68,8 @@ thread_local! {
     static STUB: Cell<usize> = const { Cell::new(0) };
 }
 
-/// The SIGSEGV action in place before ours.
-static PREVIOUS: OnceLock<Previous> = OnceLock::new();
+/// The SIGSEGV and SIGFPE actions in place before ours.
+static PREVIOUS: OnceLock<[Previous; 2]> = OnceLock::new();
 
 struct Previous(libc::sigaction);
 // SAFETY: a `sigaction` is plain data (a handler address, flags, a mask),
@@ -62,35 +81,42 @@ unsafe impl Send for Previous {}
 /// `si_code` of a SIGSEGV the kernel raises for #GP (`SI_KERNEL`).
 const SI_KERNEL: i32 = 0x80;
 
+/// The signals the handler takes, in `PREVIOUS` order.
+const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGFPE];
+
 /// Installs the handler (once per process).
 pub fn install() -> Result<(), String> {
     let mut failed = None;
     PREVIOUS.get_or_init(|| {
-        // SAFETY: sigaction with a zeroed struct as the old-action output
-        // and a fully initialised new action; `on_sigsegv` has the
-        // SA_SIGINFO signature and is async-signal-safe (no allocation, no
-        // locks: thread-locals with const initialisers and Cells only).
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            let mut new: libc::sigaction = std::mem::zeroed();
-            new.sa_sigaction = on_sigsegv as *const () as usize;
-            // SA_ONSTACK: on the alternate stack Rust's runtime gives each
-            // thread, so a stack overflow still reaches its handler.
-            new.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut new.sa_mask);
-            if libc::sigaction(libc::SIGSEGV, &new, &mut old) != 0 {
-                failed = Some(std::io::Error::last_os_error());
+        SIGNALS.map(|sig| {
+            // SAFETY: sigaction with a zeroed struct as the old-action
+            // output and a fully initialised new action; `on_signal` has
+            // the SA_SIGINFO signature and is async-signal-safe (no
+            // allocation, no locks: thread-locals with const initialisers
+            // and Cells only).
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                let mut new: libc::sigaction = std::mem::zeroed();
+                new.sa_sigaction = on_signal as *const () as usize;
+                // SA_ONSTACK: on the alternate stack Rust's runtime gives
+                // each thread, so a stack overflow still reaches its
+                // handler.
+                new.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut new.sa_mask);
+                if libc::sigaction(sig, &new, &mut old) != 0 {
+                    failed = Some(std::io::Error::last_os_error());
+                }
+                Previous(old)
             }
-            Previous(old)
-        }
+        })
     });
     match failed {
-        Some(e) => Err(format!("cannot install the SIGSEGV handler for real traps: {e}")),
+        Some(e) => Err(format!("cannot install the signal handler for translated code's faults: {e}")),
         None => Ok(()),
     }
 }
 
-extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
     // SAFETY: the kernel passes a valid siginfo_t and ucontext_t to an
     // SA_SIGINFO handler, both live for the handler's duration.
     let (code, uc) = unsafe { ((*info).si_code, &mut *(ctx as *mut libc::ucontext_t)) };
@@ -98,14 +124,19 @@ extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     let addr = unsafe { (*info).si_addr() } as usize;
     let rip = uc.uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
     let site = SITES.try_with(|s| s.try_borrow().ok().and_then(|s| lookup(&s, rip))).ok().flatten();
-    match site {
-        Some(s) if s.trap && code == SI_KERNEL => {
+    let segv = sig == libc::SIGSEGV;
+    match site.map(|s| s.kind) {
+        Some(Kind::Trap) if segv && code == SI_KERNEL => {
             let _ = PENDING.try_with(|p| p.set(true));
             let _ = TRAPS.try_with(|t| t.set(t.get() + 1));
         }
-        Some(s) if !s.trap && VIEW.try_with(|v| (v.get().0..v.get().1).contains(&addr)).unwrap_or(false) => {
+        Some(Kind::Memory) if segv && within(&VIEW, addr) => {
             let _ = MEM_FAULTS.try_with(|t| t.set(t.get() + 1));
         }
+        Some(Kind::Memory) if segv && within(&BUDGET, addr) => {
+            let _ = BUDGET_FAULTS.try_with(|t| t.set(t.get() + 1));
+        }
+        Some(Kind::Divide) if sig == libc::SIGFPE => {}
         _ => return forward(sig, info, ctx),
     }
     if let Some(s) = site {
@@ -113,9 +144,16 @@ extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     }
 }
 
-/// Hands a SIGSEGV that is not ours to the previous action.
+/// Whether `addr` lies in the range a thread-local holds.
+fn within(range: &'static std::thread::LocalKey<Cell<(usize, usize)>>, addr: usize) -> bool {
+    range.try_with(|r| (r.get().0..r.get().1).contains(&addr)).unwrap_or(false)
+}
+
+/// Hands a signal that is not ours to the previous action.
 fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
-    let Some(Previous(old)) = PREVIOUS.get() else { return };
+    let Some(Previous(old)) = PREVIOUS.get().and_then(|p| p.get(SIGNALS.iter().position(|&s| s == sig)?)) else {
+        return;
+    };
     let handler = old.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // SAFETY: restores the default action; returning re-executes the
@@ -124,7 +162,7 @@ fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
         unsafe {
             let mut dfl: libc::sigaction = std::mem::zeroed();
             dfl.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(libc::SIGSEGV, &dfl, std::ptr::null_mut());
+            libc::sigaction(sig, &dfl, std::ptr::null_mut());
         }
     } else if old.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO, so it
@@ -162,13 +200,15 @@ impl Sites {
         SITES.with(|s| {
             let mut s = s.borrow_mut();
             s.clear();
-            s.extend(stub.map(|at| Site { at, resume: at + 1, trap: true }));
+            s.extend(stub.map(|at| Site { at, resume: at + 1, kind: Kind::Trap }));
         });
         STUB.set(stub.unwrap_or(0));
         PENDING.set(false);
         TRAPS.set(0);
         MEM_FAULTS.set(0);
+        BUDGET_FAULTS.set(0);
         VIEW.set((0, 0));
+        BUDGET.set((0, 0));
         Ok(Sites { pinned: stub.is_some() as usize })
     }
 
@@ -177,15 +217,27 @@ impl Sites {
         VIEW.set((start, start + len));
     }
 
+    /// The budget window's guard, where budget sites fault.
+    pub fn set_budget_guard(&self, start: usize, len: usize) {
+        BUDGET.set((start, start + len));
+    }
+
     /// Adds the sites of one block, placed above every earlier one (the
     /// code buffer allocates upwards): trap sites `(address, length)`,
-    /// memory sites `(address, slow path)`.
-    pub fn add_block(&self, traps: impl Iterator<Item = (usize, usize)>, mem: impl Iterator<Item = (usize, usize)>) {
+    /// memory and budget sites and divide sites `(address, where to
+    /// resume)`.
+    pub fn add_block(
+        &self,
+        traps: impl Iterator<Item = (usize, usize)>,
+        mem: impl Iterator<Item = (usize, usize)>,
+        div: impl Iterator<Item = (usize, usize)>,
+    ) {
         SITES.with(|s| {
             let mut s = s.borrow_mut();
             let from = s.len();
-            s.extend(traps.map(|(at, len)| Site { at, resume: at + len, trap: true }));
-            s.extend(mem.map(|(at, resume)| Site { at, resume, trap: false }));
+            s.extend(traps.map(|(at, len)| Site { at, resume: at + len, kind: Kind::Trap }));
+            s.extend(mem.map(|(at, resume)| Site { at, resume, kind: Kind::Memory }));
+            s.extend(div.map(|(at, resume)| Site { at, resume, kind: Kind::Divide }));
             s[from..].sort_unstable_by_key(|x| x.at);
             debug_assert!(from == 0 || s.len() == from || s[from - 1].at < s[from].at);
         });
@@ -205,6 +257,11 @@ impl Sites {
     pub fn mem_faults(&self) -> u64 {
         MEM_FAULTS.get()
     }
+
+    /// Budget-site faults taken since `new`.
+    pub fn budget_faults(&self) -> u64 {
+        BUDGET_FAULTS.get()
+    }
 }
 
 impl Drop for Sites {
@@ -213,6 +270,7 @@ impl Drop for Sites {
         STUB.set(0);
         PENDING.set(false);
         VIEW.set((0, 0));
+        BUDGET.set((0, 0));
     }
 }
 
