@@ -26,7 +26,7 @@ pub mod task;
 pub mod transfer;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use interrupt::EventKind;
 pub use task::TaskSwitch;

@@ -163,14 +163,20 @@ fn bulk(m: &mut Machine, i: &Instruction, op: Str, len: u32, r: &Regs, budget: u
         Some(s0) => {
             let s0 = s0 as usize;
             let l = len as usize;
-            // Element by element in the guest's order: identical results
-            // for overlapping ranges.
-            if down {
+            // In the guest's order, every element is read before any
+            // store of an earlier iteration could reach it unless the copy
+            // runs towards its own source: upwards with the destination
+            // above the source, or downwards with it below, overlapping.
+            // Otherwise one copy gives the same bytes; else element by
+            // element, which replicates as hardware does.
+            let disjoint = d0 + n <= s0 || d0 >= s0 + n;
+            let away = if down { d0 >= s0 } else { d0 <= s0 };
+            if disjoint || away {
+                ram.copy_within(s0..s0 + n, d0);
+            } else if down {
                 for k in (0..count as usize).rev() {
                     ram.copy_within(s0 + k * l..s0 + (k + 1) * l, d0 + k * l);
                 }
-            } else if d0 <= s0 || d0 >= s0 + n {
-                ram.copy_within(s0..s0 + n, d0);
             } else {
                 for k in 0..count as usize {
                     ram.copy_within(s0 + k * l..s0 + (k + 1) * l, d0 + k * l);
@@ -252,5 +258,57 @@ fn acc(len: u32) -> Register {
         1 => Register::AL,
         2 => Register::AX,
         _ => Register::EAX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::PhysAddr;
+    use iced_x86::{Code, Register};
+
+    /// REP MOVS over overlapping and disjoint ranges, both directions and
+    /// all three widths, against a model that moves one element at a time
+    /// (SDM: each iteration reads the source element, then writes it).
+    #[test]
+    fn rep_movs_in_bulk_moves_what_element_by_element_moves() {
+        const AT: u32 = 0x20_0000;
+        for (code, len) in [(Code::Movsb_m8_m8, 1u32), (Code::Movsw_m16_m16, 2), (Code::Movsd_m32_m32, 4)] {
+            for down in [false, true] {
+                for distance in -11i32..=11 {
+                    for count in [2u32, 5, 40] {
+                        let mut m = crate::system::tests::machine();
+                        let mut model: Vec<u8> = (0..512u32).map(|k| (k * 7 + 3) as u8).collect();
+                        for (k, b) in model.iter().enumerate() {
+                            m.ram.write_u8(PhysAddr(AT + k as u32), *b);
+                        }
+                        let src = 250u32;
+                        let dst = (src as i32 + distance) as u32;
+                        m.cpu.gpr[reg::ESI] = AT + src;
+                        m.cpu.gpr[reg::EDI] = AT + dst;
+                        m.cpu.gpr[reg::ECX] = count;
+                        if down {
+                            m.cpu.eflags |= flags::DF;
+                        }
+                        let mut i = Instruction::with_movsb(32, Register::None, iced_x86::RepPrefixKind::Repe).unwrap();
+                        i.set_code(code);
+                        run(&mut m, &i, Str::Movs, len, 1000, 0).unwrap();
+                        let (mut s, mut d) = (src as i64, dst as i64);
+                        let step = if down { -(len as i64) } else { len as i64 };
+                        for _ in 0..count {
+                            let e: Vec<u8> = model[s as usize..(s + len as i64) as usize].to_vec();
+                            model[d as usize..(d + len as i64) as usize].copy_from_slice(&e);
+                            s += step;
+                            d += step;
+                        }
+                        let mut got = vec![0u8; 512];
+                        m.ram.read_bytes(PhysAddr(AT), &mut got);
+                        assert_eq!(got, model, "len {len} down {down} distance {distance} count {count}");
+                        assert_eq!(m.cpu.gpr[reg::ECX], 0);
+                        assert_eq!(m.cpu.gpr[reg::ESI], AT + s as u32);
+                    }
+                }
+            }
+        }
     }
 }
