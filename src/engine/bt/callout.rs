@@ -35,6 +35,9 @@ pub struct Context {
     /// The linear pages of the EIPs in the indirect-branch cache (more
     /// than `IBTC_PAGES`: any page).
     pub ibtc_pages: Vec<u32>,
+    /// The linear views paging-on code runs in (CPL 3, CPL 0-2), when
+    /// they could be made (`guard::LinearView`).
+    pub linear: Option<[super::guard::LinearView; 2]>,
 }
 
 impl Context {
@@ -57,6 +60,7 @@ impl Default for Context {
             code32: true,
             full_generation: 0,
             ibtc_pages: Vec::new(),
+            linear: None,
         }
     }
 }
@@ -94,7 +98,14 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     let paged = matches!(ctx.mode, super::Mode::PagedUser | super::Mode::PagedSupervisor);
     // The linear address of a slow-path access, taken before the
     // instruction changes its registers (segments are flat here).
-    let lin = (fill != 0 && paged).then(|| crate::engine::interp::operand::ea(&m.cpu, &d.insn));
+    let lin = (fill != 0 && paged && ctx.linear.is_none()).then(|| crate::engine::interp::operand::ea(&m.cpu, &d.insn));
+    // In a linear view: the page whose fault led here, to map once the
+    // access has succeeded.
+    let view_fault = match (&ctx.linear, ctx.mode) {
+        (Some(v), super::Mode::PagedUser) => view_page(&v[0], crate::engine::trap::signal::take_fault()),
+        (Some(v), super::Mode::PagedSupervisor) => view_page(&v[1], crate::engine::trap::signal::take_fault()),
+        _ => None,
+    };
     let n = (s.callout_index >> 16) as i64;
     let before = ctx.start_retired + (ctx.start_budget - s.budget - n + k) as u64;
     m.clock.retired = before;
@@ -138,6 +149,16 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         // Fill the inline TLB so the next access to this page stays inline.
         super::tlb::fill(&mut s.tlb, m, lin, fill & CALLOUT_MEM_WRITE != 0);
     }
+    if let Some((lin, write)) = view_fault {
+        // Map the page so the next access to it stays inline, if the
+        // access left the MMU and the mode as they were.
+        if m.mmu.generation == ctx.mmu_generation && super::memory_mode(m) == ctx.mode {
+            if let Some(views) = ctx.linear.as_mut() {
+                let k = (ctx.mode == super::Mode::PagedSupervisor) as usize;
+                map_page(&mut views[k], m, lin, write);
+            }
+        }
+    }
     if leave {
         s.budget += n - k - delta;
         // A branch may go on through the indirect-branch cache: a near one
@@ -149,6 +170,31 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     }
     s.budget -= delta - 1;
     0
+}
+
+/// The linear address and write bit of a fault in `view`.
+fn view_page(view: &super::guard::LinearView, fault: Option<(usize, bool)>) -> Option<(u32, bool)> {
+    let (addr, write) = fault?;
+    let (start, len) = view.range();
+    let off = addr.checked_sub(start).filter(|&o| o < len && o < 1 << 32)?;
+    Some((off as u32, write))
+}
+
+/// Maps the page of `lin` in `view` as the MMU maps it now for the current
+/// privilege: after a successful access, so the walk has set the accessed
+/// bit (and the dirty bit, after a store). Writable only after a store,
+/// and never while the page holds code.
+fn map_page(view: &mut super::guard::LinearView, m: &mut Machine, lin: u32, write: bool) {
+    use crate::memory::{Access, LinAddr, Privilege};
+    let who = if m.cpu.cpl == 3 { Privilege::User } else { Privilege::Supervisor };
+    let Ok(pa) = m.mmu.translate(&m.cpu, &mut m.ram, LinAddr(lin), Access::Read, who) else {
+        return;
+    };
+    let page = pa.0 >> 12;
+    let writable = write
+        && !m.mmu.is_code(page)
+        && m.mmu.translate(&m.cpu, &mut m.ram, LinAddr(lin), Access::Write, who).is_ok_and(|w| w.0 >> 12 == page);
+    view.map(lin >> 12, page, writable);
 }
 
 /// Whether translated code may go on at the guest EIP through the
@@ -183,6 +229,9 @@ fn invlpg_synced(m: &mut Machine, s: &mut Scratch, ctx: &mut Context, i: &iced_x
     }
     for &page in &m.mmu.flushed_pages {
         super::tlb::clear_page(&mut s.tlb, page);
+        for v in ctx.linear.iter_mut().flatten() {
+            v.unmap(page);
+        }
     }
     if ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
         super::codebuf::clear_ibtc(&mut s.ibtc);

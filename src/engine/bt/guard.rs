@@ -45,26 +45,35 @@ pub struct GuestView {
     synced: u64,
 }
 
+/// `len` bytes of PROT_NONE address space (at `at`, replacing what is
+/// there, when given: it must be our own reservation).
+fn reserve(at: Option<*mut u8>, len: usize) -> Result<*mut u8, String> {
+    let fixed = if at.is_some() { libc::MAP_FIXED } else { 0 };
+    // SAFETY: an anonymous PROT_NONE mapping, either where the kernel
+    // picks or over part of a reservation of ours (the caller's contract),
+    // so no memory anybody else uses changes.
+    let p = unsafe {
+        libc::mmap(
+            at.unwrap_or(std::ptr::null_mut()) as *mut libc::c_void,
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | fixed,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(format!("cannot reserve {len:#x} bytes of address space: {}", std::io::Error::last_os_error()));
+    }
+    Ok(p as *mut u8)
+}
+
 impl GuestView {
     /// Reserves the address space and maps `ram` (a memfd of `ram_size`
     /// bytes) at its start.
     pub fn new(ram: &crate::memory::GuestRam) -> Result<GuestView, String> {
         let (file, ram_size, first) = (ram.file(), ram.size() as usize, ram.bytes().as_ptr());
-        // SAFETY: a fresh anonymous PROT_NONE reservation at an address the
-        // kernel picks; nothing else refers to it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                RESERVE,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(format!("cannot reserve the guest view: {}", std::io::Error::last_os_error()));
-        }
+        let base = reserve(None, RESERVE)? as *mut libc::c_void;
         // SAFETY: replaces the first `ram_size` bytes of our own
         // reservation (MAP_FIXED inside it) with a shared mapping of the
         // RAM memfd, which the caller's GuestRam keeps open.
@@ -144,6 +153,157 @@ impl Drop for GuestView {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the reservation `new` made (the RAM
         // mapping inside it goes with it); no translated code runs any more.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, RESERVE) };
+    }
+}
+
+/// Guest linear memory for translated code running with paging on (flat
+/// segments): a reservation like the guest view's, in which each linear
+/// page the guest's page tables map to RAM is mapped, on first use, to
+/// that page of the RAM memfd, read-only until a store has walked it (the
+/// dirty bit is set then) and while it holds code. One view per privilege
+/// (CPL 3, CPL 0-2), so that a user access to a supervisor page faults.
+///
+/// A page not mapped yet faults like an access past RAM in the guest
+/// view: the slow path performs the access in Rust (page walk, accessed
+/// and dirty bits, #PF, device memory), then the callout maps the page
+/// (`callout::map_page`). The view is a TLB as the SDM describes one: INVLPG unmaps
+/// its page, a CR3 load or any flush of the whole TLB unmaps everything.
+#[derive(Debug)]
+pub struct LinearView {
+    base: *mut u8,
+    /// The RAM memfd (our own descriptor) pages are mapped from.
+    file: std::fs::File,
+    ram_size: u64,
+    /// The first mapping of the RAM this views (which machine's RAM).
+    ram: *const u8,
+    /// Mapped linear page number -> (physical page number, writable).
+    mapped: crate::engine::interp::cache::Map<u32, (u32, bool)>,
+    /// `Mmu::code_changes` when writable pages were last checked.
+    code_synced: u64,
+}
+
+impl LinearView {
+    pub fn new(ram: &crate::memory::GuestRam) -> Result<LinearView, String> {
+        let file = ram.file().try_clone().map_err(|e| format!("cannot share guest RAM with a linear view: {e}"))?;
+        let base = reserve(None, RESERVE)?;
+        Ok(LinearView {
+            base,
+            file,
+            ram_size: ram.size() as u64,
+            ram: ram.bytes().as_ptr(),
+            mapped: Default::default(),
+            code_synced: 0,
+        })
+    }
+
+    /// Whether this is a view of `ram`.
+    pub fn views(&self, ram: &crate::memory::GuestRam) -> bool {
+        self.ram == ram.bytes().as_ptr()
+    }
+
+    /// The host address of linear address 0.
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// The reserved range (start, length): faults there are ours.
+    pub fn range(&self) -> (usize, usize) {
+        (self.base as usize, RESERVE)
+    }
+
+    /// Pages mapped now.
+    pub fn mapped(&self) -> usize {
+        self.mapped.len()
+    }
+
+    /// Maps linear page `lin` to physical page `phys` (which must lie in
+    /// RAM), writable or read-only. If the host refuses (it limits the
+    /// mappings a process has), the view is emptied and the page mapped
+    /// into the empty view; false if even that fails.
+    pub fn map(&mut self, lin: u32, phys: u32, writable: bool) -> bool {
+        if (phys as u64 + 1) << 12 > self.ram_size {
+            return false;
+        }
+        if self.mapped.get(&lin) == Some(&(phys, writable)) {
+            return true;
+        }
+        for attempt in 0..2 {
+            if attempt == 1 {
+                self.clear();
+            }
+            let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
+            // SAFETY: one page inside our own reservation (linear page
+            // `lin` < 2^20, the reservation covers 4 GiB), replaced by a
+            // shared mapping of page `phys` of the RAM memfd, which lies
+            // within the file (checked above) and which we hold open.
+            let p = unsafe {
+                libc::mmap(
+                    self.base.add((lin as usize) << 12) as *mut libc::c_void,
+                    4096,
+                    prot,
+                    libc::MAP_SHARED | libc::MAP_FIXED,
+                    self.file.as_raw_fd(),
+                    (phys as libc::off_t) << 12,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                self.mapped.insert(lin, (phys, writable));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Unmaps linear page `lin` (INVLPG).
+    pub fn unmap(&mut self, lin: u32) {
+        if self.mapped.remove(&lin).is_some() {
+            // SAFETY: one page of our own reservation (lin < 2^20).
+            let at = unsafe { self.base.add((lin as usize) << 12) };
+            if reserve(Some(at), 4096).is_err() {
+                // Cannot happen for our own range; if it did, forget
+                // everything rather than keep a stale page.
+                self.clear();
+            }
+        }
+    }
+
+    /// Unmaps every page (a flush of the whole TLB).
+    pub fn clear(&mut self) {
+        if self.mapped.is_empty() {
+            return;
+        }
+        self.mapped.clear();
+        // The whole reservation at once; on failure the old mappings
+        // would stay, so there is no way on but to stop.
+        reserve(Some(self.base), RESERVE).expect("re-reserving a linear view");
+    }
+
+    /// Makes writable pages that now hold code read-only (`code`: one
+    /// byte per physical page, non-zero = code; `changes`:
+    /// `Mmu::code_changes`), so a store into code faults and is seen.
+    pub fn protect_code(&mut self, code: &[u8], changes: u64) {
+        if changes == self.code_synced {
+            return;
+        }
+        self.code_synced = changes;
+        for (&lin, e) in self.mapped.iter_mut() {
+            if e.1 && code.get(e.0 as usize).is_some_and(|&c| c != 0) {
+                e.1 = false;
+                // SAFETY: a page of our own reservation that is mapped
+                // (from the RAM memfd); only its protection changes.
+                unsafe {
+                    libc::mprotect(self.base.add((lin as usize) << 12) as *mut libc::c_void, 4096, libc::PROT_READ)
+                };
+            }
+        }
+    }
+}
+
+impl Drop for LinearView {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the reservation `new` made, with every
+        // page mapped inside it; no translated code runs any more.
         unsafe { libc::munmap(self.base as *mut libc::c_void, RESERVE) };
     }
 }

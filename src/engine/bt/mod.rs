@@ -130,6 +130,8 @@ pub struct Bt {
     view: Option<guard::GuestView>,
     /// Whether to make the guest view (off: the checked paging-off path).
     guard: bool,
+    /// Whether to make the linear views (off: the inline TLB).
+    linear: bool,
     /// Where translated code keeps the instruction budget (r13).
     _budget_window: guard::BudgetWindow,
     pub stats: BtStats,
@@ -179,7 +181,7 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     }
     let mut bt = Bt::new()?;
     let mut env = bt.env;
-    env.mem = mem_path(m, mode, true);
+    env.mem = mem_path(m, mode, true, true);
     env.inline_sensitive = inline_sensitive(m, false);
     let insns: Vec<GuestInsn> =
         decoded.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
@@ -204,12 +206,14 @@ fn inline_sensitive(m: &Machine, real_traps: bool) -> bool {
 }
 
 /// How translated code reaches memory in `mode` (`guarded`: through the
-/// guest view with paging off).
-fn mem_path(m: &Machine, mode: Mode, guarded: bool) -> MemPath {
+/// guest view with paging off; `linear`: through the linear views with
+/// paging on).
+fn mem_path(m: &Machine, mode: Mode, guarded: bool, linear: bool) -> MemPath {
     let tlb = offset_of!(Scratch, tlb) as i32;
     match mode {
         Mode::Other => MemPath::None,
         Mode::Physical if guarded => MemPath::Guarded,
+        Mode::PagedUser | Mode::PagedSupervisor if linear => MemPath::Guarded,
         Mode::Physical => MemPath::Physical { ram_size: m.ram.size() },
         Mode::PagedUser => MemPath::Tlb { table: tlb },
         Mode::PagedSupervisor => MemPath::Tlb { table: tlb + (TLB_ENTRIES * TLB_ENTRY) as i32 },
@@ -348,6 +352,7 @@ impl Bt {
             sites,
             view: None,
             guard: true,
+            linear: true,
             _budget_window: budget_window,
             stats: BtStats::default(),
         })
@@ -437,7 +442,7 @@ impl Bt {
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let started = std::time::Instant::now();
         let block = interp.decoded_block(m, key)?;
-        self.env.mem = mem_path(m, mode, self.view.is_some());
+        self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear.is_some());
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
         let mut insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
@@ -539,10 +544,32 @@ impl Bt {
         }
         match guard::GuestView::new(&m.ram) {
             Ok(v) => {
-                self.sites.set_view(v.base() as usize, guard::RESERVE);
+                self.sites.set_view(0, v.base() as usize, guard::RESERVE);
                 self.view = Some(v);
             }
             Err(_) => self.guard = false,
+        }
+    }
+
+    /// Makes the linear views of `m`'s RAM if there are none yet (or they
+    /// view another machine's); if they cannot be made, paging-on code
+    /// keeps the inline TLB.
+    fn ensure_linear(&mut self, m: &Machine) {
+        if !self.linear || self.ctx.linear.as_ref().is_some_and(|v| v[0].views(&m.ram)) {
+            return;
+        }
+        if self.ctx.linear.take().is_some() {
+            self.flush();
+        }
+        match (guard::LinearView::new(&m.ram), guard::LinearView::new(&m.ram)) {
+            (Ok(user), Ok(sup)) => {
+                for (k, v) in [(1, &user), (2, &sup)] {
+                    let (start, len) = v.range();
+                    self.sites.set_view(k, start, len);
+                }
+                self.ctx.linear = Some([user, sup]);
+            }
+            _ => self.linear = false,
         }
     }
 
@@ -554,10 +581,16 @@ impl Bt {
         if gen != self.tlb_generation.0 {
             if full != self.tlb_generation.2 {
                 tlb::clear(&mut self.scratch.tlb);
+                for v in self.ctx.linear.iter_mut().flatten() {
+                    v.clear();
+                }
                 self.clear_ibtc();
             } else {
                 for &page in &m.mmu.flushed_pages {
                     tlb::clear_page(&mut self.scratch.tlb, page);
+                    for v in self.ctx.linear.iter_mut().flatten() {
+                        v.unmap(page);
+                    }
                 }
                 if self.ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
                     self.clear_ibtc();
@@ -567,6 +600,9 @@ impl Bt {
         }
         if code != self.tlb_generation.1 {
             tlb::clear_writes(&mut self.scratch.tlb);
+            for v in self.ctx.linear.iter_mut().flatten() {
+                v.protect_code(m.mmu.code_pages(), m.mmu.code_changes);
+            }
         }
         self.tlb_generation = (gen, code, full);
     }
@@ -592,8 +628,10 @@ impl Accel for Bt {
             return false;
         };
         let mode = memory_mode(m);
-        if mode == Mode::Physical {
-            self.ensure_view(m);
+        match mode {
+            Mode::Physical => self.ensure_view(m),
+            Mode::PagedUser | Mode::PagedSupervisor => self.ensure_linear(m),
+            Mode::Other => {}
         }
         let (entry, len) = match self.map.get(&(key, mode)) {
             Some(t) => (t.entry, t.len),
@@ -640,11 +678,13 @@ impl Accel for Bt {
             // The block's first instruction runs in the shadow and ends it.
             m.cpu.int_shadow = 0;
         }
-        let membase = match (&mut self.view, mode) {
-            (Some(v), Mode::Physical) => {
+        let membase = match (&mut self.view, &self.ctx.linear, mode) {
+            (Some(v), _, Mode::Physical) => {
                 v.sync(m.mmu.code_pages(), m.mmu.code_changes);
                 v.base()
             }
+            (_, Some(v), Mode::PagedUser) => v[0].base(),
+            (_, Some(v), Mode::PagedSupervisor) => v[1].base(),
             _ => m.ram.bytes_mut().as_mut_ptr(),
         };
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);

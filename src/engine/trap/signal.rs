@@ -50,9 +50,11 @@ struct Site {
 thread_local! {
     /// This thread's sites, sorted by address.
     static SITES: RefCell<Vec<Site>> = const { RefCell::new(Vec::new()) };
-    /// The guest view's address range (start, end): memory sites fault
-    /// only there.
-    static VIEW: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The address ranges (start, end) of the guest view and the two
+    /// linear views: memory sites fault only there.
+    static VIEWS: Cell<[(usize, usize); 3]> = const { Cell::new([(0, 0); 3]) };
+    /// The last memory-site fault in a view: (host address, a write).
+    static LAST_FAULT: Cell<(usize, bool)> = const { Cell::new((0, false)) };
     /// Memory-site faults taken since the sites were set up.
     static MEM_FAULTS: Cell<u64> = const { Cell::new(0) };
     /// The budget window's guard (start, end): budget sites fault there.
@@ -130,8 +132,11 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             let _ = PENDING.try_with(|p| p.set(true));
             let _ = TRAPS.try_with(|t| t.set(t.get() + 1));
         }
-        Some(Kind::Memory) if segv && within(&VIEW, addr) => {
+        Some(Kind::Memory) if segv && in_view(addr) => {
             let _ = MEM_FAULTS.try_with(|t| t.set(t.get() + 1));
+            // The page-fault error code's W bit (x86 #PF error code bit 1).
+            let write = uc.uc_mcontext.gregs[libc::REG_ERR as usize] & 2 != 0;
+            let _ = LAST_FAULT.try_with(|f| f.set((addr, write)));
         }
         Some(Kind::Memory) if segv && within(&BUDGET, addr) => {
             let _ = BUDGET_FAULTS.try_with(|t| t.set(t.get() + 1));
@@ -142,6 +147,11 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     if let Some(s) = site {
         uc.uc_mcontext.gregs[libc::REG_RIP as usize] = s.resume as i64;
     }
+}
+
+/// Whether `addr` lies in one of the views.
+fn in_view(addr: usize) -> bool {
+    VIEWS.try_with(|v| v.get().iter().any(|r| (r.0..r.1).contains(&addr))).unwrap_or(false)
 }
 
 /// Whether `addr` lies in the range a thread-local holds.
@@ -207,15 +217,20 @@ impl Sites {
         TRAPS.set(0);
         MEM_FAULTS.set(0);
         BUDGET_FAULTS.set(0);
-        VIEW.set((0, 0));
+        VIEWS.set([(0, 0); 3]);
+        LAST_FAULT.set((0, false));
         BUDGET.set((0, 0));
         Ok(Sites { pinned: stub.is_some() as usize })
     }
 
-    /// The guest view's address range, where memory sites may fault.
-    pub fn set_view(&self, start: usize, len: usize) {
-        VIEW.set((start, start + len));
+    /// The address range of view `k` (0: the guest view, 1 and 2: the
+    /// linear views), where memory sites may fault.
+    pub fn set_view(&self, k: usize, start: usize, len: usize) {
+        let mut v = VIEWS.get();
+        v[k] = (start, start + len);
+        VIEWS.set(v);
     }
+
 
     /// The budget window's guard, where budget sites fault.
     pub fn set_budget_guard(&self, start: usize, len: usize) {
@@ -269,9 +284,16 @@ impl Drop for Sites {
         SITES.with(|s| s.borrow_mut().clear());
         STUB.set(0);
         PENDING.set(false);
-        VIEW.set((0, 0));
+        VIEWS.set([(0, 0); 3]);
         BUDGET.set((0, 0));
     }
+}
+
+/// Takes the host address and write bit of the last memory-site fault in
+/// a view on this thread, if one was taken since the last call.
+pub fn take_fault() -> Option<(usize, bool)> {
+    let f = LAST_FAULT.replace((0, false));
+    (f.0 != 0).then_some(f)
 }
 
 /// The monitor's trap hook (`system::depriv::Monitor::take_trap`): when
