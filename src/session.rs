@@ -350,8 +350,13 @@ impl Outcome {
             let _ = writeln!(s, "bt interp fallbacks    {}", b.interp_fallbacks);
             let _ = writeln!(
                 s,
-                "bt guest-view faults   {} (paging-off accesses past RAM or stores into code pages)",
+                "bt view faults         {} (guest or linear view: past RAM, a store into code, a page not mapped yet)",
                 b.guest_view_faults
+            );
+            let _ = writeln!(
+                s,
+                "bt view switches       {} (paging on: between the linear views and the inline TLB)",
+                b.linear_switches
             );
             let _ = writeln!(
                 s,

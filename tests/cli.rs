@@ -112,7 +112,7 @@ fn memory_past_ram_is_open_bus_under_every_engine() {
             // Paging off: both accesses ran as translated code and faulted
             // in the guest view.
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("bt guest-view faults   2 "), "{err}");
+            assert!(err.contains("bt view faults         2 "), "{err}");
         }
     }
 }

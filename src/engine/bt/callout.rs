@@ -38,9 +38,30 @@ pub struct Context {
     /// The linear views paging-on code runs in (CPL 3, CPL 0-2), when
     /// they could be made (`guard::LinearView`).
     pub linear: Option<[super::guard::LinearView; 2]>,
+    /// Whether paging-on code is translated for the linear views now (off:
+    /// for the inline TLB; `Bt::linear_policy`).
+    pub linear_on: bool,
+    /// `Bt::linear_policy`'s window: the retired-instruction count and the
+    /// views' churn when it began.
+    pub churn_window: (u64, u64),
 }
 
+/// `Bt::linear_policy`: the views stay on while fewer than this many pages
+/// are mapped again per `CHURN_EVENTS * CHURN_SPACING` instructions.
+pub const CHURN_EVENTS: u64 = 64;
+pub const CHURN_SPACING: u64 = 100_000;
+
 impl Context {
+    /// Whether the linear views have mapped enough pages again since the
+    /// policy's window began that the dispatcher should look at it
+    /// (`Bt::linear_policy`): translated code leaves then.
+    pub fn churn_due(&self) -> bool {
+        match &self.linear {
+            Some(v) if self.linear_on => v[0].churn() + v[1].churn() - self.churn_window.1 >= CHURN_EVENTS,
+            _ => false,
+        }
+    }
+
     /// Whether the indirect-branch cache may hold an EIP in one of `pages`.
     pub fn ibtc_holds_any(&self, pages: &[u32]) -> bool {
         self.ibtc_pages.len() > super::IBTC_PAGES || pages.iter().any(|p| self.ibtc_pages.contains(p))
@@ -61,6 +82,8 @@ impl Default for Context {
             full_generation: 0,
             ibtc_pages: Vec::new(),
             linear: None,
+            linear_on: false,
+            churn_window: (0, 0),
         }
     }
 }
@@ -98,12 +121,16 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     let paged = matches!(ctx.mode, super::Mode::PagedUser | super::Mode::PagedSupervisor);
     // The linear address of a slow-path access, taken before the
     // instruction changes its registers (segments are flat here).
-    let lin = (fill != 0 && paged && ctx.linear.is_none()).then(|| crate::engine::interp::operand::ea(&m.cpu, &d.insn));
+    let lin = (fill != 0 && paged && !ctx.linear_on).then(|| crate::engine::interp::operand::ea(&m.cpu, &d.insn));
     // In a linear view: the page whose fault led here, to map once the
     // access has succeeded.
     let view_fault = match (&ctx.linear, ctx.mode) {
-        (Some(v), super::Mode::PagedUser) => view_page(&v[0], crate::engine::trap::signal::take_fault()),
-        (Some(v), super::Mode::PagedSupervisor) => view_page(&v[1], crate::engine::trap::signal::take_fault()),
+        (Some(v), super::Mode::PagedUser) if ctx.linear_on => {
+            view_page(&v[0], crate::engine::trap::signal::take_fault())
+        }
+        (Some(v), super::Mode::PagedSupervisor) if ctx.linear_on => {
+            view_page(&v[1], crate::engine::trap::signal::take_fault())
+        }
         _ => None,
     };
     let n = (s.callout_index >> 16) as i64;
@@ -131,9 +158,20 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     if let Some(p) = pending {
         s.irq_pending = p as u8;
     }
+    if let Some((lin, write)) = view_fault {
+        // Map the page so the next access to it stays inline, if the
+        // access left the MMU and the mode as they were.
+        if m.mmu.generation == ctx.mmu_generation && super::memory_mode(m) == ctx.mode {
+            if let Some(views) = ctx.linear.as_mut() {
+                let k = (ctx.mode == super::Mode::PagedSupervisor) as usize;
+                map_page(&mut views[k], m, lin, write);
+            }
+        }
+    }
     let ends = ends_block(&d.insn);
     let branched = m.cpu.eip != d.insn.next_ip32();
     let leave = !ok
+        || ctx.churn_due()
         || branched
         || !m.mmu.smc_pages.is_empty()
         || m.cpu.int_shadow != 0
@@ -149,16 +187,7 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
         // Fill the inline TLB so the next access to this page stays inline.
         super::tlb::fill(&mut s.tlb, m, lin, fill & CALLOUT_MEM_WRITE != 0);
     }
-    if let Some((lin, write)) = view_fault {
-        // Map the page so the next access to it stays inline, if the
-        // access left the MMU and the mode as they were.
-        if m.mmu.generation == ctx.mmu_generation && super::memory_mode(m) == ctx.mode {
-            if let Some(views) = ctx.linear.as_mut() {
-                let k = (ctx.mode == super::Mode::PagedSupervisor) as usize;
-                map_page(&mut views[k], m, lin, write);
-            }
-        }
-    }
+
     if leave {
         s.budget += n - k - delta;
         // A branch may go on through the indirect-branch cache: a near one

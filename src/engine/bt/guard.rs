@@ -181,6 +181,11 @@ pub struct LinearView {
     mapped: crate::engine::interp::cache::Map<u32, (u32, bool)>,
     /// `Mmu::code_changes` when writable pages were last checked.
     code_synced: u64,
+    /// One bit per linear page: mapped at some time (bit set) before.
+    seen: Vec<u64>,
+    /// Pages mapped again after they had been unmapped (by INVLPG or a
+    /// flush): what page-table churn costs this view.
+    churn: u64,
 }
 
 impl LinearView {
@@ -194,6 +199,8 @@ impl LinearView {
             ram: ram.bytes().as_ptr(),
             mapped: Default::default(),
             code_synced: 0,
+            seen: vec![0; 1 << 14],
+            churn: 0,
         })
     }
 
@@ -212,9 +219,9 @@ impl LinearView {
         (self.base as usize, RESERVE)
     }
 
-    /// Pages mapped now.
-    pub fn mapped(&self) -> usize {
-        self.mapped.len()
+    /// Pages mapped again after they had been unmapped, so far.
+    pub fn churn(&self) -> u64 {
+        self.churn
     }
 
     /// Maps linear page `lin` to physical page `phys` (which must lie in
@@ -248,7 +255,11 @@ impl LinearView {
                 )
             };
             if p != libc::MAP_FAILED {
-                self.mapped.insert(lin, (phys, writable));
+                if self.mapped.insert(lin, (phys, writable)).is_none() {
+                    let (word, bit) = (lin as usize / 64, 1u64 << (lin % 64));
+                    self.churn += (self.seen[word] & bit != 0) as u64;
+                    self.seen[word] |= bit;
+                }
                 return true;
             }
         }

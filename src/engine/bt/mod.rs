@@ -65,6 +65,9 @@ pub struct BtStats {
     /// Faults taken in the guest view (accesses past RAM, stores into code
     /// pages) and resumed at their slow paths.
     pub guest_view_faults: u64,
+    /// Switches between the linear views and the inline TLB
+    /// (`Bt::linear_policy`).
+    pub linear_switches: u64,
     /// Blocks that could not cover their charge (a fault in the budget
     /// window) and left, refunded.
     pub budget_exits: u64,
@@ -132,6 +135,9 @@ pub struct Bt {
     guard: bool,
     /// Whether to make the linear views (off: the inline TLB).
     linear: bool,
+    /// When the linear views are off (`Bt::linear_policy`), the
+    /// retired-instruction count at which to try them again.
+    linear_retry_at: u64,
     /// Where translated code keeps the instruction budget (r13).
     _budget_window: guard::BudgetWindow,
     pub stats: BtStats,
@@ -353,6 +359,7 @@ impl Bt {
             view: None,
             guard: true,
             linear: true,
+            linear_retry_at: 0,
             _budget_window: budget_window,
             stats: BtStats::default(),
         })
@@ -442,7 +449,7 @@ impl Bt {
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let started = std::time::Instant::now();
         let block = interp.decoded_block(m, key)?;
-        self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear.is_some());
+        self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
         let mut insns: Vec<GuestInsn> =
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
@@ -568,9 +575,48 @@ impl Bt {
                     self.sites.set_view(k, start, len);
                 }
                 self.ctx.linear = Some([user, sup]);
+                self.ctx.linear_on = true;
             }
             _ => self.linear = false,
         }
+    }
+
+    /// Chooses between the linear views and the inline TLB for paging-on
+    /// code. The views make a mapped access as cheap as with paging off,
+    /// but a page mapped again after INVLPG or a flush costs a host fault
+    /// and a system call (microseconds), where the inline TLB pays a
+    /// callout (tens of nanoseconds). So: views while fewer than
+    /// `CHURN_EVENTS` pages are mapped again per `CHURN_EVENTS *
+    /// CHURN_SPACING` instructions; else the inline TLB for the next
+    /// `TLB_SPELL` instructions, then the views again. Each switch empties
+    /// the translation cache (translations are made for one or the other).
+    fn linear_policy(&mut self, m: &Machine) {
+        use callout::{CHURN_EVENTS, CHURN_SPACING};
+        const TLB_SPELL: u64 = 100_000_000;
+        let Some(views) = self.ctx.linear.as_ref() else { return };
+        let now = m.clock.retired;
+        let churn = views[0].churn() + views[1].churn();
+        if self.ctx.linear_on {
+            if !self.ctx.churn_due() {
+                return;
+            }
+            if now - self.ctx.churn_window.0 < CHURN_EVENTS * CHURN_SPACING {
+                self.ctx.linear_on = false;
+                self.linear_retry_at = now + TLB_SPELL;
+                for v in self.ctx.linear.iter_mut().flatten() {
+                    v.clear();
+                }
+                self.stats.linear_switches += 1;
+                self.flush();
+            }
+        } else if now >= self.linear_retry_at {
+            self.ctx.linear_on = true;
+            self.stats.linear_switches += 1;
+            self.flush();
+        } else {
+            return;
+        }
+        self.ctx.churn_window = (now, churn);
     }
 
     /// Drops inline-TLB and indirect-branch-cache entries the MMU no
@@ -630,7 +676,10 @@ impl Accel for Bt {
         let mode = memory_mode(m);
         match mode {
             Mode::Physical => self.ensure_view(m),
-            Mode::PagedUser | Mode::PagedSupervisor => self.ensure_linear(m),
+            Mode::PagedUser | Mode::PagedSupervisor => {
+                self.ensure_linear(m);
+                self.linear_policy(m);
+            }
             Mode::Other => {}
         }
         let (entry, len) = match self.map.get(&(key, mode)) {
@@ -683,8 +732,8 @@ impl Accel for Bt {
                 v.sync(m.mmu.code_pages(), m.mmu.code_changes);
                 v.base()
             }
-            (_, Some(v), Mode::PagedUser) => v[0].base(),
-            (_, Some(v), Mode::PagedSupervisor) => v[1].base(),
+            (_, Some(v), Mode::PagedUser) if self.ctx.linear_on => v[0].base(),
+            (_, Some(v), Mode::PagedSupervisor) if self.ctx.linear_on => v[1].base(),
             _ => m.ram.bytes_mut().as_mut_ptr(),
         };
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);

@@ -231,7 +231,6 @@ impl Sites {
         VIEWS.set(v);
     }
 
-
     /// The budget window's guard, where budget sites fault.
     pub fn set_budget_guard(&self, start: usize, len: usize) {
         BUDGET.set((start, start + len));
