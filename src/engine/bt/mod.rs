@@ -460,6 +460,13 @@ impl Bt {
             if !last.is_jcc_short_or_near() || last.condition_code() == iced_x86::ConditionCode::None {
                 break;
             }
+            // A branch back to the start closes a loop: ending the
+            // translation there makes it the last instruction, a Jcc
+            // straight to the entry (`Env::loops`), and what follows the
+            // loop a chained exit.
+            if self.env.loops && last.near_branch_target() as u32 == key.eip {
+                break;
+            }
             // The fall-through, in the same page (translations are dropped
             // by the page they start in).
             let next = last.next_ip32();
