@@ -119,6 +119,12 @@ fn render(m: &Machine, x: &BlockExplanation) -> String {
     for h in &host {
         let off = h.ip() as usize - x.entry;
         if off == 0 {
+            let _ = writeln!(s, "  ; the indirect entry's miss: leave for the guest EIP in r9d");
+        }
+        if off == translator::block::INDIRECT_ENTRY {
+            let _ = writeln!(s, "  ; indirect entry (from the indirect-branch cache): is r9d this block's EIP?");
+        }
+        if off == t.entry {
             let _ = writeln!(s, "  ; block entry: charge {} instructions against the budget", x.insns.len());
         }
         if let Some(k) = t.starts[..t.kinds.len()].iter().position(|&st| st == off) {

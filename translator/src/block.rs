@@ -133,11 +133,18 @@ pub struct Translated {
     /// charge): offset in `bytes` of each host access that may fault, and
     /// of the slow path a fault resumes at.
     pub mem_sites: Vec<(usize, usize)>,
+    /// Where the block is entered (chained exits, the dispatcher, loops),
+    /// after its indirect entry (offset `INDIRECT_ENTRY`).
+    pub entry: usize,
     /// Divide sites (`Kind::Divide`): offset of each host DIV or IDIV that
     /// raises #DE exactly when the guest's would, and of the slow path its
     /// fault (SIGFPE) resumes at.
     pub div_sites: Vec<(usize, usize)>,
 }
+
+/// Offset of a translation's indirect entry (`Emitter::indirect_entry`),
+/// after the 15-byte stub its check leaves through.
+pub const INDIRECT_ENTRY: usize = 15;
 
 /// The callout index word: the instruction's index in its block in bits
 /// 0–7, `CALLOUT_MEM_*` flags in bits 8–9, the block's length in the high
@@ -319,16 +326,16 @@ impl Emitter<'_> {
     }
 
     /// A Jcc (condition nibble `cc`) back to the block's first
-    /// instruction, which is at offset 0, with `rest` instructions of the
+    /// instruction, whose entry is at offset `entry`, with `rest` instructions of the
     /// block after it. Taken, it refunds them and runs the block again from
     /// its charge; not taken, it falls through. The last instruction of
     /// its block (`rest` 0, then the caller ends the block with the
     /// fall-through exit) is a Jcc straight to the entry; otherwise the
     /// inverse Jcc skips the refund and the jump back.
-    fn loop_back(&mut self, cc: u8, rest: u32) {
+    fn loop_back(&mut self, cc: u8, rest: u32, entry: usize) {
         let ops = &mut self.ops;
         if rest == 0 {
-            let rel = -(ops.offset().0 as i64 + 6);
+            let rel = entry as i64 - (ops.offset().0 as i64 + 6);
             ops.push(0x0f);
             ops.push(0x80 + cc);
             ops.push_i32(rel as i32);
@@ -337,7 +344,7 @@ impl Emitter<'_> {
         // j!cc +12; lea r13, [r13 + rest] (disp32 form, 7 bytes); jmp entry
         ops.extend([0x70 + (cc ^ 1), 12, 0x4d, 0x8d, 0xad]);
         ops.push_i32(rest as i32);
-        let rel = -(ops.offset().0 as i64 + 5);
+        let rel = entry as i64 - (ops.offset().0 as i64 + 5);
         ops.push(0xe9);
         ops.push_i32(rel as i32);
     }
@@ -479,31 +486,47 @@ impl Emitter<'_> {
     }
 
     /// Jumps to the translation for the guest EIP in r9d through the
-    /// indirect-branch cache, or leaves through `exit` (EIP stored first).
-    /// Flags are kept exact on both paths.
+    /// indirect-branch cache: 65,536 host addresses indexed by the EIP's
+    /// low 16 bits, each a translation's indirect entry (which checks the
+    /// whole EIP, `indirect_entry`) or the runtime's miss routine (which
+    /// leaves for the EIP). Flags and registers untouched.
     fn indirect(&mut self) {
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        asm!(ops
+            ; movzx r11d, r9w
+            ; jmp QWORD [r14 + r11 * 8 + l.ibtc]
+        );
+    }
+
+    /// The start of every block: a translation reached through the
+    /// indirect-branch cache checks that r9d holds its own first EIP
+    /// `eip`, without touching the flags: guest ECX is parked in r10, ECX
+    /// becomes `r9d - eip + 1` and LOOP, which decrements RCX and branches
+    /// unless it is zero, falls through exactly when they are equal. A
+    /// mismatch (another EIP with the same low bits) leaves for r9d
+    /// through the stub before it. Returns the entry's offset.
+    fn indirect_entry(&mut self, eip: u32) -> usize {
         let l = self.env.layout;
         let miss = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
-        asm!(ops ; mov [r14 + l.exit_eip], r9d);
-        save_flags(ops);
         asm!(ops
-            ; mov r11d, r9d
-            ; and r11d, (crate::runtime::IBTC_ENTRIES - 1) as i32
-            ; shl r11d, 4
-            ; cmp r9d, [r14 + r11 + l.ibtc]
-            ; jne =>miss
-            ; mov r11, [r14 + r11 + l.ibtc + 8]
-        );
-        restore_flags_from_r10(ops);
-        asm!(ops
-            ; jmp r11
             ; =>miss
+            ; mov rcx, r10
+            ; mov [r14 + l.exit_eip], r9d
         );
-        restore_flags_from_r10(ops);
         let rel = self.env.exit as i64 - (self.here() as i64 + 5);
         self.ops.push(0xe9);
         self.ops.push_i32(rel as i32);
+        debug_assert_eq!(self.ops.offset().0, INDIRECT_ENTRY);
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov r10, rcx
+            ; lea ecx, [r9 + 1i32.wrapping_sub(eip as i32)]
+            ; loop =>miss
+            ; mov rcx, r10
+        );
+        ops.offset().0
     }
 
     /// Calls the runtime's callout routine for instruction `index`.
@@ -592,6 +615,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     needed.clear();
     needed.resize(insns.len(), true);
     liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |k, n| needed[k] = n);
+    let entry = e.indirect_entry(first.insn.ip32());
     let (refund, probe) = e.charge(n);
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);
@@ -623,7 +647,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                 let target = i.near_branch_target() as u32;
                 let rest = n - k as u32 - 1;
                 if env.loops && target == first.insn.ip32() {
-                    e.loop_back(cc, rest);
+                    e.loop_back(cc, rest, entry);
                     kinds.push(Kind::Exit);
                     continue;
                 }
@@ -753,7 +777,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         let rel = (stub as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
-    Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites, div_sites })
+    Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites, entry, div_sites })
 }
 
 #[cfg(test)]
@@ -853,15 +877,29 @@ mod tests {
         targets.sort();
         assert_eq!(targets, [0x100c, 0x1100]);
         let code = crate::testutil::show(&t.bytes);
-        assert!(code.starts_with("lea r13,[r13-4]; movzx r9d,byte ptr [r13]"), "{code}");
-        assert!(code.contains("inc eax; jne 0;"), "{code}");
+        // First the indirect entry's check (r9d == 0x1000, leaving through
+        // the stub at 0 otherwise), then the entry with the charge.
+        assert!(
+            code.starts_with(
+                "mov rcx,r10; mov [r14+38h],r9d; jmp 0000000070000000h; \
+                 mov r10,rcx; lea ecx,[r9-0FFFh]; loop 0; mov rcx,r10; \
+                 lea r13,[r13-4]; movzx r9d,byte ptr [r13]"
+            ),
+            "{code}"
+        );
+        assert_eq!(crate::testutil::show(&t.bytes[..INDIRECT_ENTRY]).matches("; ").count(), 2);
+        assert!(code.contains(&format!("inc eax; jne {:016X}h;", t.entry)), "{code}");
         // A JNE back in the middle of a joined block (then JE 0x1100): the
         // inverse JE skips the refund of the one instruction after it and
         // the jump back.
         let code = [0x83, 0xf8, 0x01, 0x40, 0x75, 0xfa, 0x0f, 0x84, 0xf4, 0x00, 0x00, 0x00];
         let t = translate(0, &decode_at(0x1000, &code), &guarded_env()).unwrap();
         let code = crate::testutil::show(&t.bytes);
-        assert!(code.contains("inc eax; je short 000000000000001Fh; lea r13,[r13+1]; jmp 0;"), "{code}");
+        let skip = t.entry + 0x1f;
+        assert!(
+            code.contains(&format!("inc eax; je short {skip:016X}h; lea r13,[r13+1]; jmp {:016X}h;", t.entry)),
+            "{code}"
+        );
     }
 
     #[test]

@@ -12,13 +12,16 @@
 //!   reloads the guest state and returns into the block (result 0), leaves
 //!   through `exit` without storing (result 1: the Rust side owns the state
 //!   then), or continues at the new guest EIP through the indirect-branch
-//!   cache (result 2, after an indirect JMP, CALL or RET).
+//!   cache (result 2, after an indirect JMP, CALL or RET);
+//! - `ibtc_miss`: what an empty indirect-branch cache entry holds.
 
 use crate::{Layout, ARITH_FLAGS};
 
-/// Entries in the indirect-branch cache (`Layout::ibtc`): `{ eip: u32,
-/// pad: u32, entry: u64 }`, indexed by the low bits of the EIP.
-pub const IBTC_ENTRIES: usize = 1024;
+/// Entries in the indirect-branch cache (`Layout::ibtc`): host addresses
+/// (u64) indexed by the low 16 bits of the guest EIP, each a translation's
+/// indirect entry (`block::INDIRECT_ENTRY`), which checks the whole EIP in
+/// r9d, or the runtime's `ibtc_miss`.
+pub const IBTC_ENTRIES: usize = 1 << 16;
 use dynasmrt::{dynasm, x64::X64Relocation, DynasmApi, DynasmLabelApi, VecAssembler};
 
 /// Where the routines start, as offsets into the emitted bytes.
@@ -28,6 +31,9 @@ pub struct Runtime {
     pub enter: usize,
     pub exit: usize,
     pub callout: usize,
+    /// What an empty indirect-branch cache entry holds: leaves for the
+    /// guest EIP in r9d.
+    pub ibtc_miss: usize,
 }
 
 macro_rules! asm {
@@ -140,7 +146,9 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     // A block leaves: the budget goes back to the scratch area, the EIP
     // its exit stored to the state.
     let exit = ops.offset().0;
+    let exit_label = ops.new_dynamic_label();
     asm!(ops
+        ; =>exit_label
         ; mov [r14 + l.budget], r13
         ; mov r13, [r14 + l.state]
         ; mov r9d, [r14 + l.exit_eip]
@@ -188,19 +196,18 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; cmp rax, 2
         ; jne =>leave_block
         ; mov r9d, [r13 + l.eip]
-        ; mov r11d, r9d
-        ; and r11d, (IBTC_ENTRIES - 1) as i32
-        ; shl r11d, 4
-        ; cmp r9d, [r14 + r11 + l.ibtc]
-        ; jne =>leave_block
-        ; mov r11, [r14 + r11 + l.ibtc + 8]
-        // Into the target block: drop the return address into this one.
+        ; mov [r14 + l.exit_eip], r9d
+        ; movzx r11d, r9w
+        ; mov r11, [r14 + r11 * 8 + l.ibtc]
+        // Into the target block (its indirect entry, or `ibtc_miss`): drop
+        // the return address into this one.
         ; add rsp, 8
     );
     budget_to_r9(&mut ops, l);
     load_guest(&mut ops, l);
     asm!(ops
         ; mov r13, r9
+        ; mov r9d, [r14 + l.exit_eip]
         ; jmp r11
         ; =>leave_block
         // Leave: drop the return address into the block.
@@ -215,6 +222,13 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; ret
     );
 
+    // An empty indirect-branch cache entry: leave for the EIP in r9d.
+    let ibtc_miss = ops.offset().0;
+    asm!(ops
+        ; mov [r14 + l.exit_eip], r9d
+        ; jmp =>exit_label
+    );
+
     let bytes = ops.finalize().map_err(|e| format!("runtime routines: {e:?}"))?;
-    Ok(Runtime { bytes, enter, exit, callout })
+    Ok(Runtime { bytes, enter, exit, callout, ibtc_miss })
 }

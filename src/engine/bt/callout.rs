@@ -35,6 +35,11 @@ pub struct Context {
     /// The linear pages of the EIPs in the indirect-branch cache (more
     /// than `IBTC_PAGES`: any page).
     pub ibtc_pages: Vec<u32>,
+    /// The indirect-branch cache entries filled since it was last emptied
+    /// (more than `IBTC_FILLED`: possibly any).
+    pub ibtc_filled: Vec<u16>,
+    /// What an empty indirect-branch cache entry holds.
+    pub ibtc_miss: u64,
     /// The linear views paging-on code runs in (CPL 3, CPL 0-2), when
     /// they could be made (`guard::LinearView`).
     pub linear: Option<[super::guard::LinearView; 2]>,
@@ -51,7 +56,37 @@ pub struct Context {
 pub const CHURN_EVENTS: u64 = 64;
 pub const CHURN_SPACING: u64 = 100_000;
 
+/// The most filled indirect-branch cache entries `Context::ibtc_filled`
+/// lists; beyond, emptying the cache rewrites all of it.
+const IBTC_FILLED: usize = 4096;
+
 impl Context {
+    /// Empties the indirect-branch cache: the entries filled since it was
+    /// last emptied, or all of them.
+    pub fn clear_ibtc(&mut self, s: &mut Scratch) {
+        if self.ibtc_filled.len() > IBTC_FILLED {
+            s.ibtc.fill(self.ibtc_miss);
+        } else {
+            for &k in &self.ibtc_filled {
+                s.ibtc[k as usize] = self.ibtc_miss;
+            }
+        }
+        self.ibtc_filled.clear();
+        self.ibtc_pages.clear();
+    }
+
+    /// Points the indirect-branch cache entry of `eip` at a translation's
+    /// indirect entry.
+    pub fn fill_ibtc(&mut self, s: &mut Scratch, eip: u32, indirect: usize) {
+        let k = eip as u16;
+        if s.ibtc[k as usize] != indirect as u64 {
+            s.ibtc[k as usize] = indirect as u64;
+            if self.ibtc_filled.len() <= IBTC_FILLED {
+                self.ibtc_filled.push(k);
+            }
+        }
+    }
+
     /// Whether the linear views have mapped enough pages again since the
     /// policy's window began that the dispatcher should look at it
     /// (`Bt::linear_policy`): translated code leaves then.
@@ -81,6 +116,8 @@ impl Default for Context {
             code32: true,
             full_generation: 0,
             ibtc_pages: Vec::new(),
+            ibtc_filled: Vec::new(),
+            ibtc_miss: 0,
             linear: None,
             linear_on: false,
             churn_window: (0, 0),
@@ -263,8 +300,7 @@ fn invlpg_synced(m: &mut Machine, s: &mut Scratch, ctx: &mut Context, i: &iced_x
         }
     }
     if ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
-        super::codebuf::clear_ibtc(&mut s.ibtc);
-        ctx.ibtc_pages.clear();
+        ctx.clear_ibtc(s);
     }
     m.mmu.flushed_pages.clear();
     ctx.mmu_generation = m.mmu.generation;

@@ -61,58 +61,37 @@ pub struct Scratch {
     pub _pad2: [u8; 7],
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
-    /// The indirect-branch cache: guest EIP → translated entry, for the
-    /// memory mode of the running code.
-    pub ibtc: [IbtcEntry; IBTC_ENTRIES],
+    /// The indirect-branch cache: per low 16 bits of a guest EIP, the
+    /// indirect entry of a translation for the memory mode of the running
+    /// code (which checks the whole EIP), or the runtime's `ibtc_miss`.
+    pub ibtc: [u64; IBTC_ENTRIES],
 }
 
 /// `Scratch::shadow_at` when no STI is waiting for its next instruction:
 /// no budget translated code exits with.
 pub const NO_SHADOW: i64 = i64::MIN;
 
-/// One indirect-branch cache entry (layout fixed by the runtime routine).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct IbtcEntry {
-    pub eip: u32,
-    pub _pad: u32,
-    pub entry: u64,
-}
-
-/// Empties an indirect-branch cache in place (no 16 KiB temporary).
-pub fn clear_ibtc(t: &mut [IbtcEntry; IBTC_ENTRIES]) {
-    for (i, e) in t.iter_mut().enumerate() {
-        *e = IbtcEntry { eip: i as u32 ^ 1, _pad: 0, entry: 0 };
-    }
-}
-
-/// An indirect-branch cache with no entries: slot `i` holds a tag whose
-/// low bits are not `i`, which no lookup landing there can match.
-pub fn empty_ibtc() -> [IbtcEntry; IBTC_ENTRIES] {
-    std::array::from_fn(|i| IbtcEntry { eip: i as u32 ^ 1, _pad: 0, entry: 0 })
-}
-
-impl Default for Scratch {
-    fn default() -> Self {
-        Scratch {
-            budget: 0,
-            budget_base: 0,
-            callout_index: 0,
-            _pad: 0,
-            callout_fn: 0,
-            callout_arg: 0,
-            context: 0,
-            code_pages: 0,
-            state: 0,
-            exit_eip: 0,
-            _pad3: 0,
-            shadow_at: NO_SHADOW,
-            irq_pending: 0,
-            _pad2: [0; 7],
-            tlb: super::tlb::empty(),
-            ibtc: empty_ibtc(),
+/// A scratch area on the heap (it holds the 512 KiB indirect-branch
+/// cache), every cache entry `ibtc_miss`.
+pub fn new_scratch(ibtc_miss: u64) -> Box<Scratch> {
+    let layout = std::alloc::Layout::new::<Scratch>();
+    // SAFETY: `layout` is Scratch's (not zero-sized); the allocation is
+    // checked for failure; every field of `Scratch` is an integer or an
+    // array of integers (`tlb::Entry` too), for which all-zero bytes are a
+    // valid value; and a pointer from the global allocator with Scratch's
+    // layout may be owned by a Box. On the heap from the start, so the
+    // 512 KiB never pass through the stack.
+    let mut s = unsafe {
+        let p = std::alloc::alloc_zeroed(layout) as *mut Scratch;
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
         }
-    }
+        Box::from_raw(p)
+    };
+    s.shadow_at = NO_SHADOW;
+    super::tlb::clear(&mut s.tlb);
+    s.ibtc.fill(ibtc_miss);
+    s
 }
 
 impl CodeBuffer {

@@ -34,7 +34,6 @@ use codebuf::{CodeBuffer, Scratch};
 use std::mem::offset_of;
 use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
-use translator::runtime::IBTC_ENTRIES;
 
 /// The most linear code pages `Context::ibtc_pages` names one by one.
 pub(crate) const IBTC_PAGES: usize = 8;
@@ -78,6 +77,8 @@ pub struct BtStats {
 
 struct Translation {
     entry: usize,
+    /// Where the indirect-branch cache enters it (`block::INDIRECT_ENTRY`).
+    indirect: usize,
     len: u64,
     /// Keeps the decoded instructions the callouts point at alive.
     _blocks: Vec<Rc<Block>>,
@@ -335,11 +336,9 @@ impl Bt {
             inline_sensitive: false,
             loops: true,
         };
-        let scratch = Box::new(Scratch {
-            callout_fn: callout::interp_callout as *const () as u64,
-            budget_base: budget_window.base() as u64,
-            ..Scratch::default()
-        });
+        let mut scratch = codebuf::new_scratch((base + rt.ibtc_miss) as u64);
+        scratch.callout_fn = callout::interp_callout as *const () as u64;
+        scratch.budget_base = budget_window.base() as u64;
         Ok(Bt {
             buf,
             enter: base + rt.enter,
@@ -351,7 +350,7 @@ impl Bt {
             chains: Chains::default(),
             chaining: true,
             scratch,
-            ctx: Box::default(),
+            ctx: Box::new(Context { ibtc_miss: (base + rt.ibtc_miss) as u64, ..Context::default() }),
             trace_blocks: false,
             perf_map: None,
             runtime: (base, rt.bytes.len()),
@@ -431,8 +430,7 @@ impl Bt {
     }
 
     fn clear_ibtc(&mut self) {
-        codebuf::clear_ibtc(&mut self.scratch.ibtc);
-        self.ctx.ibtc_pages.clear();
+        self.ctx.clear_ibtc(&mut self.scratch);
     }
 
     fn flush(&mut self) {
@@ -486,14 +484,15 @@ impl Bt {
             self.flush();
             t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         }
-        let entry = self.buf.push(&t.bytes)?;
+        let start = self.buf.push(&t.bytes)?;
+        let entry = start + t.entry;
         self.sites.add_block(
-            t.traps.iter().map(|&(at, len)| (entry + at, len)),
-            t.mem_sites.iter().map(|&(at, slow)| (entry + at, entry + slow)),
-            t.div_sites.iter().map(|&(at, slow)| (entry + at, entry + slow)),
+            t.traps.iter().map(|&(at, len)| (start + at, len)),
+            t.mem_sites.iter().map(|&(at, slow)| (start + at, start + slow)),
+            t.div_sites.iter().map(|&(at, slow)| (start + at, start + slow)),
         );
         if let Some(map) = &mut self.perf_map {
-            map.symbol(entry, t.bytes.len(), &format!("bt:{:08x}/{}", key.eip, insns.len()));
+            map.symbol(start, t.bytes.len(), &format!("bt:{:08x}/{}", key.eip, insns.len()));
         }
         if self.trace_blocks {
             eprintln!(
@@ -501,7 +500,7 @@ impl Bt {
                 key.eip,
                 key.phys,
                 insns.len(),
-                entry,
+                start,
                 t.bytes.len()
             );
         }
@@ -511,9 +510,10 @@ impl Bt {
         self.stats.ident_insns += t.kinds.iter().filter(|k| matches!(k, Kind::Ident | Kind::Divide)).count() as u64;
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
         self.by_page.entry(key.phys >> 12).or_default().push((key, mode));
-        self.map.insert((key, mode), Translation { entry, len: insns.len() as u64, _blocks: blocks });
+        let indirect = start + block::INDIRECT_ENTRY;
+        self.map.insert((key, mode), Translation { entry, indirect, len: insns.len() as u64, _blocks: blocks });
         let exits: Vec<(usize, u32)> =
-            if self.chaining { t.exits.iter().map(|x| (entry + x.rel32_at, x.target)).collect() } else { Vec::new() };
+            if self.chaining { t.exits.iter().map(|x| (start + x.rel32_at, x.target)).collect() } else { Vec::new() };
         let (map, buf) = (&self.map, &mut self.buf);
         self.chains.link_new(
             (key, mode),
@@ -689,10 +689,10 @@ impl Accel for Bt {
             }
             Mode::Other => {}
         }
-        let (entry, len) = match self.map.get(&(key, mode)) {
-            Some(t) => (t.entry, t.len),
+        let (entry, indirect, len) = match self.map.get(&(key, mode)) {
+            Some(t) => (t.entry, t.indirect, t.len),
             None => match self.translate(interp, m, key, mode) {
-                Some(t) => (t.entry, t.len),
+                Some(t) => (t.entry, t.indirect, t.len),
                 None => {
                     self.stats.interp_fallbacks += 1;
                     return false;
@@ -709,7 +709,7 @@ impl Accel for Bt {
             self.ibtc_mode = (mode, key.code32);
         }
         if self.chaining {
-            self.scratch.ibtc[eip as usize % IBTC_ENTRIES] = codebuf::IbtcEntry { eip, _pad: 0, entry: entry as u64 };
+            self.ctx.fill_ibtc(&mut self.scratch, eip, indirect);
             let page = m.cpu.seg(Seg::Cs).base.wrapping_add(eip) >> 12;
             if self.ctx.ibtc_pages.len() <= IBTC_PAGES && !self.ctx.ibtc_pages.contains(&page) {
                 self.ctx.ibtc_pages.push(page);
