@@ -45,8 +45,10 @@ impl Rng {
     }
 }
 
-/// A 4 MiB machine holding `code` at CODE, with an IDT whose gates lead
+/// A 2 MiB machine holding `code` at CODE, with an IDT whose gates lead
 /// back into the code (so faults keep executing the fuzzer's bytes).
+/// tests/robustness.rs uses 4 MiB; half as much halves the page faults
+/// and the RAM comparison, a large part of each execution's cost.
 fn machine(seed: u16, code: &[u8]) -> Machine {
     let cfg = MachineConfig { mem_size: 2 << 20, realtime: false };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
