@@ -111,3 +111,22 @@ fn random_code_runs_the_same_under_bt_and_interp() {
     println!("{seeds} random guests under bt, {retired} instructions retired, {} mismatches", mismatches.len());
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// What the fuzz target (`fuzz/`, docs/fuzzing.md) found, replayed: each
+/// file in fuzz/regressions/guest_code is an input that once made bt and
+/// the interpreter end differently.
+#[test]
+fn fuzz_regressions_run_the_same_under_bt_and_interp() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/guest_code");
+    let mut inputs: Vec<_> =
+        std::fs::read_dir(&dir).expect("fuzz/regressions/guest_code").map(|e| e.unwrap().path()).collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "no regression inputs in {}", dir.display());
+    for path in &inputs {
+        let data = std::fs::read(path).expect("read a regression input");
+        if let Err(e) = bt86::engine::guestcode::bt_matches_interp(&data) {
+            panic!("{}: {e}", path.display());
+        }
+    }
+    println!("{} fuzz regression inputs replayed", inputs.len());
+}

@@ -2,6 +2,7 @@
 //! with an [`Exit`].
 
 pub mod bt;
+pub mod guestcode;
 pub mod interp;
 pub mod lockstep;
 pub mod trap;

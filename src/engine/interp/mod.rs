@@ -225,10 +225,12 @@ impl Interp {
         let mut left = budget;
         for d in block.insns.iter() {
             let insn = &d.insn;
+            let before = m.clock.retired;
             if !self.execute(m, insn, d.run, left) {
                 return;
             }
-            left -= 1;
+            // A REP string instruction may retire many (up to `left`).
+            left = left.saturating_sub(m.clock.retired - before);
             if left == 0 || single || m.cpu.eip != insn.next_ip32() || !m.mmu.smc_pages.is_empty() {
                 return;
             }
