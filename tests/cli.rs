@@ -140,3 +140,36 @@ fn trace_perf_names_every_translation_in_a_perf_map() {
     assert_eq!(lines[0][2], "bt86_runtime", "{map}");
     assert!(lines.iter().any(|l| l[2] == "bt:00100025/2"), "the loop at 0x100025: {map}");
 }
+
+#[test]
+fn addresses_wrap_around_at_4_gib_under_every_engine() {
+    // The guest's address arithmetic is 32-bit: [eax+0x3000] with EAX =
+    // 0xfffff000 is 0x2000, [ecx*4] with ECX = 0x40000800 is 0x2000 too,
+    // [esi-0x20] with ESI = 0x10 is 0xfffffff0 (past RAM: all ones), and a
+    // store through a wrapping address lands at its low address. Under bt
+    // the direct form [r15 + reg*scale + disp] lands in the guest view's
+    // guard there and faults to the slow path.
+    //   mov dword [0x2000], 0x12345678; mov eax, 0xfffff000
+    //   mov ebx, [eax+0x3000]; cmp ebx, 0x12345678; jne fail
+    //   mov ecx, 0x40000800; mov edx, [ecx*4]; cmp edx, ebx; jne fail
+    //   mov esi, 0x10; mov edi, [esi-0x20]; cmp edi, -1; jne fail
+    //   mov [eax+0x3004], ebx; cmp ebx, [0x2004]; jne fail
+    //   exit 0x21; fail: exit 0x10
+    let code = [
+        0xc7, 0x05, 0x00, 0x20, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12, 0xb8, 0x00, 0xf0, 0xff, 0xff, 0x8b, 0x98, 0x00,
+        0x30, 0x00, 0x00, 0x81, 0xfb, 0x78, 0x56, 0x34, 0x12, 0x75, 0x2f, 0xb9, 0x00, 0x08, 0x00, 0x40, 0x8b, 0x14,
+        0x8d, 0x00, 0x00, 0x00, 0x00, 0x39, 0xda, 0x75, 0x1f, 0xbe, 0x10, 0x00, 0x00, 0x00, 0x8b, 0x7e, 0xe0, 0x83,
+        0xff, 0xff, 0x75, 0x12, 0x89, 0x98, 0x04, 0x30, 0x00, 0x00, 0x3b, 0x1d, 0x04, 0x20, 0x00, 0x00, 0x75, 0x04,
+        0xb0, 0x21, 0xe6, 0xf4, 0xb0, 0x10, 0xe6, 0xf4,
+    ];
+    let k = kernel("wrap", &code);
+    for engine in ["interp", "bt", "trap"] {
+        let out = bt86(&["run", k.to_str().unwrap(), "--engine", engine, "--stats"]);
+        assert_eq!(out.status.code(), Some(0x43), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
+        if engine == "bt" {
+            // The four wrapping accesses faulted in the guest view.
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("bt view faults         4 "), "{err}");
+        }
+    }
+}

@@ -423,13 +423,17 @@ impl Emitter<'_> {
     }
 
     /// The guarded access (`MemPath::Guarded`): the address, then the
-    /// access, whose offset is returned as the memory site. Flags untouched.
+    /// access, whose offset is returned as the memory site; or the access
+    /// alone in its direct form (`MemOp::direct`). Flags untouched.
     fn mem_guarded(&mut self, m: &memop::MemOp) -> (DynamicLabel, DynamicLabel, usize) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
-        self.ops.extend(m.lea.iter().copied());
+        if m.direct.is_empty() {
+            self.ops.extend(m.lea.iter().copied());
+        }
         let site = self.ops.offset().0;
-        self.ops.extend(m.op.iter().copied());
+        let op = if m.direct.is_empty() { &m.op } else { &m.direct };
+        self.ops.extend(op.iter().copied());
         (slow, cont, site)
     }
 

@@ -328,8 +328,14 @@ pub fn stack_plan(i: &Instruction, env: &Env, index: u32, len: u32) -> Option<(M
         _ => return None,
     };
     let host = |v: Vec<u8>| HostBytes::try_new(&v);
-    let access =
-        MemOp { lea: host(bytes(lea)?)?, op: host(bytes(op)?)?, op_host: host(bytes(op_host)?)?, len: 4, write };
+    let access = MemOp {
+        lea: host(bytes(lea)?)?,
+        op: host(bytes(op)?)?,
+        op_host: host(bytes(op_host)?)?,
+        direct: HostBytes::default(),
+        len: 4,
+        write,
+    };
     Some((access, bytes(after)?))
 }
 

@@ -97,6 +97,14 @@ pub struct MemOp {
     pub op: HostBytes,
     /// The instruction with its memory operand at `[r8]` (host address in r8).
     pub op_host: HostBytes,
+    /// For an address with one register (and a displacement): the
+    /// instruction with its memory operand at `[r15 + reg*scale + disp]`,
+    /// no LEA (empty otherwise, and for `Forms::Host`). Without the
+    /// 32-bit wrap-around of the guest's address, so only for a path
+    /// where every address it can form that is not the guest's faults:
+    /// `MemPath::Guarded` (the views reserve `guard::BELOW` below their
+    /// base and `guard::ABOVE` above).
+    pub direct: HostBytes,
     /// Bytes accessed.
     pub len: u32,
     /// Whether the instruction may write the memory operand.
@@ -144,6 +152,27 @@ pub(crate) fn encode_into(e: &mut Encoder, i: &Instruction, ip: u64, out: &mut V
 
 fn encode(i: &Instruction) -> Option<HostBytes> {
     HostBytes::encode(i)
+}
+
+/// `MemOp::direct`'s memory operand for `i`'s (32-bit addressing with
+/// one register, base or index, and a displacement): `[r15 + reg*scale +
+/// disp]`. The register is a guest register, zero-extended in its host
+/// register, so this is the guest address whenever the guest's 32-bit sum
+/// does not wrap around, and otherwise lies in a view's guard.
+pub fn direct_operand(i: &Instruction) -> Option<MemoryOperand> {
+    let (b, x) = (i.memory_base(), i.memory_index());
+    let r = match (b, x) {
+        (Register::None, r) | (r, Register::None) if r != Register::None => r,
+        _ => return None,
+    };
+    if !r.is_gpr32() {
+        return None;
+    }
+    let scale = if x == Register::None { 1 } else { i.memory_index_scale() };
+    let disp = i.memory_displacement32() as i32 as i64;
+    // 64-bit addressing: iced's size 8 is a disp8 or a sign-extended disp32.
+    let size = if disp == 0 { 0 } else { 8 };
+    Some(MemoryOperand::new(Register::R15, regs::map(r)?.full_register(), scale, disp, size, false, Register::None))
 }
 
 /// Which of the two forms of the operation `plan_forms` encodes.
@@ -217,12 +246,24 @@ pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
         );
         encode(&Instruction::with2(Code::Lea_r32_m, Register::R8D, m).ok()?)?
     };
+    j.set_segment_prefix(Register::None);
+    let direct = match direct_operand(i).filter(|_| forms != Forms::Host) {
+        Some(m) => {
+            let mut d = j;
+            d.set_memory_base(m.base);
+            d.set_memory_index(m.index);
+            d.set_memory_index_scale(m.scale);
+            d.set_memory_displacement64(m.displacement as u64);
+            d.set_memory_displ_size(m.displ_size);
+            encode(&d)?
+        }
+        None => HostBytes::default(),
+    };
     j.set_memory_base(Register::R15);
     j.set_memory_index(Register::R8);
     j.set_memory_index_scale(1);
     j.set_memory_displacement64(0);
     j.set_memory_displ_size(0);
-    j.set_segment_prefix(Register::None);
     let op = if forms == Forms::Host { HostBytes::default() } else { encode(&j)? };
     j.set_memory_base(Register::R8);
     j.set_memory_index(Register::None);
@@ -234,7 +275,7 @@ pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
             matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
         })
     });
-    Some(MemOp { lea, op, op_host, len, write })
+    Some(MemOp { lea, op, op_host, direct, len, write })
 }
 
 #[cfg(test)]
@@ -254,6 +295,7 @@ mod tests {
         let p = plan_of(&[0x8b, 0x44, 0x24, 0x08]).unwrap();
         assert_eq!(show(&p.lea), "lea r8d,[r12d+8]");
         assert_eq!(show(&p.op), "mov eax,[r15+r8]");
+        assert_eq!(show(&p.direct), "mov eax,[r15+r12+8]");
         assert_eq!((p.len, p.write), (4, false));
     }
 
@@ -263,7 +305,15 @@ mod tests {
         let p = plan_of(&[0x01, 0x4c, 0xb3, 0xfc]).unwrap();
         assert_eq!(show(&p.lea), "lea r8d,[rbx+rsi*4-4]".replace("rbx", "ebx").replace("rsi", "esi"));
         assert_eq!(show(&p.op), "add [r15+r8],ecx");
+        // Two registers: no direct form.
+        assert!(p.direct.is_empty());
         assert!(p.write);
+        // mov edx, [edx*4+0x105380]; mov byte [eax-1], 7
+        assert_eq!(
+            show(&plan_of(&[0x8b, 0x14, 0x95, 0x80, 0x53, 0x10, 0x00]).unwrap().direct),
+            "mov edx,[r15+rdx*4+105380h]"
+        );
+        assert_eq!(show(&plan_of(&[0xc6, 0x40, 0xff, 0x07]).unwrap().direct), "mov byte ptr [r15+rax-1],7");
     }
 
     #[test]

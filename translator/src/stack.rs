@@ -145,14 +145,14 @@ fn push_of(code: Code, reg: Option<Register>, imm: u32) -> Option<MemOp> {
         (_, Some(r)) => (enc(Instruction::with2(code, phys(), r))?, enc(Instruction::with2(code, host(), r))?),
         (_, None) => (enc(Instruction::with2(code, phys(), imm))?, enc(Instruction::with2(code, host(), imm))?),
     };
-    Some(MemOp { lea, op, op_host, len: 4, write: true })
+    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: true })
 }
 
 /// A 4-byte load at ESP into `dst`.
 fn pop_into(dst: Register) -> Option<MemOp> {
     let lea = FORMS.with(|f| f.pop_lea)?;
     let (op, op_host) = reg_forms(|f| &f.load, dst)?;
-    Some(MemOp { lea, op, op_host, len: 4, write: false })
+    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: false })
 }
 
 /// The inline form of `i`, if it has one.
@@ -198,6 +198,10 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
             let mut load = memop::plan(&Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem_of(i)?).ok()?)?;
             load.op = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?;
             load.op_host = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?;
+            load.direct = match memop::direct_operand(i) {
+                Some(m) => enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, m))?,
+                None => HostBytes::default(),
+            };
             Some(StackOp { access: load, after: HostBytes::default(), then: Then::Indirect, restore_flags: true })
         }
         _ => None,
@@ -273,5 +277,7 @@ mod tests {
         let p = plan_of(&[0xff, 0x24, 0x85, 0, 0x30, 0, 0]).unwrap(); // jmp [eax*4+0x3000]
         assert_eq!(show(&p.access.lea), "lea r8d,[eax*4+3000h]");
         assert_eq!(show(&p.access.op), "mov r9d,[r15+r8]");
+        // The target into r9d in the direct form too, not into EAX.
+        assert_eq!(show(&p.access.direct), "mov r9d,[r15+rax*4+3000h]");
     }
 }

@@ -241,9 +241,7 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
 /// The linear address and write bit of a fault in `view`.
 fn view_page(view: &super::guard::LinearView, fault: Option<(usize, bool)>) -> Option<(u32, bool)> {
     let (addr, write) = fault?;
-    let (start, len) = view.range();
-    let off = addr.checked_sub(start).filter(|&o| o < len && o < 1 << 32)?;
-    Some((off as u32, write))
+    Some((view.linear(addr)?, write))
 }
 
 /// Maps the page of `lin` in `view` as the MMU maps it now for the current

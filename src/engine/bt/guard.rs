@@ -1,10 +1,13 @@
 //! The guest view: guest RAM mapped a second time, for translated code
-//! running with paging off, inside 4 GiB + 4 KiB of reserved address space
-//! — every address a 32-bit guest can form, plus the width of one access.
-//! Translated code reaches guest physical address `a` at `base + a` with no
-//! check at all:
+//! running with paging off, inside a reservation of address space that
+//! holds every address a 32-bit guest can form (4 GiB, plus the width of
+//! one access) and more around it (`BELOW`, `ABOVE`). Translated code
+//! reaches guest physical address `a` at `base + a` with no check at all:
 //!
 //! - past the end of RAM the view is PROT_NONE, so an access there faults;
+//! - so is everything below `base` and from `base + 4 GiB` on, where
+//!   `[r15 + reg*scale + disp]` lands when the guest's own 32-bit sum
+//!   would have wrapped around (`translator::memop::MemOp::direct`);
 //! - a page holding translated or decoded code is read-only in the view
 //!   (mirroring the MMU's code-page table, `sync`), so a store into it
 //!   faults.
@@ -29,9 +32,15 @@
 
 use std::os::fd::AsRawFd;
 
-/// Bytes reserved: 4 GiB of guest addresses and a page of slack for an
-/// access that starts just below 4 GiB.
-pub const RESERVE: usize = (1 << 32) + 4096;
+/// Bytes reserved below a view's base: a negative 32-bit displacement
+/// added to a small register, and the width of an access.
+pub const BELOW: usize = (1 << 31) + 4096;
+/// Bytes reserved from a view's base: a register times 8 plus a positive
+/// displacement, and the width of an access (the 4 GiB a guest addresses
+/// lie at the start).
+pub const ABOVE: usize = (1 << 35) + (1 << 31) + 8192;
+/// Bytes reserved per view (address space only: PROT_NONE, no memory).
+pub const RESERVE: usize = BELOW + ABOVE;
 
 /// Guest RAM's second mapping.
 pub struct GuestView {
@@ -73,10 +82,12 @@ impl GuestView {
     /// bytes) at its start.
     pub fn new(ram: &crate::memory::GuestRam) -> Result<GuestView, String> {
         let (file, ram_size, first) = (ram.file(), ram.size() as usize, ram.bytes().as_ptr());
-        let base = reserve(None, RESERVE)? as *mut libc::c_void;
-        // SAFETY: replaces the first `ram_size` bytes of our own
-        // reservation (MAP_FIXED inside it) with a shared mapping of the
-        // RAM memfd, which the caller's GuestRam keeps open.
+        let start = reserve(None, RESERVE)?;
+        // SAFETY: `BELOW` bytes into the reservation, which is larger.
+        let base = unsafe { start.add(BELOW) } as *mut libc::c_void;
+        // SAFETY: replaces `ram_size` bytes of our own reservation from
+        // `base` (MAP_FIXED inside it) with a shared mapping of the RAM
+        // memfd, which the caller's GuestRam keeps open.
         let ram_map = unsafe {
             libc::mmap(
                 base,
@@ -90,7 +101,7 @@ impl GuestView {
         if ram_map == libc::MAP_FAILED {
             let e = std::io::Error::last_os_error();
             // SAFETY: unmaps the reservation made above, used by nothing.
-            unsafe { libc::munmap(base, RESERVE) };
+            unsafe { libc::munmap(start as *mut libc::c_void, RESERVE) };
             return Err(format!("cannot map guest RAM into the guest view: {e}"));
         }
         Ok(GuestView {
@@ -112,9 +123,15 @@ impl GuestView {
         self.base
     }
 
-    /// Whether `addr` lies in the reserved range (a fault there is ours).
+    /// The reserved range (start, length): faults there are ours.
+    pub fn range(&self) -> (usize, usize) {
+        (self.base as usize - BELOW, RESERVE)
+    }
+
+    /// Whether `addr` lies in the reserved range.
     pub fn contains(&self, addr: usize) -> bool {
-        (self.base as usize..self.base as usize + RESERVE).contains(&addr)
+        let (start, len) = self.range();
+        (start..start + len).contains(&addr)
     }
 
     /// Makes the view's page protections match the MMU's code pages
@@ -153,7 +170,7 @@ impl Drop for GuestView {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the reservation `new` made (the RAM
         // mapping inside it goes with it); no translated code runs any more.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, RESERVE) };
+        unsafe { libc::munmap((self.base as usize - BELOW) as *mut libc::c_void, RESERVE) };
     }
 }
 
@@ -191,7 +208,8 @@ pub struct LinearView {
 impl LinearView {
     pub fn new(ram: &crate::memory::GuestRam) -> Result<LinearView, String> {
         let file = ram.file().try_clone().map_err(|e| format!("cannot share guest RAM with a linear view: {e}"))?;
-        let base = reserve(None, RESERVE)?;
+        // SAFETY: `BELOW` bytes into the reservation, which is larger.
+        let base = unsafe { reserve(None, RESERVE)?.add(BELOW) };
         Ok(LinearView {
             base,
             file,
@@ -216,7 +234,13 @@ impl LinearView {
 
     /// The reserved range (start, length): faults there are ours.
     pub fn range(&self) -> (usize, usize) {
-        (self.base as usize, RESERVE)
+        (self.base as usize - BELOW, RESERVE)
+    }
+
+    /// The linear address a host address in the view stands for, if it
+    /// lies in the 4 GiB a guest addresses.
+    pub fn linear(&self, addr: usize) -> Option<u32> {
+        addr.checked_sub(self.base as usize).and_then(|o| u32::try_from(o).ok())
     }
 
     /// Pages mapped again after they had been unmapped, so far.
@@ -287,7 +311,8 @@ impl LinearView {
         self.mapped.clear();
         // The whole reservation at once; on failure the old mappings
         // would stay, so there is no way on but to stop.
-        reserve(Some(self.base), RESERVE).expect("re-reserving a linear view");
+        let start = (self.base as usize - BELOW) as *mut u8;
+        reserve(Some(start), RESERVE).expect("re-reserving a linear view");
     }
 
     /// Makes writable pages that now hold code read-only (`code`: one
@@ -315,7 +340,7 @@ impl Drop for LinearView {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the reservation `new` made, with every
         // page mapped inside it; no translated code runs any more.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, RESERVE) };
+        unsafe { libc::munmap((self.base as usize - BELOW) as *mut libc::c_void, RESERVE) };
     }
 }
 
@@ -403,7 +428,9 @@ mod tests {
         let mut view = GuestView::new(&ram).unwrap();
         assert!(view.views(&ram));
         assert!(view.contains(view.base() as usize + (1 << 32)));
-        assert!(!view.contains(view.base() as usize + RESERVE));
+        assert!(view.contains(view.base() as usize - BELOW));
+        assert!(!view.contains(view.base() as usize - BELOW - 1));
+        assert!(!view.contains(view.base() as usize + ABOVE));
         ram.write_u8(PhysAddr(0x1234), 0x5a);
         // SAFETY: 0x1234 is inside the RAM mapping at the start of the view.
         assert_eq!(unsafe { *view.base().add(0x1234) }, 0x5a);

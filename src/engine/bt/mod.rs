@@ -558,7 +558,8 @@ impl Bt {
         }
         match guard::GuestView::new(&m.ram) {
             Ok(v) => {
-                self.sites.set_view(0, v.base() as usize, guard::RESERVE);
+                let (start, len) = v.range();
+                self.sites.set_view(0, start, len);
                 self.view = Some(v);
             }
             Err(_) => self.guard = false,
