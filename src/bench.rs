@@ -258,47 +258,35 @@ pub fn qemu_available() -> bool {
     Command::new("qemu-system-i386").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
-/// Measures one cell: `repeat` pairs of runs at scale 1 and 1+`scale`.
-fn measure_cell(w: &Workload, r: Runner, repeat: usize, scale: u32, samples: &mut Vec<Sample>) -> Measurement {
-    let mut cell = Measurement { workload: w.name, runner: r, seconds: f64::NAN, insns: None, error: None };
-    let prepared = match Prepared::new(w, r) {
-        Ok(p) => p,
-        Err(e) => {
-            cell.error = Some(e);
-            return cell;
-        }
+/// One pair of runs of `prepared`, at scale 1 and 1+`scale`: the seconds
+/// of work between them and the guest instructions (bt86's engines).
+fn measure_pair(
+    w: &Workload,
+    r: Runner,
+    prepared: &Prepared,
+    rep: usize,
+    scale: u32,
+    samples: &mut Vec<Sample>,
+) -> Result<(f64, Option<u64>), String> {
+    let mut pair = [(0.0, None); 2];
+    for (i, s) in [1, 1 + scale].into_iter().enumerate() {
+        let (seconds, insns) = prepared.run(s)?;
+        samples.push(Sample { workload: w.name, runner: r, rep, scale: s, seconds, insns });
+        pair[i] = (seconds, insns);
+    }
+    let insns = match (pair[0].1, pair[1].1) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
     };
-    let mut work = Vec::new();
-    for rep in 0..repeat {
-        let mut pair = [(0.0, None); 2];
-        for (i, s) in [1, 1 + scale].into_iter().enumerate() {
-            match prepared.run(s) {
-                Ok((seconds, insns)) => {
-                    samples.push(Sample { workload: w.name, runner: r, rep, scale: s, seconds, insns });
-                    pair[i] = (seconds, insns);
-                }
-                Err(e) => {
-                    cell.error = Some(e);
-                    return cell;
-                }
-            }
-        }
-        work.push(pair[1].0 - pair[0].0);
-        if let (Some(a), Some(b)) = (pair[0].1, pair[1].1) {
-            cell.insns = Some(b.saturating_sub(a));
-        }
-    }
-    cell.seconds = median(work);
-    if cell.seconds <= 0.0 {
-        cell.error = Some("no measurable work beyond start-up; raise --scale".into());
-    }
-    cell
+    Ok((pair[1].0 - pair[0].0, insns))
 }
 
 /// Runs every workload on every runner: `repeat` pairs of runs, the
 /// kernels' `scale=N` command-line parameter at 1 and 1+`scale` (the work
-/// is repeated that many times; the output does not change). Progress goes
-/// to `progress`, one line per cell.
+/// is repeated that many times; the output does not change). The runners
+/// take turns, one pair each per round, so that a slow spell of a noisy
+/// machine falls on all of them rather than on one runner's cell. Progress
+/// goes to `progress`, one line per workload.
 pub fn measure(
     workloads: &[&'static Workload],
     runners: &[Runner],
@@ -308,28 +296,55 @@ pub fn measure(
 ) -> Results {
     let repeat = repeat.max(1);
     let scale = scale.max(1);
-    let total = workloads.len() * runners.len();
     let mut res = Results { rows: Vec::new(), samples: Vec::new() };
-    for w in workloads {
-        for &r in runners {
-            let n = res.rows.len() + 1;
-            let _ = write!(
-                progress,
-                "bench: [{n:>2}/{total}] {:<8} {:<6} {repeat} x (scale 1, scale {}) ... ",
-                w.name,
-                r.name(),
-                1 + scale
-            );
-            let _ = progress.flush();
-            let start = Instant::now();
-            let m = measure_cell(w, r, repeat, scale, &mut res.samples);
-            let took = start.elapsed().as_secs_f64();
-            let _ = match &m.error {
-                None => writeln!(progress, "{:.3} s of work ({took:.1} s)", m.seconds),
-                Some(e) => writeln!(progress, "failed: {e}"),
-            };
-            res.rows.push(m);
+    for (n, w) in workloads.iter().enumerate() {
+        let _ = write!(
+            progress,
+            "bench: [{:>2}/{}] {:<8} {repeat} rounds of (scale 1, scale {}) on {} ...",
+            n + 1,
+            workloads.len(),
+            w.name,
+            1 + scale,
+            runners.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
+        );
+        let _ = progress.flush();
+        let start = Instant::now();
+        let mut cells: Vec<Measurement> = runners
+            .iter()
+            .map(|&r| Measurement { workload: w.name, runner: r, seconds: f64::NAN, insns: None, error: None })
+            .collect();
+        let prepared: Vec<Option<Prepared>> =
+            cells.iter_mut().map(|c| Prepared::new(w, c.runner).map_err(|e| c.error = Some(e)).ok()).collect();
+        let mut work: Vec<Vec<f64>> = vec![Vec::new(); runners.len()];
+        for rep in 0..repeat {
+            for (k, cell) in cells.iter_mut().enumerate() {
+                let Some(p) = prepared[k].as_ref().filter(|_| cell.error.is_none()) else { continue };
+                match measure_pair(w, cell.runner, p, rep, scale, &mut res.samples) {
+                    Ok((seconds, insns)) => {
+                        work[k].push(seconds);
+                        cell.insns = insns.or(cell.insns);
+                    }
+                    Err(e) => cell.error = Some(e),
+                }
+            }
         }
+        for (cell, work) in cells.iter_mut().zip(work) {
+            if cell.error.is_none() {
+                cell.seconds = median(work);
+                if cell.seconds <= 0.0 {
+                    cell.error = Some("no measurable work beyond start-up; raise --scale".into());
+                }
+            }
+        }
+        let summary: Vec<String> = cells
+            .iter()
+            .map(|c| match &c.error {
+                None => format!("{} {:.3} s", c.runner.name(), c.seconds),
+                Some(e) => format!("{} failed: {e}", c.runner.name()),
+            })
+            .collect();
+        let _ = writeln!(progress, " {} ({:.1} s)", summary.join(", "), start.elapsed().as_secs_f64());
+        res.rows.extend(cells);
     }
     res
 }
