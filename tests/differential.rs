@@ -436,9 +436,9 @@ impl Gen<'_> {
         // and the memory operand absolute so the two cannot interfere.
         let bt_mem_reg = is_bt && oc.op_kind(1) != K::imm8;
         // 16-bit SHLD/SHRD with a count above 16 leave the result undefined
-        // (SDM): interp shifts the 48-bit dest:src:dest as Intel does, the
-        // host (AMD) running bt's native code does otherwise, so the counts
-        // stay within 0..=16. Absolute memory keeps CL free to set.
+        // (SDM) and hosts differ, so the translator calls the interpreter's
+        // handler for them (`table::rules`); counts above 16 are generated
+        // like any shift's. Absolute memory keeps CL free to set.
         let shxd16 = matches!(mn, Mnemonic::Shld | Mnemonic::Shrd) && oc.operand_size() == 16;
         let simple = bt_mem_reg || shxd16;
         let mut ops = Vec::new();
@@ -456,7 +456,6 @@ impl Gen<'_> {
                 K::ax => Op::Reg(Register::AX),
                 K::eax => Op::Reg(Register::EAX),
                 K::cl => Op::Reg(Register::CL),
-                K::imm8 if shxd16 => Op::Imm(self.rng.below(17) as i32),
                 K::imm8 if shift => Op::Imm(self.rng.pick(&[0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 255])),
                 K::imm8 => Op::Imm(self.imm(8, false)),
                 K::imm16 => Op::Imm(self.imm(16, false)),
@@ -474,7 +473,8 @@ impl Gen<'_> {
             }
         }
         if shxd16 && oc.op_kind(2) == K::cl {
-            let c = self.rng.below(17);
+            // Counts on both sides of 16 (and above 31, masked to 5 bits).
+            let c = self.rng.pick(&[0, 1, 8, 15, 16, 17, 20, 31, 32, 40]);
             self.out.push(mov_imm(Register::CL, c));
         }
         let mut insn = build(code, &ops);

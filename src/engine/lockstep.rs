@@ -104,14 +104,6 @@ impl<'a> Lockstep<'a> {
     /// physical address.
     pub fn compare_ram(&self, m: &Machine) -> Option<u32> {
         let (a, b) = (m.ram.bytes(), self.shadow.ram.bytes());
-        let d: Vec<usize> = a.iter().zip(b).enumerate().filter(|(_, (x, y))| x != y).map(|(i, _)| i).collect();
-        if !d.is_empty() {
-            eprintln!(
-                "DBG {} bytes differ: {:x?}",
-                d.len(),
-                d.iter().take(16).map(|&i| (i, a[i], b[i])).collect::<Vec<_>>()
-            );
-        }
         a.iter().zip(b).position(|(x, y)| x != y).map(|p| p as u32)
     }
 

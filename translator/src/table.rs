@@ -103,11 +103,12 @@ pub enum CalloutKind {
     /// `Privileged`).
     String,
     /// Legal at CPL 3 but with no (or no worthwhile) 64-bit encoding: the
-    /// BCD group, SALC, BOUND, XLAT, ARPL, BSWAP r16.
+    /// BCD group, SALC, BOUND, XLAT, ARPL; or whose result is undefined
+    /// where hosts differ: BSWAP r16, 16-bit SHLD/SHRD.
     Interp,
-    /// DIV, IDIV: a host DIV that faults raises SIGFPE, so the host DIV runs
-    /// only behind a guard that proves it cannot fault (`rules` gives it);
-    /// otherwise the callout computes the result or delivers #DE.
+    /// DIV, IDIV: by a register, the host DIV runs and its #DE (a SIGFPE)
+    /// resumes at the callout, which delivers the guest's #DE
+    /// (`block::Kind::Divide`); by memory, the callout.
     Div,
 }
 

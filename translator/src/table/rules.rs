@@ -17,11 +17,12 @@
 //! - CMPXCHG8B, LAHF/SAHF, CLD/STD, CWD/CDQ, XCHG, BT* are `Ident`: they
 //!   re-encode unchanged (LAHF/SAHF need the host's LAHF-SAHF bit, which
 //!   every x86-64 bt86 targets has; DF is saved and cleared around callouts).
-//! - DIV/IDIV are `Callout(Div)`; the translator may run the host DIV behind
-//!   this guard, which proves it cannot fault, and call out otherwise:
-//!   DIV: divisor != 0 and high half < divisor; IDIV: divisor != 0, the
-//!   high half is the sign extension of the low half, and not (divisor == -1
-//!   and dividend == MIN).
+//! - DIV/IDIV are `Callout(Div)`; the translator runs the host DIV for a
+//!   register divisor (`block::Kind::Divide`): the host raises #DE exactly
+//!   when the guest would, and its SIGFPE resumes at the callout, which
+//!   raises the guest's #DE. A memory divisor is a callout.
+//! - 16-bit SHLD/SHRD are `Callout(Interp)`: with a count above 16 their
+//!   result is undefined and hosts differ.
 //! - Every segment-register load ends its block (the interpreter only ends
 //!   on SS): a translation is specialised on the segment state (flat or not),
 //!   so a block must not run on after DS/ES/FS/GS change. Likewise HLT.
@@ -116,6 +117,17 @@ fn by_mnemonic(code: Code) -> Decision {
     match code.mnemonic() {
         M::Add | M::Adc | M::Sub | M::Sbb | M::And | M::Or | M::Xor | M::Cmp | M::Test => IDENT,
         M::Inc | M::Dec | M::Neg | M::Not => IDENT,
+        // 16-bit SHLD/SHRD with a count above 16: the result is undefined
+        // and hosts differ (the interpreter shifts dest:src:dest as Intel
+        // does; AMD does otherwise), so the interpreter's handler runs.
+        M::Shld | M::Shrd
+            if matches!(
+                code,
+                Code::Shld_rm16_r16_imm8 | Code::Shld_rm16_r16_CL | Code::Shrd_rm16_r16_imm8 | Code::Shrd_rm16_r16_CL
+            ) =>
+        {
+            callout(K::Interp)
+        }
         M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr | M::Shld | M::Shrd => IDENT,
         M::Mul | M::Imul => IDENT,
         M::Bt | M::Bts | M::Btr | M::Btc | M::Bsf | M::Bsr => IDENT,
