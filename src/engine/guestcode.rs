@@ -29,10 +29,15 @@ const HLT: u8 = 0xf4;
 pub const LIMITS: Limits = Limits { max_insns: Some(20_000), timeout: None, max_exceptions: Some(20_000) };
 
 /// xorshift64.
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// A generator for `seed` (any value, 0 included).
+    pub fn from_seed(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -49,20 +54,25 @@ pub fn machine(seed: u16, code: &[u8]) -> Machine {
     let mut window = vec![HLT; CODE_LEN];
     window[..code.len()].copy_from_slice(code);
     load_flat(&mut m, &window, PhysAddr(CODE)).expect("the code window fits in RAM");
-    let mut rng = Rng(u64::from(seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let span = code.len().max(1) as u32;
+    point_idt(&mut m, &mut Rng::from_seed(u64::from(seed)), code.len().max(1) as u32);
+    m
+}
+
+/// Points every IDT vector (the IDT at `IDT`) at a random offset below
+/// `span` in the code at `CODE`, through an interrupt gate (DPL 0) or a
+/// trap gate (DPL 3), so that faults keep executing the code.
+pub fn point_idt(m: &mut Machine, rng: &mut Rng, span: u32) {
     for v in 0..256u32 {
-        let target = CODE + (rng.next() as u32 % span);
+        let target = CODE + (rng.next_u64() as u32 % span);
         let lo = (target & 0xffff) | (0x08 << 16);
         // Interrupt gate (DPL 0) or trap gate (DPL 3), present.
-        let kind = if rng.next() & 1 == 0 { 0x8e00 } else { 0xef00 };
+        let kind = if rng.next_u64() & 1 == 0 { 0x8e00 } else { 0xef00 };
         let hi = (target & 0xffff_0000) | kind;
         m.ram.write_u32(PhysAddr(IDT + v * 8), lo);
         m.ram.write_u32(PhysAddr(IDT + v * 8 + 4), hi);
     }
     m.cpu.idtr.base = IDT;
     m.cpu.idtr.limit = 0x7ff;
-    m
 }
 
 /// Runs `data` (seed and code, as above) under the interpreter and under
@@ -71,9 +81,17 @@ pub fn machine(seed: u16, code: &[u8]) -> Machine {
 pub fn bt_matches_interp(data: &[u8]) -> Result<u64, String> {
     let (head, code) = data.split_at(data.len().min(2));
     let seed = u16::from_le_bytes([head.first().copied().unwrap_or(0), head.get(1).copied().unwrap_or(0)]);
-    let mut i = machine(seed, code);
+    compare(|| machine(seed, code))
+}
+
+/// Runs two machines `build` makes, one under the interpreter and one
+/// under bt, both within `LIMITS`; `Ok` with the instructions retired when
+/// they end the same way (the same exit, CPU state, retired count and
+/// RAM), else what differs.
+pub fn compare(build: impl Fn() -> Machine) -> Result<u64, String> {
+    let mut i = build();
     let exit_i = Interp::new(true).run(&mut i, LIMITS);
-    let mut b = machine(seed, code);
+    let mut b = build();
     let exit_b = match Bt::new() {
         Ok(mut bt) => bt.run(&mut Interp::new(true), &mut b, LIMITS),
         Err(e) => return Err(format!("no translator: {e}")),

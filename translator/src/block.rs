@@ -461,12 +461,12 @@ impl Emitter<'_> {
     /// would (a zero divisor, a quotient too wide), and a faulting
     /// instruction changes nothing, so the fault (SIGFPE) resumes at the
     /// slow path with the guest state exact: the callout then raises the
-    /// guest's #DE. Returns the slow-path label and (the divide site's
-    /// offset, the label after). The flags the host leaves are undefined;
+    /// guest's #DE. Returns the slow-path label, the label after and the
+    /// divide site's offset, as `mem` does. The flags the host leaves are undefined;
     /// when the guest may read them (`keep`) they are set as the
     /// interpreter sets them (`alu::div_flags`: SF ZF PF clear, AF set, CF
     /// and OF as before).
-    fn divide(&mut self, host: &[u8], keep: bool) -> (DynamicLabel, (usize, DynamicLabel)) {
+    fn divide(&mut self, host: &[u8], keep: bool) -> (DynamicLabel, DynamicLabel, usize) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
@@ -486,7 +486,7 @@ impl Emitter<'_> {
             );
         }
         asm!(ops ; =>cont);
-        (slow, (site, cont))
+        (slow, cont, site)
     }
 
     /// Jumps to the translation for the guest EIP in r9d through the
@@ -720,8 +720,8 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
             let keep = needed.get(k + 1).copied().unwrap_or(true);
-            let (slow, cont) = e.divide(&ident_code[from as usize..to as usize], keep);
-            slow_paths.push(SlowPath { slow, cont: cont.1, arg: g.arg, index, site: Some(cont.0), div: true });
+            let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize], keep);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(site), div: true });
             kinds.push(Kind::Divide);
         } else {
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
@@ -785,200 +785,4 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use iced_x86::{Decoder, DecoderOptions};
-
-    /// The executable segments of an ELF32 image: (virtual address, bytes).
-    fn text_of(elf: &[u8]) -> Vec<(u32, &[u8])> {
-        let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
-        let u32_at = |o: usize| u32::from_le_bytes([elf[o], elf[o + 1], elf[o + 2], elf[o + 3]]);
-        let (phoff, phentsize, phnum) = (u32_at(0x1c) as usize, u16_at(0x2a), u16_at(0x2c));
-        (0..phnum)
-            .map(|n| phoff + n * phentsize)
-            .filter(|&p| u32_at(p) == 1 && u32_at(p + 24) & 1 != 0)
-            .map(|p| {
-                let (off, vaddr, size) = (u32_at(p + 4) as usize, u32_at(p + 8), u32_at(p + 16) as usize);
-                (vaddr, &elf[off..(off + size).min(elf.len())])
-            })
-            .collect()
-    }
-
-    /// A block starting at every instruction boundary of `code` (a linear
-    /// sweep), cut like the engines cut them: at a block-ending instruction,
-    /// the end of the page, or 32 instructions.
-    fn blocks_of(vaddr: u32, code: &[u8]) -> Vec<Vec<GuestInsn>> {
-        let all: Vec<Instruction> =
-            Decoder::with_ip(32, code, vaddr as u64, DecoderOptions::NONE).into_iter().collect();
-        (0..all.len())
-            .map(|s| {
-                let page = all[s].ip32() >> 12;
-                let mut b = Vec::new();
-                for (k, i) in all[s..].iter().enumerate() {
-                    if i.ip32() >> 12 != page || (i.next_ip32() - 1) >> 12 != page || k == 32 {
-                        break;
-                    }
-                    b.push(GuestInsn { insn: *i, arg: 0x1234_5600 + k as u64 });
-                    if i.is_invalid() || i.flow_control() != FlowControl::Next || table::classify(i.code()).ends_block {
-                        break;
-                    }
-                }
-                b
-            })
-            .filter(|b| !b.is_empty())
-            .collect()
-    }
-
-    /// A digest of everything `translate` returns for every block of every
-    /// guest image, under each memory path. Emission must not change when
-    /// only the translator's speed does: run this before and after and
-    /// compare (`cargo test --release -p translator -- --ignored
-    /// emitted_bytes_digest --nocapture`).
-    #[test]
-    fn a_jcc_inside_a_block_is_a_side_exit_that_refunds_the_rest() {
-        // cmp eax, 1; je 0x1100; inc eax; jne 0x1000 (a block the
-        // interpreter cuts in two, joined).
-        let code = [0x83, 0xf8, 0x01, 0x0f, 0x84, 0xf7, 0x00, 0x00, 0x00, 0x40, 0x75, 0xf4];
-        let g = decode_at(0x1000, &code);
-        assert_eq!(g.len(), 4);
-        let t = translate(0x7100_0000, &g, &Env { loops: false, ..guarded_env() }).unwrap();
-        let mut targets: Vec<u32> = t.exits.iter().map(|x| x.target).collect();
-        targets.sort();
-        // The side exit, the loop's taken branch, the fall-through.
-        assert_eq!(targets, [0x1000, 0x100c, 0x1100]);
-        let code = crate::testutil::show(&t.bytes);
-        // The side exit gives back the two instructions after the JE.
-        assert!(code.contains("lea r13,[r13+2]"), "{code}");
-        assert_eq!(t.kinds.iter().filter(|k| **k == Kind::Exit).count(), 2);
-    }
-
-    fn decode_at(ip: u64, code: &[u8]) -> Vec<GuestInsn> {
-        Decoder::with_ip(32, code, ip, DecoderOptions::NONE)
-            .into_iter()
-            .map(|insn| GuestInsn { insn, arg: 0 })
-            .collect()
-    }
-
-    fn guarded_env() -> Env {
-        Env {
-            layout: Layout::detached(),
-            exit: 0x7000_0000,
-            callout: 0x7000_0100,
-            mem: MemPath::Guarded,
-            trap_sites: false,
-            inline_sensitive: true,
-            loops: true,
-        }
-    }
-
-    #[test]
-    fn a_branch_back_to_the_block_start_jumps_to_its_charge() {
-        // The same block: its last JNE goes back to 0x1000, so it is no
-        // exit but a JNE to offset 0, where the block charges again.
-        let code = [0x83, 0xf8, 0x01, 0x0f, 0x84, 0xf7, 0x00, 0x00, 0x00, 0x40, 0x75, 0xf4];
-        let t = translate(0, &decode_at(0x1000, &code), &guarded_env()).unwrap();
-        let mut targets: Vec<u32> = t.exits.iter().map(|x| x.target).collect();
-        targets.sort();
-        assert_eq!(targets, [0x100c, 0x1100]);
-        let code = crate::testutil::show(&t.bytes);
-        // First the indirect entry's check (r9d == 0x1000, leaving through
-        // the stub at 0 otherwise), then the entry with the charge.
-        assert!(
-            code.starts_with(
-                "mov rcx,r10; mov [r14+38h],r9d; jmp 0000000070000000h; \
-                 mov r10,rcx; lea ecx,[r9-0FFFh]; loop 0; mov rcx,r10; \
-                 lea r13,[r13-4]; movzx r9d,byte ptr [r13]"
-            ),
-            "{code}"
-        );
-        assert_eq!(crate::testutil::show(&t.bytes[..INDIRECT_ENTRY]).matches("; ").count(), 2);
-        assert!(code.contains(&format!("inc eax; jne {:016X}h;", t.entry)), "{code}");
-        // A JNE back in the middle of a joined block (then JE 0x1100): the
-        // inverse JE skips the refund of the one instruction after it and
-        // the jump back.
-        let code = [0x83, 0xf8, 0x01, 0x40, 0x75, 0xfa, 0x0f, 0x84, 0xf4, 0x00, 0x00, 0x00];
-        let t = translate(0, &decode_at(0x1000, &code), &guarded_env()).unwrap();
-        let code = crate::testutil::show(&t.bytes);
-        let skip = t.entry + 0x1f;
-        assert!(
-            code.contains(&format!("inc eax; je short {skip:016X}h; lea r13,[r13+1]; jmp {:016X}h;", t.entry)),
-            "{code}"
-        );
-    }
-
-    #[test]
-    fn a_register_divide_runs_on_the_host_with_a_divide_site() {
-        // div ecx; ret — the flags are live after the DIV (the RET leaves
-        // the block), so they are parked and set as the interpreter sets
-        // them; idiv ecx; add eax, 1; ret — ADD overwrites them all.
-        let live = translate(0, &decode_at(0x1000, &[0xf7, 0xf1, 0xc3]), &guarded_env()).unwrap();
-        let dead = translate(0, &decode_at(0x1000, &[0xf7, 0xf9, 0x83, 0xc0, 0x01, 0xc3]), &guarded_env()).unwrap();
-        for (t, divide, parked) in [(&live, "div ecx", true), (&dead, "idiv ecx", false)] {
-            assert_eq!(t.kinds[0], Kind::Divide);
-            assert_eq!(t.div_sites.len(), 1);
-            let (at, slow) = t.div_sites[0];
-            assert!(slow > at);
-            let code = crate::testutil::show(&t.bytes[at..]);
-            assert!(code.starts_with(divide), "{code}");
-            assert_eq!(code.contains("and ah,1; or ah,10h; add al,7Fh; sahf"), parked, "{code}");
-        }
-        // A memory divisor stays a callout.
-        let t = translate(0, &decode_at(0x1000, &[0xf7, 0x33, 0xc3]), &guarded_env()).unwrap();
-        assert_eq!((t.kinds[0], t.div_sites.len()), (Kind::Callout, 0));
-    }
-
-    #[test]
-    #[ignore = "a tool: prints the digest to compare across versions"]
-    fn emitted_bytes_digest() {
-        let layout = Layout::detached();
-        let paths = [MemPath::None, MemPath::Physical { ram_size: 64 << 20 }, MemPath::Tlb { table: 0x5000 }];
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-images/bin");
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "elf"))
-            .collect();
-        names.sort();
-        let mut total = 0xcbf2_9ce4_8422_2325u64;
-        let fnv = |h: &mut u64, bytes: &[u8]| {
-            for &b in bytes {
-                *h = (*h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-            }
-        };
-        for path in names {
-            let elf = std::fs::read(&path).unwrap();
-            let mut h = 0xcbf2_9ce4_8422_2325u64;
-            let (mut blocks, mut insns) = (0, 0);
-            for (vaddr, code) in text_of(&elf) {
-                for b in blocks_of(vaddr, code) {
-                    blocks += 1;
-                    insns += b.len();
-                    for mem in paths {
-                        let env = Env {
-                            layout,
-                            exit: 0x7000_0000,
-                            callout: 0x7000_0100,
-                            mem,
-                            trap_sites: false,
-                            inline_sensitive: true,
-                            loops: true,
-                        };
-                        match translate(0x7100_0000, &b, &env) {
-                            Ok(t) => {
-                                fnv(&mut h, &t.bytes);
-                                fnv(&mut h, format!("{:?}{:?}{:?}", t.kinds, t.exits, t.starts).as_bytes());
-                            }
-                            Err(e) => fnv(&mut h, e.as_bytes()),
-                        }
-                    }
-                }
-            }
-            println!(
-                "{:<16} {blocks:>6} blocks {insns:>7} insns  {h:016x}",
-                path.file_name().unwrap().to_string_lossy()
-            );
-            fnv(&mut total, &h.to_le_bytes());
-        }
-        println!("total digest {total:016x}");
-    }
-}
+mod tests;

@@ -97,13 +97,16 @@ fn load_guest(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
     );
 }
 
-/// r9 = the scratch budget in r13's form (its budget-window address);
-/// clobbers RFLAGS, so it goes before `load_guest`.
-fn budget_to_r9(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
+/// Loads the guest state from the state at r13 (`load_guest`), then r13 =
+/// the scratch budget in its translated-code form (its budget-window
+/// address; computed into r9 first, since the addition clobbers RFLAGS).
+fn load_guest_and_budget(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
     asm!(ops
         ; mov r9, [r14 + l.budget]
         ; add r9, [r14 + l.budget_base]
     );
+    load_guest(ops, l);
+    asm!(ops ; mov r13, r9);
 }
 
 /// The scratch budget, stored from r13 (a budget-window address), back to
@@ -136,10 +139,8 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r11, rcx
         ; mov [r14 + l.state], r13
     );
-    budget_to_r9(&mut ops, l);
-    load_guest(&mut ops, l);
+    load_guest_and_budget(&mut ops, l);
     asm!(ops
-        ; mov r13, r9
         ; jmp r11
     );
 
@@ -203,10 +204,8 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         // the return address into this one.
         ; add rsp, 8
     );
-    budget_to_r9(&mut ops, l);
-    load_guest(&mut ops, l);
+    load_guest_and_budget(&mut ops, l);
     asm!(ops
-        ; mov r13, r9
         ; mov r9d, [r14 + l.exit_eip]
         ; jmp r11
         ; =>leave_block
@@ -215,10 +214,8 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; jmp =>leave
         ; =>back
     );
-    budget_to_r9(&mut ops, l);
-    load_guest(&mut ops, l);
+    load_guest_and_budget(&mut ops, l);
     asm!(ops
-        ; mov r13, r9
         ; ret
     );
 

@@ -75,6 +75,31 @@ impl Context {
         self.ibtc_pages.clear();
     }
 
+    /// After a flush of the whole TLB: empties the inline TLB, the linear
+    /// views and the indirect-branch cache.
+    pub fn forget_all(&mut self, s: &mut Scratch) {
+        super::tlb::clear(&mut s.tlb);
+        for v in self.linear.iter_mut().flatten() {
+            v.clear();
+        }
+        self.clear_ibtc(s);
+    }
+
+    /// After INVLPG of linear `pages`: drops them from the inline TLB and
+    /// the linear views, and empties the indirect-branch cache if it may
+    /// hold an EIP in one of them.
+    pub fn forget_pages(&mut self, s: &mut Scratch, pages: &[u32]) {
+        for &page in pages {
+            super::tlb::clear_page(&mut s.tlb, page);
+            for v in self.linear.iter_mut().flatten() {
+                v.unmap(page);
+            }
+        }
+        if self.ibtc_holds_any(pages) {
+            self.clear_ibtc(s);
+        }
+    }
+
     /// Points the indirect-branch cache entry of `eip` at a translation's
     /// indirect entry.
     pub fn fill_ibtc(&mut self, s: &mut Scratch, eip: u32, indirect: usize) {
@@ -241,7 +266,7 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
 /// The linear address and write bit of a fault in `view`.
 fn view_page(view: &super::guard::LinearView, fault: Option<(usize, bool)>) -> Option<(u32, bool)> {
     let (addr, write) = fault?;
-    Some((view.linear(addr)?, write))
+    Some((view.space.guest_address(addr)?, write))
 }
 
 /// Maps the page of `lin` in `view` as the MMU maps it now for the current
@@ -291,15 +316,7 @@ fn invlpg_synced(m: &mut Machine, s: &mut Scratch, ctx: &mut Context, i: &iced_x
     if m.mmu.flushed_pages.iter().any(|&p| p == here || p == next) {
         return false;
     }
-    for &page in &m.mmu.flushed_pages {
-        super::tlb::clear_page(&mut s.tlb, page);
-        for v in ctx.linear.iter_mut().flatten() {
-            v.unmap(page);
-        }
-    }
-    if ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
-        ctx.clear_ibtc(s);
-    }
+    ctx.forget_pages(s, &m.mmu.flushed_pages);
     m.mmu.flushed_pages.clear();
     ctx.mmu_generation = m.mmu.generation;
     true

@@ -42,12 +42,68 @@ pub const ABOVE: usize = (1 << 35) + (1 << 31) + 8192;
 /// Bytes reserved per view (address space only: PROT_NONE, no memory).
 pub const RESERVE: usize = BELOW + ABOVE;
 
-/// Guest RAM's second mapping.
-pub struct GuestView {
+/// The address space a view (guest or linear) takes: `RESERVE` bytes of
+/// PROT_NONE, its base `BELOW` bytes in, for one machine's RAM. Unmapped,
+/// with everything mapped inside it, when dropped.
+#[derive(Debug)]
+pub struct ViewSpace {
     base: *mut u8,
-    ram_size: usize,
     /// The first mapping of the RAM this views (which machine's RAM).
     ram: *const u8,
+}
+
+impl ViewSpace {
+    fn new(ram: &crate::memory::GuestRam) -> Result<ViewSpace, String> {
+        let start = reserve(None, RESERVE)?;
+        // SAFETY: `BELOW` bytes into the reservation, which is larger.
+        Ok(ViewSpace { base: unsafe { start.add(BELOW) }, ram: ram.bytes().as_ptr() })
+    }
+
+    /// Whether this is a view of `ram`.
+    pub fn views(&self, ram: &crate::memory::GuestRam) -> bool {
+        self.ram == ram.bytes().as_ptr()
+    }
+
+    /// The host address of guest address 0.
+    pub fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    /// The reserved range (start, length): faults there are ours.
+    pub fn range(&self) -> (usize, usize) {
+        (self.base as usize - BELOW, RESERVE)
+    }
+
+    /// Whether `addr` lies in the reserved range.
+    pub fn contains(&self, addr: usize) -> bool {
+        let (start, len) = self.range();
+        (start..start + len).contains(&addr)
+    }
+
+    /// The guest address a host address in the space stands for, if it
+    /// lies in the 4 GiB a guest addresses.
+    pub fn guest_address(&self, addr: usize) -> Option<u32> {
+        addr.checked_sub(self.base as usize).and_then(|o| u32::try_from(o).ok())
+    }
+
+    /// Unmaps everything mapped in the space.
+    fn clear(&mut self) -> Result<(), String> {
+        reserve(Some((self.base as usize - BELOW) as *mut u8), RESERVE).map(|_| ())
+    }
+}
+
+impl Drop for ViewSpace {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the reservation `new` made, with every
+        // mapping inside it; no translated code runs any more.
+        unsafe { libc::munmap((self.base as usize - BELOW) as *mut libc::c_void, RESERVE) };
+    }
+}
+
+/// Guest RAM's second mapping.
+pub struct GuestView {
+    pub space: ViewSpace,
+    ram_size: usize,
     /// Per page of RAM: read-only in the view (holds code).
     protected: Vec<u8>,
     /// `Mmu::code_changes` when the protections were last synced.
@@ -81,16 +137,14 @@ impl GuestView {
     /// Reserves the address space and maps `ram` (a memfd of `ram_size`
     /// bytes) at its start.
     pub fn new(ram: &crate::memory::GuestRam) -> Result<GuestView, String> {
-        let (file, ram_size, first) = (ram.file(), ram.size() as usize, ram.bytes().as_ptr());
-        let start = reserve(None, RESERVE)?;
-        // SAFETY: `BELOW` bytes into the reservation, which is larger.
-        let base = unsafe { start.add(BELOW) } as *mut libc::c_void;
-        // SAFETY: replaces `ram_size` bytes of our own reservation from
-        // `base` (MAP_FIXED inside it) with a shared mapping of the RAM
-        // memfd, which the caller's GuestRam keeps open.
+        let (file, ram_size) = (ram.file(), ram.size() as usize);
+        let space = ViewSpace::new(ram)?;
+        // SAFETY: replaces `ram_size` bytes of our own reservation from its
+        // base (MAP_FIXED inside it) with a shared mapping of the RAM memfd,
+        // which the caller's GuestRam keeps open.
         let ram_map = unsafe {
             libc::mmap(
-                base,
+                space.base() as *mut libc::c_void,
                 ram_size,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED | libc::MAP_FIXED,
@@ -99,39 +153,10 @@ impl GuestView {
             )
         };
         if ram_map == libc::MAP_FAILED {
-            let e = std::io::Error::last_os_error();
-            // SAFETY: unmaps the reservation made above, used by nothing.
-            unsafe { libc::munmap(start as *mut libc::c_void, RESERVE) };
-            return Err(format!("cannot map guest RAM into the guest view: {e}"));
+            // The space is unmapped as it drops.
+            return Err(format!("cannot map guest RAM into the guest view: {}", std::io::Error::last_os_error()));
         }
-        Ok(GuestView {
-            base: base as *mut u8,
-            ram_size,
-            ram: first,
-            protected: vec![0; ram_size.div_ceil(4096)],
-            synced: 0,
-        })
-    }
-
-    /// Whether this is a view of `ram`.
-    pub fn views(&self, ram: &crate::memory::GuestRam) -> bool {
-        self.ram == ram.bytes().as_ptr()
-    }
-
-    /// The host address of guest physical address 0.
-    pub fn base(&self) -> *mut u8 {
-        self.base
-    }
-
-    /// The reserved range (start, length): faults there are ours.
-    pub fn range(&self) -> (usize, usize) {
-        (self.base as usize - BELOW, RESERVE)
-    }
-
-    /// Whether `addr` lies in the reserved range.
-    pub fn contains(&self, addr: usize) -> bool {
-        let (start, len) = self.range();
-        (start..start + len).contains(&addr)
+        Ok(GuestView { space, ram_size, protected: vec![0; ram_size.div_ceil(4096)], synced: 0 })
     }
 
     /// Makes the view's page protections match the MMU's code pages
@@ -161,16 +186,8 @@ impl GuestView {
             // SAFETY: the range lies inside the RAM mapping at the start of
             // our reservation (pages below `ram_size`); only its protection
             // changes.
-            unsafe { libc::mprotect(self.base.add(start * 4096) as *mut libc::c_void, len, prot) };
+            unsafe { libc::mprotect(self.space.base.add(start * 4096) as *mut libc::c_void, len, prot) };
         }
-    }
-}
-
-impl Drop for GuestView {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the reservation `new` made (the RAM
-        // mapping inside it goes with it); no translated code runs any more.
-        unsafe { libc::munmap((self.base as usize - BELOW) as *mut libc::c_void, RESERVE) };
     }
 }
 
@@ -188,12 +205,10 @@ impl Drop for GuestView {
 /// its page, a CR3 load or any flush of the whole TLB unmaps everything.
 #[derive(Debug)]
 pub struct LinearView {
-    base: *mut u8,
+    pub space: ViewSpace,
     /// The RAM memfd (our own descriptor) pages are mapped from.
     file: std::fs::File,
     ram_size: u64,
-    /// The first mapping of the RAM this views (which machine's RAM).
-    ram: *const u8,
     /// Mapped linear page number -> (physical page number, writable).
     mapped: crate::engine::interp::cache::Map<u32, (u32, bool)>,
     /// `Mmu::code_changes` when writable pages were last checked.
@@ -208,39 +223,15 @@ pub struct LinearView {
 impl LinearView {
     pub fn new(ram: &crate::memory::GuestRam) -> Result<LinearView, String> {
         let file = ram.file().try_clone().map_err(|e| format!("cannot share guest RAM with a linear view: {e}"))?;
-        // SAFETY: `BELOW` bytes into the reservation, which is larger.
-        let base = unsafe { reserve(None, RESERVE)?.add(BELOW) };
         Ok(LinearView {
-            base,
+            space: ViewSpace::new(ram)?,
             file,
             ram_size: ram.size() as u64,
-            ram: ram.bytes().as_ptr(),
             mapped: Default::default(),
             code_synced: 0,
             seen: vec![0; 1 << 14],
             churn: 0,
         })
-    }
-
-    /// Whether this is a view of `ram`.
-    pub fn views(&self, ram: &crate::memory::GuestRam) -> bool {
-        self.ram == ram.bytes().as_ptr()
-    }
-
-    /// The host address of linear address 0.
-    pub fn base(&self) -> *mut u8 {
-        self.base
-    }
-
-    /// The reserved range (start, length): faults there are ours.
-    pub fn range(&self) -> (usize, usize) {
-        (self.base as usize - BELOW, RESERVE)
-    }
-
-    /// The linear address a host address in the view stands for, if it
-    /// lies in the 4 GiB a guest addresses.
-    pub fn linear(&self, addr: usize) -> Option<u32> {
-        addr.checked_sub(self.base as usize).and_then(|o| u32::try_from(o).ok())
     }
 
     /// Pages mapped again after they had been unmapped, so far.
@@ -270,7 +261,7 @@ impl LinearView {
             // within the file (checked above) and which we hold open.
             let p = unsafe {
                 libc::mmap(
-                    self.base.add((lin as usize) << 12) as *mut libc::c_void,
+                    self.space.base.add((lin as usize) << 12) as *mut libc::c_void,
                     4096,
                     prot,
                     libc::MAP_SHARED | libc::MAP_FIXED,
@@ -294,7 +285,7 @@ impl LinearView {
     pub fn unmap(&mut self, lin: u32) {
         if self.mapped.remove(&lin).is_some() {
             // SAFETY: one page of our own reservation (lin < 2^20).
-            let at = unsafe { self.base.add((lin as usize) << 12) };
+            let at = unsafe { self.space.base.add((lin as usize) << 12) };
             if reserve(Some(at), 4096).is_err() {
                 // Cannot happen for our own range; if it did, forget
                 // everything rather than keep a stale page.
@@ -311,8 +302,7 @@ impl LinearView {
         self.mapped.clear();
         // The whole reservation at once; on failure the old mappings
         // would stay, so there is no way on but to stop.
-        let start = (self.base as usize - BELOW) as *mut u8;
-        reserve(Some(start), RESERVE).expect("re-reserving a linear view");
+        self.space.clear().expect("re-reserving a linear view");
     }
 
     /// Makes writable pages that now hold code read-only (`code`: one
@@ -329,18 +319,14 @@ impl LinearView {
                 // SAFETY: a page of our own reservation that is mapped
                 // (from the RAM memfd); only its protection changes.
                 unsafe {
-                    libc::mprotect(self.base.add((lin as usize) << 12) as *mut libc::c_void, 4096, libc::PROT_READ)
+                    libc::mprotect(
+                        self.space.base.add((lin as usize) << 12) as *mut libc::c_void,
+                        4096,
+                        libc::PROT_READ,
+                    )
                 };
             }
         }
-    }
-}
-
-impl Drop for LinearView {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the reservation `new` made, with every
-        // page mapped inside it; no translated code runs any more.
-        unsafe { libc::munmap((self.base as usize - BELOW) as *mut libc::c_void, RESERVE) };
     }
 }
 
@@ -426,14 +412,14 @@ mod tests {
     fn the_view_shares_guest_ram_and_mirrors_code_pages() {
         let mut ram = GuestRam::new(2 << 20).unwrap();
         let mut view = GuestView::new(&ram).unwrap();
-        assert!(view.views(&ram));
-        assert!(view.contains(view.base() as usize + (1 << 32)));
-        assert!(view.contains(view.base() as usize - BELOW));
-        assert!(!view.contains(view.base() as usize - BELOW - 1));
-        assert!(!view.contains(view.base() as usize + ABOVE));
+        assert!(view.space.views(&ram));
+        assert!(view.space.contains(view.space.base() as usize + (1 << 32)));
+        assert!(view.space.contains(view.space.base() as usize - BELOW));
+        assert!(!view.space.contains(view.space.base() as usize - BELOW - 1));
+        assert!(!view.space.contains(view.space.base() as usize + ABOVE));
         ram.write_u8(PhysAddr(0x1234), 0x5a);
         // SAFETY: 0x1234 is inside the RAM mapping at the start of the view.
-        assert_eq!(unsafe { *view.base().add(0x1234) }, 0x5a);
+        assert_eq!(unsafe { *view.space.base().add(0x1234) }, 0x5a);
         let mut code = vec![0u8; 512];
         code[3] = 1;
         code[4] = 1;
@@ -447,7 +433,7 @@ mod tests {
         assert_eq!(&view.protected[2..6], &[0, 0, 1, 0]);
         // Reads of a read-only page still work.
         // SAFETY: page 4 is RAM, mapped read-only in the view.
-        assert_eq!(unsafe { *view.base().add(4 * 4096) }, 0);
+        assert_eq!(unsafe { *view.space.base().add(4 * 4096) }, 0);
     }
 
     #[test]

@@ -549,7 +549,7 @@ impl Bt {
     /// another machine's); if it cannot be mapped, paging-off code keeps
     /// the checked memory path.
     fn ensure_view(&mut self, m: &Machine) {
-        if !self.guard || self.view.as_ref().is_some_and(|v| v.views(&m.ram)) {
+        if !self.guard || self.view.as_ref().is_some_and(|v| v.space.views(&m.ram)) {
             return;
         }
         if self.view.take().is_some() {
@@ -558,7 +558,7 @@ impl Bt {
         }
         match guard::GuestView::new(&m.ram) {
             Ok(v) => {
-                let (start, len) = v.range();
+                let (start, len) = v.space.range();
                 self.sites.set_view(0, start, len);
                 self.view = Some(v);
             }
@@ -570,7 +570,7 @@ impl Bt {
     /// view another machine's); if they cannot be made, paging-on code
     /// keeps the inline TLB.
     fn ensure_linear(&mut self, m: &Machine) {
-        if !self.linear || self.ctx.linear.as_ref().is_some_and(|v| v[0].views(&m.ram)) {
+        if !self.linear || self.ctx.linear.as_ref().is_some_and(|v| v[0].space.views(&m.ram)) {
             return;
         }
         if self.ctx.linear.take().is_some() {
@@ -579,7 +579,7 @@ impl Bt {
         match (guard::LinearView::new(&m.ram), guard::LinearView::new(&m.ram)) {
             (Ok(user), Ok(sup)) => {
                 for (k, v) in [(1, &user), (2, &sup)] {
-                    let (start, len) = v.range();
+                    let (start, len) = v.space.range();
                     self.sites.set_view(k, start, len);
                 }
                 self.ctx.linear = Some([user, sup]);
@@ -634,21 +634,9 @@ impl Bt {
         let (gen, full, code) = (m.mmu.generation, m.mmu.full_generation, m.mmu.code_generation);
         if gen != self.tlb_generation.0 {
             if full != self.tlb_generation.2 {
-                tlb::clear(&mut self.scratch.tlb);
-                for v in self.ctx.linear.iter_mut().flatten() {
-                    v.clear();
-                }
-                self.clear_ibtc();
+                self.ctx.forget_all(&mut self.scratch);
             } else {
-                for &page in &m.mmu.flushed_pages {
-                    tlb::clear_page(&mut self.scratch.tlb, page);
-                    for v in self.ctx.linear.iter_mut().flatten() {
-                        v.unmap(page);
-                    }
-                }
-                if self.ctx.ibtc_holds_any(&m.mmu.flushed_pages) {
-                    self.clear_ibtc();
-                }
+                self.ctx.forget_pages(&mut self.scratch, &m.mmu.flushed_pages);
             }
             m.mmu.flushed_pages.clear();
         }
@@ -738,10 +726,10 @@ impl Accel for Bt {
         let membase = match (&mut self.view, &self.ctx.linear, mode) {
             (Some(v), _, Mode::Physical) => {
                 v.sync(m.mmu.code_pages(), m.mmu.code_changes);
-                v.base()
+                v.space.base()
             }
-            (_, Some(v), Mode::PagedUser) if self.ctx.linear_on => v[0].base(),
-            (_, Some(v), Mode::PagedSupervisor) if self.ctx.linear_on => v[1].base(),
+            (_, Some(v), Mode::PagedUser) if self.ctx.linear_on => v[0].space.base(),
+            (_, Some(v), Mode::PagedSupervisor) if self.ctx.linear_on => v[1].space.base(),
             _ => m.ram.bytes_mut().as_mut_ptr(),
         };
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);
