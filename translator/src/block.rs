@@ -5,6 +5,10 @@
 //! - an exit: a direct JMP or the last Jcc of the block stores the next EIP
 //!   and jumps to the runtime's `exit` — or, once the runtime has chained
 //!   it, straight to the next block (the jump's rel32 is patched);
+//! - a branch inside the block: the instructions form a path, which goes
+//!   on after a Jcc at its fall-through or at its target (then the Jcc's
+//!   condition is inverted and the side exit leaves for the fall-through),
+//!   and after a direct JMP at its target (the JMP emits nothing);
 //! - a callout: the runtime's `callout` routine runs the instruction in Rust
 //!   (the interpreter's handler for it, or a `system/` function).
 //!
@@ -645,15 +649,35 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             ends_with_jmp = true;
             break;
         }
+        // The translation is a path: after a branch inside it, it goes on
+        // at whichever successor comes next in `insns` (the runtime joins
+        // along the likely one). A direct JMP inside the path is elided.
+        let next_ip = insns.get(k + 1).map(|g| g.insn.ip32());
+        if !last && direct && i.flow_control() == FlowControl::UnconditionalBranch {
+            if next_ip != Some(i.near_branch_target() as u32) {
+                return Err(format!("the path does not follow the JMP at {:#x}", i.ip32()));
+            }
+            kinds.push(Kind::Exit);
+            continue;
+        }
         // Only true Jcc: LOOPcc also has a condition code but counts ECX.
         if i.is_jcc_short_or_near() {
             if let Some(cc) = cc_nibble(i) {
-                let target = i.near_branch_target() as u32;
+                let mut target = i.near_branch_target() as u32;
                 let rest = n - k as u32 - 1;
                 if env.loops && target == first.insn.ip32() {
                     e.loop_back(cc, rest, entry);
                     kinds.push(Kind::Exit);
                     continue;
+                }
+                // The path goes on at the target: the side exit is the
+                // fall-through, taken on the inverse condition.
+                let mut cc = cc;
+                if next_ip.is_some_and(|ip| ip != i.next_ip32()) {
+                    if next_ip != Some(target) {
+                        return Err(format!("the path follows neither side of the Jcc at {:#x}", i.ip32()));
+                    }
+                    (cc, target) = (cc ^ 1, i.next_ip32());
                 }
                 // jcc rel32 to the taken exit, patched below.
                 e.ops.push(0x0f);

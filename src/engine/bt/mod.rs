@@ -31,6 +31,7 @@ use crate::session::Trace;
 use callout::Context;
 use chain::{Chains, TKey};
 use codebuf::{CodeBuffer, Scratch};
+use iced_x86::{FlowControl, Instruction, OpKind};
 use std::mem::offset_of;
 use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath, TLB_ENTRIES, TLB_ENTRY};
@@ -84,11 +85,12 @@ struct Translation {
     _blocks: Vec<Rc<Block>>,
 }
 
-/// A translation runs on through the fall-through of a conditional branch
-/// (the interpreter's block ends there) into the next decoded block in the
-/// same page, up to this many decoded blocks: a loop whose body the
-/// interpreter cuts in two then charges its budget and jumps once per
-/// iteration, leaving by a side exit when the branch is taken.
+/// A translation is a path through up to this many decoded blocks of the
+/// page it starts in (`Bt::successor` picks the way at each branch): a
+/// loop whose body the interpreter cuts in two then charges its budget
+/// and jumps once per iteration, and a jump back to a loop's head (an
+/// interpreter's dispatch, say) runs on into it, leaving by side exits
+/// where the path's branches go the other way.
 const MAX_JOINED: usize = 4;
 /// ... and up to this many guest instructions.
 const MAX_JOINED_INSNS: usize = 48;
@@ -203,6 +205,25 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
         callout: env.callout,
         translated,
     })
+}
+
+/// Where a translation starting at `start` goes on after its block ends
+/// with `last`, if it goes on: a direct JMP at its target; a Jcc at the
+/// side it likely takes — back to its target when it branches backwards
+/// (a loop), on through its fall-through when it branches forwards (the
+/// static rule CPUs without history follow). The caller ends the path at
+/// a block it holds already: at a Jcc back to the translation's own start
+/// that is the loop's branch to the entry (`Env::loops`).
+fn successor(last: &Instruction) -> Option<u32> {
+    let direct = matches!(last.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
+    let target = last.near_branch_target() as u32;
+    if direct && last.flow_control() == FlowControl::UnconditionalBranch {
+        return Some(target);
+    }
+    if !last.is_jcc_short_or_near() || last.condition_code() == iced_x86::ConditionCode::None {
+        return None;
+    }
+    Some(if target <= last.ip32() { target } else { last.next_ip32() })
 }
 
 /// Whether CLI and STI may run inline on the virtual EFLAGS: not under a
@@ -453,31 +474,22 @@ impl Bt {
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut blocks = vec![block];
         // Flat segments only: there a CS limit never falls inside a page.
+        let mut starts = vec![key.eip];
         while mode != Mode::Other && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
-            let last = insns[insns.len() - 1].insn;
-            if !last.is_jcc_short_or_near() || last.condition_code() == iced_x86::ConditionCode::None {
+            let Some(next) = successor(&insns[insns.len() - 1].insn) else { break };
+            // In the same page (translations are dropped by the page they
+            // start in), and each block once.
+            if next >> 12 != key.eip >> 12 || starts.contains(&next) {
                 break;
             }
-            // A branch back to the start closes a loop: ending the
-            // translation there makes it the last instruction, a Jcc
-            // straight to the entry (`Env::loops`), and what follows the
-            // loop a chained exit.
-            if self.env.loops && last.near_branch_target() as u32 == key.eip {
-                break;
-            }
-            // The fall-through, in the same page (translations are dropped
-            // by the page they start in).
-            let next = last.next_ip32();
             let phys = key.phys.wrapping_add(next.wrapping_sub(key.eip));
-            if next <= key.eip || phys >> 12 != key.phys >> 12 {
-                break;
-            }
             let Some(b) = interp.decoded_block(m, BlockKey { phys, eip: next, code32: key.code32 }) else { break };
             if b.insns.iter().any(|d| d.insn.is_invalid()) {
                 break;
             }
             insns.extend(b.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }));
             blocks.push(b);
+            starts.push(next);
         }
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         if !self.buf.fits(t.bytes.len()) {
