@@ -15,7 +15,7 @@
 
 use crate::engine::bt::Bt;
 use crate::engine::interp::Interp;
-use crate::engine::Limits;
+use crate::engine::{Exit, Limits};
 use crate::loader::load_flat;
 use crate::machine::{Machine, MachineConfig};
 use crate::memory::PhysAddr;
@@ -89,11 +89,17 @@ pub fn bt_matches_interp(data: &[u8]) -> Result<u64, String> {
 /// they end the same way (the same exit, CPU state, retired count and
 /// RAM), else what differs.
 pub fn compare(build: impl Fn() -> Machine) -> Result<u64, String> {
+    compare_within(build, LIMITS).map(|(_, m)| m.clock.retired)
+}
+
+/// `compare` within `limits`; `Ok` with the exit and the machine the
+/// interpreter left (bt's is the same).
+pub fn compare_within(build: impl Fn() -> Machine, limits: Limits) -> Result<(Exit, Machine), String> {
     let mut i = build();
-    let exit_i = Interp::new(true).run(&mut i, LIMITS);
+    let exit_i = Interp::new(true).run(&mut i, limits);
     let mut b = build();
     let exit_b = match Bt::new() {
-        Ok(mut bt) => bt.run(&mut Interp::new(true), &mut b, LIMITS),
+        Ok(mut bt) => bt.run(&mut Interp::new(true), &mut b, limits),
         Err(e) => return Err(format!("no translator: {e}")),
     };
     let ends = |what: &str| {
@@ -119,5 +125,5 @@ pub fn compare(build: impl Fn() -> Machine) -> Result<u64, String> {
             i.ram.bytes()[at]
         ));
     }
-    Ok(i.clock.retired)
+    Ok((exit_i, i))
 }

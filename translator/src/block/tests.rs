@@ -117,6 +117,27 @@ fn a_branch_back_to_the_block_start_jumps_to_its_charge() {
 }
 
 #[test]
+fn a_path_elides_its_jmps_and_inverts_a_jcc_it_follows_to_the_target() {
+    // 2000: inc eax; jmp 2010 / 2010: dec ecx; jne 2008 / 2008: add
+    // eax, ebx; ret — a path on at the JMP's target and back at the JNE's.
+    let mut g = decode_at(0x2000, &[0x40, 0xeb, 0x0d]);
+    g.extend(decode_at(0x2010, &[0x49, 0x75, 0xf5]));
+    g.extend(decode_at(0x2008, &[0x01, 0xd8, 0xc3]));
+    let t = translate(0, &g, &guarded_env()).unwrap();
+    let code = crate::testutil::show(&t.bytes);
+    // The JMP emits nothing; the JNE becomes a JE to a side exit for its
+    // fall-through (2013) that refunds the two instructions after it.
+    assert!(code.contains("inc eax; dec ecx; je "), "{code}");
+    assert!(code.contains("lea r13,[r13+2]; mov dword ptr [r14+38h],2013h;"), "{code}");
+    assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), [0x2013]);
+    assert_eq!(t.kinds[1], Kind::Exit);
+    // A path that goes on at neither side of a branch is refused.
+    let mut g = decode_at(0x2000, &[0x40, 0xeb, 0x0d]);
+    g.extend(decode_at(0x2008, &[0x01, 0xd8, 0xc3]));
+    assert!(translate(0, &g, &guarded_env()).is_err());
+}
+
+#[test]
 fn a_register_divide_runs_on_the_host_with_a_divide_site() {
     // div ecx; ret — the flags are live after the DIV (the RET leaves
     // the block), so they are parked and set as the interpreter sets
