@@ -310,6 +310,22 @@ impl Emitter<'_> {
         at
     }
 
+    /// Leaves for `target` as `exit` does, but for the translation's own
+    /// first instruction (`own`: its EIP and its entry's offset, given
+    /// when `Env::loops` allows) jumps straight to the entry, where a
+    /// chained exit would arrive, without storing EIP.
+    fn leave(&mut self, target: u32, own: Option<(u32, usize)>) -> Option<ChainableExit> {
+        match own {
+            Some((eip, entry)) if eip == target => {
+                let rel = entry as i64 - (self.ops.offset().0 as i64 + 5);
+                self.ops.push(0xe9);
+                self.ops.push_i32(rel as i32);
+                None
+            }
+            _ => Some(ChainableExit { rel32_at: self.exit(target), target }),
+        }
+    }
+
     /// Charges the block's `len` instructions against the budget, which
     /// lives in r13 while translated code runs (a register, so a loop's
     /// blocks do not chain through a store and a reload each time round).
@@ -625,6 +641,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |k, n| needed[k] = n);
     let entry = e.indirect_entry(first.insn.ip32());
     let (refund, probe) = e.charge(n);
+    let own = env.loops.then_some((first.insn.ip32(), entry));
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);
     let mut exits = Vec::new();
@@ -643,8 +660,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         let last = k + 1 == insns.len();
         let direct = matches!(i.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
         if last && direct && i.flow_control() == FlowControl::UnconditionalBranch {
-            let target = i.near_branch_target() as u32;
-            exits.push(ChainableExit { rel32_at: e.exit(target), target });
+            exits.extend(e.leave(i.near_branch_target() as u32, own));
             kinds.push(Kind::Exit);
             ends_with_jmp = true;
             break;
@@ -665,11 +681,6 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             if let Some(cc) = cc_nibble(i) {
                 let mut target = i.near_branch_target() as u32;
                 let rest = n - k as u32 - 1;
-                if env.loops && target == first.insn.ip32() {
-                    e.loop_back(cc, rest, entry);
-                    kinds.push(Kind::Exit);
-                    continue;
-                }
                 // The path goes on at the target: the side exit is the
                 // fall-through, taken on the inverse condition.
                 let mut cc = cc;
@@ -678,6 +689,10 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                         return Err(format!("the path follows neither side of the Jcc at {:#x}", i.ip32()));
                     }
                     (cc, target) = (cc ^ 1, i.next_ip32());
+                } else if env.loops && target == first.insn.ip32() {
+                    e.loop_back(cc, rest, entry);
+                    kinds.push(Kind::Exit);
+                    continue;
                 }
                 // jcc rel32 to the taken exit, patched below.
                 e.ops.push(0x0f);
@@ -703,7 +718,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             match op.then {
                 stack::Then::Continue => {}
                 stack::Then::Exit(target) => {
-                    exits.push(ChainableExit { rel32_at: e.exit(target), target });
+                    exits.extend(e.leave(target, own));
                     ends_with_jmp = true;
                 }
                 stack::Then::Indirect => {
@@ -759,12 +774,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     starts.push(e.ops.offset().0);
     let last = insns.last().ok_or("empty block")?;
     if !ends_with_jmp {
-        let target = last.insn.next_ip32();
-        exits.push(ChainableExit { rel32_at: e.exit(target), target });
+        exits.extend(e.leave(last.insn.next_ip32(), own));
     }
     let taken_at = e.ops.offset().0;
     if let Some((_, target)) = taken {
-        exits.push(ChainableExit { rel32_at: e.exit(target), target });
+        exits.extend(e.leave(target, own));
     }
     // Side exits: refund what the block did not run, then leave (chainable).
     let mut side_at = Vec::with_capacity(side_exits.len());
@@ -772,7 +786,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         side_at.push(e.ops.offset().0);
         let ops = &mut e.ops;
         asm!(ops ; lea r13, [r13 + rest as i32]);
-        exits.push(ChainableExit { rel32_at: e.exit(target), target });
+        exits.extend(e.leave(target, own));
     }
     let (mut mem_sites, mut div_sites) = (Vec::new(), Vec::new());
     for p in slow_paths.drain(..) {

@@ -474,12 +474,25 @@ impl Bt {
             block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
         let mut blocks = vec![block];
         // Flat segments only: there a CS limit never falls inside a page.
+        // `starts`: the blocks of the path since it last left its start.
         let mut starts = vec![key.eip];
         while mode != Mode::Other && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
             let Some(next) = successor(&insns[insns.len() - 1].insn) else { break };
             // In the same page (translations are dropped by the page they
-            // start in), and each block once.
-            if next >> 12 != key.eip >> 12 || starts.contains(&next) {
+            // start in).
+            if next >> 12 != key.eip >> 12 {
+                break;
+            }
+            if next == key.eip {
+                // Back at the start: a loop. The path runs it again
+                // (unrolled) only if a whole second copy fits, so that
+                // the translation still ends at its own start.
+                if 2 * blocks.len() > MAX_JOINED || 2 * insns.len() > MAX_JOINED_INSNS {
+                    break;
+                }
+                starts.clear();
+            } else if starts.contains(&next) {
+                // A loop that does not pass through the start.
                 break;
             }
             let phys = key.phys.wrapping_add(next.wrapping_sub(key.eip));
