@@ -119,8 +119,9 @@ fn memory_past_ram_is_open_bus_under_every_engine() {
 
 #[test]
 fn trace_perf_names_every_translation_in_a_perf_map() {
-    // A loop that counts ECX down: one block (the loop joined with itself)
-    // and the exit: mov ecx, 1000; l: dec ecx; jnz l; mov al, 0x21; out 0xf4, al.
+    // A loop that counts ECX down: one block (the loop, unrolled into one
+    // translation) and the exit: mov ecx, 1000; l: dec ecx; jnz l; mov al,
+    // 0x21; out 0xf4, al.
     let code = [0xb9, 0xe8, 0x03, 0x00, 0x00, 0x49, 0x75, 0xfd, 0xb0, 0x21, 0xe6, 0xf4];
     let k = kernel("perfmap", &code);
     let child = Command::new(env!("CARGO_BIN_EXE_bt86"))
@@ -138,7 +139,7 @@ fn trace_perf_names_every_translation_in_a_perf_map() {
     let lines: Vec<Vec<&str>> = map.lines().map(|l| l.split(' ').collect()).collect();
     assert!(lines.iter().all(|l| l.len() == 3 && u64::from_str_radix(l[0], 16).is_ok()), "{map}");
     assert_eq!(lines[0][2], "bt86_runtime", "{map}");
-    assert!(lines.iter().any(|l| l[2] == "bt:00100025/2"), "the loop at 0x100025: {map}");
+    assert!(lines.iter().any(|l| l[2].starts_with("bt:00100025/")), "the loop at 0x100025: {map}");
 }
 
 #[test]
