@@ -22,7 +22,7 @@
 use crate::table::{self, Class};
 use crate::{liveness, memop, regs, stack, Layout};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
-use iced_x86::{ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Code, ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
 
 /// One guest instruction to translate, with the argument its callout gets
 /// (the runtime's handle for the decoded instruction).
@@ -237,6 +237,19 @@ pub fn warm_up() {
     let _ = memop::plan(&add);
     let _ = ident_bytes(&add, 0);
     let _ = stack::plan(&push);
+}
+
+/// The element width of a REP MOVS the host can run on the guest view
+/// (`Emitter::rep_movs`): REP (not REPNE), 32-bit addressing, DS source.
+fn host_rep_movs(i: &Instruction) -> Option<u8> {
+    let width = match i.code() {
+        Code::Movsb_m8_m8 => 1,
+        Code::Movsw_m16_m16 => 2,
+        Code::Movsd_m32_m32 => 4,
+        _ => return None,
+    };
+    let flat = i.op0_kind() == OpKind::MemoryESEDI && i.memory_segment() == Register::DS;
+    (i.has_rep_prefix() && !i.has_repne_prefix() && flat).then_some(width)
 }
 
 /// The condition nibble of a Jcc (0 = O ... 15 = G).
@@ -457,6 +470,80 @@ impl Emitter<'_> {
         (slow, cont, site)
     }
 
+    /// REP MOVS (`width` 1, 2 or 4 bytes, 32-bit addressing, flat DS and
+    /// ES) as the host's REP MOVS on the guest or linear view, when the
+    /// budget covers every iteration (each retires as one instruction, as
+    /// in the interpreter: the block charged the first). Flag-free, so the
+    /// guest flags (DF included, which the host copy follows) stay in
+    /// RFLAGS:
+    ///
+    /// ```text
+    ///       jrcxz done                  ECX = 0: nothing to copy
+    ///       mov r9d, ecx; not r9        -ECX-1
+    ///       lea r9, [r13 + r9 + 2]      the budget after ECX-1 more
+    ///       movzx r11d, byte [r9]       probe: faults when it cannot
+    ///       mov r13, r9                   (a site: the slow path)
+    ///       lea rsi, [r15 + rsi]; lea rdi, [r15 + rdi]
+    ///       rep movs                    a fault: a site resuming at fixup
+    ///       (rsi, rdi back to guest offsets)
+    ///  done: ...
+    ///  fixup: (rsi, rdi back); lea r13, [r13 + rcx - 1]; jmp slow
+    /// ```
+    ///
+    /// The guest ranges run in the view, whose reservations around it
+    /// fault where the guest's addresses would wrap; any fault (past RAM,
+    /// a store into code, an unmapped linear page) leaves the registers at
+    /// the iteration it reached, and the fixup refunds the iterations not
+    /// done but the current one before the slow path's callout runs the
+    /// rest in the interpreter. Returns the slow and continue labels, the
+    /// probe's site and the copy's site with its fixup.
+    fn rep_movs(&mut self, width: u8) -> (DynamicLabel, DynamicLabel, usize, (usize, usize)) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops
+            ; jrcxz >done
+            ; mov r9d, ecx
+            ; not r9
+            ; lea r9, [r13 + r9 + 2]
+        );
+        let probe = ops.offset().0;
+        asm!(ops
+            ; movzx r11d, BYTE [r9]
+            ; mov r13, r9
+            ; lea rsi, [r15 + rsi]
+            ; lea rdi, [r15 + rdi]
+        );
+        let copy = ops.offset().0;
+        match width {
+            1 => ops.extend([0xf3, 0xa4]),
+            2 => ops.extend([0x66, 0xf3, 0xa5]),
+            _ => ops.extend([0xf3, 0xa5]),
+        }
+        let back = |ops: &mut VecAssembler<X64Relocation>| {
+            asm!(ops
+                ; mov r11, r15
+                ; not r11
+                ; lea rsi, [rsi + r11 + 1]
+                ; mov esi, esi
+                ; lea rdi, [rdi + r11 + 1]
+                ; mov edi, edi
+            );
+        };
+        back(ops);
+        asm!(ops
+            ; done:
+            ; jmp =>cont
+        );
+        let fixup = ops.offset().0;
+        back(ops);
+        asm!(ops
+            ; lea r13, [r13 + rcx - 1]
+            ; jmp =>slow
+        );
+        (slow, cont, probe, (copy, fixup))
+    }
+
     /// The fast path for the block's memory path (see `mem_fast`); the
     /// memory site of a guarded access.
     fn mem(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel, Option<usize>) {
@@ -654,6 +741,8 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     slow_paths.clear();
     let mut ends_with_jmp = false;
     let mut traps = Vec::new();
+    // REP MOVS on the host: the copy's memory site and its fixup.
+    let mut copy_sites: Vec<(usize, usize)> = Vec::new();
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
         starts.push(e.ops.offset().0);
@@ -757,6 +846,13 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             asm!(ops ; =>cont);
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, div: false });
             kinds.push(Kind::Inline);
+        } else if let Some(width) = (env.mem == MemPath::Guarded).then(|| host_rep_movs(i)).flatten() {
+            let (slow, cont, probe, copy) = e.rep_movs(width);
+            let ops = &mut e.ops;
+            asm!(ops ; =>cont);
+            copy_sites.push(copy);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(probe), div: false });
+            kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
             let keep = needed.get(k + 1).copied().unwrap_or(true);
             let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize], keep);
@@ -788,7 +884,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         asm!(ops ; lea r13, [r13 + rest as i32]);
         exits.extend(e.leave(target, own));
     }
-    let (mut mem_sites, mut div_sites) = (Vec::new(), Vec::new());
+    let (mut mem_sites, mut div_sites) = (copy_sites, Vec::new());
     for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
         asm!(ops ; =>p.slow);

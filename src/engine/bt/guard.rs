@@ -335,8 +335,10 @@ impl LinearView {
 /// instructions (one fault, a few microseconds) and goes on.
 pub const BUDGET_WINDOW: usize = 16 << 20;
 /// The unmapped part below budget 0: deeper than any charge can take it
-/// (a block's length, a REP instruction's overshoot of one).
-pub const BUDGET_GUARD: usize = 1 << 20;
+/// (a block's length, a REP instruction's overshoot of one, and the probe
+/// of a host REP MOVS, up to 2^32 - 1 iterations: `translator::block`).
+/// Address space only (PROT_NONE, no reserve).
+pub const BUDGET_GUARD: usize = (4 << 30) + (1 << 20);
 
 /// The budget window: `BUDGET_GUARD` bytes of PROT_NONE, then
 /// `BUDGET_WINDOW` read-only bytes (all the shared zero page).

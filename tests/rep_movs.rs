@@ -1,0 +1,110 @@
+//! REP MOVS on the host: with paging off, bt runs REP MOVS as the host's
+//! own REP MOVS on the guest view (`translator::block`, `Emitter::
+//! rep_movs`) when the budget covers every iteration, and when the copy
+//! faults part-way (past the end of RAM, wrapping below address 0, a store
+//! into a page holding code) it hands the rest to the interpreter. The
+//! interpreter, which runs every iteration itself, is the oracle: both
+//! engines must end with the same exit, CPU state, retired count (each
+//! iteration retires as one instruction) and RAM — run to the end and
+//! stopped by instruction limits all through the copies.
+
+use bt86::cpu::state::reg::EBX;
+use bt86::engine::guestcode::{compare_within, CODE};
+use bt86::engine::{Exit, Limits};
+use bt86::loader::load_flat;
+use bt86::memory::PhysAddr;
+use bt86::{Machine, MachineConfig};
+use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
+
+const RAM: u32 = 2 << 20;
+const SRC: u32 = 0x10000;
+const INCS: u32 = 0x60000;
+
+/// The guest at `CODE`; `patch` is the address of the eight NOPs that
+/// case F overwrites (0 on the first pass, which finds it).
+fn program(patch: u32) -> Result<(Vec<u8>, u32), IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let copy = |a: &mut CodeAssembler, src: u32, dst: u32, n: u32, width: u32| -> Result<(), IcedError> {
+        a.mov(esi, src)?;
+        a.mov(edi, dst)?;
+        a.mov(ecx, n)?;
+        match width {
+            1 => a.rep().movsb(),
+            2 => a.rep().movsw(),
+            _ => a.rep().movsd(),
+        }
+    };
+    a.mov(esp, 0xf000u32)?;
+    a.xor(ebx, ebx)?;
+    a.cld()?;
+    // A: a plain copy.
+    copy(&mut a, SRC, 0x20000, 1000, 1)?;
+    // B: reads running past the end of RAM.
+    copy(&mut a, RAM - 64, 0x30000, 100, 4)?;
+    // C: stores running past the end of RAM.
+    copy(&mut a, SRC, RAM - 16, 40, 1)?;
+    // D: downwards, wrapping below address 0.
+    a.std()?;
+    copy(&mut a, 0x20, 0x40000, 0x60, 1)?;
+    a.cld()?;
+    // E: overlapping copies towards their source (they replicate).
+    copy(&mut a, 0x50000, 0x50001, 300, 1)?;
+    copy(&mut a, 0x51000, 0x51002, 100, 2)?;
+    // G: nothing to copy.
+    copy(&mut a, SRC, 0x52000, 0, 1)?;
+    // H: a long copy, for the limits to stop inside.
+    copy(&mut a, SRC, 0x100, 0x2000, 4)?;
+    // F: a copy into the code just ahead: eight INC EBX replace the NOPs,
+    // which then run (EBX = 8 at the HLT).
+    copy(&mut a, INCS, patch, 2, 4)?;
+    let mut at = a.create_label();
+    a.set_label(&mut at)?;
+    for _ in 0..8 {
+        a.nop()?;
+    }
+    a.hlt()?;
+    let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let patch = r.label_ip(&at)? as u32;
+    Ok((r.inner.code_buffer, patch))
+}
+
+fn build() -> Machine {
+    let (_, patch) = program(0).expect("first pass");
+    let (code, patch2) = program(patch).expect("second pass");
+    assert_eq!(patch, patch2, "the second pass moved the NOPs");
+    let cfg = MachineConfig { mem_size: RAM, realtime: false };
+    let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
+    load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
+    for k in 0..0x8000u32 {
+        m.ram.write_u32(PhysAddr(SRC + 4 * k), k.wrapping_mul(0x9e37_79b9));
+    }
+    for k in 0..0x100u32 {
+        m.ram.write_u32(PhysAddr(0x50000 + 4 * k), k.wrapping_mul(0x0101_0101).wrapping_add(0x1234));
+        m.ram.write_u32(PhysAddr(0x51000 + 4 * k), k.wrapping_mul(0x0301_0701).wrapping_add(0x5678));
+        m.ram.write_u32(PhysAddr(RAM - 0x400 + 4 * k), !k);
+    }
+    m.ram.write_u32(PhysAddr(INCS), 0x4343_4343);
+    m.ram.write_u32(PhysAddr(INCS + 4), 0x4343_4343);
+    m
+}
+
+#[test]
+fn rep_movs_runs_on_the_host_as_the_interpreter_runs_it() {
+    let full = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(1) };
+    let (exit, m) = compare_within(build, full).unwrap_or_else(|e| panic!("run to its end: {e}"));
+    assert_eq!(exit, Exit::HaltForever, "the guest did not reach its HLT");
+    assert_eq!(m.cpu.gpr[EBX], 8, "case F did not run the INCs it copied over its NOPs");
+    // Case E replicates: bytes 0x50001.. all equal the byte at 0x50000.
+    let b = m.ram.bytes();
+    assert!(b[0x50000..0x50000 + 301].iter().all(|&x| x == b[0x50000]), "REP MOVSB towards its source");
+    let total = m.clock.retired;
+    let mut stops: Vec<u64> = (1..=150).collect();
+    stops.extend((151..total).step_by(89));
+    for stop in stops {
+        let limits = Limits { max_insns: Some(stop), ..full };
+        if let Err(e) = compare_within(build, limits) {
+            panic!("stopped after {stop} instructions: {e}");
+        }
+    }
+}
