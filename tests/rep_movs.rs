@@ -9,7 +9,7 @@
 //! stopped by instruction limits all through the copies.
 
 use bt86::cpu::state::reg::EBX;
-use bt86::engine::guestcode::{compare_within, CODE};
+use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
 use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
@@ -92,19 +92,10 @@ fn build() -> Machine {
 #[test]
 fn rep_movs_runs_on_the_host_as_the_interpreter_runs_it() {
     let full = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(1) };
-    let (exit, m) = compare_within(build, full).unwrap_or_else(|e| panic!("run to its end: {e}"));
+    let (exit, m) = compare_stopped(build, full, 150, 89).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(exit, Exit::HaltForever, "the guest did not reach its HLT");
     assert_eq!(m.cpu.gpr[EBX], 8, "case F did not run the INCs it copied over its NOPs");
     // Case E replicates: bytes 0x50001.. all equal the byte at 0x50000.
     let b = m.ram.bytes();
     assert!(b[0x50000..0x50000 + 301].iter().all(|&x| x == b[0x50000]), "REP MOVSB towards its source");
-    let total = m.clock.retired;
-    let mut stops: Vec<u64> = (1..=150).collect();
-    stops.extend((151..total).step_by(89));
-    for stop in stops {
-        let limits = Limits { max_insns: Some(stop), ..full };
-        if let Err(e) = compare_within(build, limits) {
-            panic!("stopped after {stop} instructions: {e}");
-        }
-    }
 }

@@ -92,6 +92,26 @@ pub fn compare(build: impl Fn() -> Machine) -> Result<u64, String> {
     compare_within(build, LIMITS).map(|(_, m)| m.clock.retired)
 }
 
+/// `compare_within(build, limits)` run to its end, then stopped by an
+/// instruction limit after each of the first `dense` instructions and
+/// every `step`th one after that, so that a deadline falls all through
+/// the code; `Ok` with the full run's exit and machine, else where and
+/// what differs first.
+pub fn compare_stopped(
+    build: impl Fn() -> Machine,
+    limits: Limits,
+    dense: u64,
+    step: usize,
+) -> Result<(Exit, Machine), String> {
+    let (exit, m) = compare_within(&build, limits).map_err(|e| format!("run to its end: {e}"))?;
+    let total = m.clock.retired;
+    for stop in (1..=dense).chain((dense + 1..total).step_by(step.max(1))) {
+        compare_within(&build, Limits { max_insns: Some(stop), ..limits })
+            .map_err(|e| format!("stopped after {stop} instructions: {e}"))?;
+    }
+    Ok((exit, m))
+}
+
 /// `compare` within `limits`; `Ok` with the exit and the machine the
 /// interpreter left (bt's is the same).
 pub fn compare_within(build: impl Fn() -> Machine, limits: Limits) -> Result<(Exit, Machine), String> {
