@@ -127,7 +127,9 @@ fn render(m: &Machine, x: &BlockExplanation) -> String {
         if off == t.entry {
             let _ = writeln!(s, "  ; block entry: charge {} instructions against the budget", x.insns.len());
         }
-        if let Some(k) = t.starts[..t.kinds.len()].iter().position(|&st| st == off) {
+        // Every guest instruction whose code starts here (a JMP the path
+        // goes on through emits none, so it shares its offset).
+        for k in (0..t.kinds.len()).filter(|&k| t.starts[k] == off) {
             let i = &x.insns[k];
             let _ = writeln!(s, "  ; guest {:08x}  {}  [{:?}]", i.ip32(), text(&mut f, i), t.kinds[k]);
         }

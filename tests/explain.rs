@@ -48,6 +48,28 @@ fn explain_at_explicit_address() {
 }
 
 #[test]
+fn explain_shows_the_path_the_runtime_translates() {
+    // bytecode's LOAD handler at 0x1002d8 ends with JMP 0x1000f0; the
+    // path goes on there, back at JBE 0x100080 (a backward Jcc), and
+    // through JA's fall-through to the dispatch's indirect JMP
+    // (objdump -d guest-images/bin/bytecode.elf).
+    let image = concat!(env!("CARGO_MANIFEST_DIR"), "/guest-images/bin/bytecode.elf");
+    let (code, out, err) = bt86(&["explain", image, "--at", "0x1002d8"]);
+    assert_eq!(code, Some(0), "stderr: {err}");
+    let line = |at: &str| out.lines().find(|l| l.trim_start().starts_with(at)).unwrap_or_else(|| panic!("{at}: {out}"));
+    assert!(line("001002ec").contains("jmp") && line("001002ec").ends_with("Joined"), "{out}");
+    assert!(line("001000fc").contains("jbe") && line("001000fc").ends_with("Exit"), "{out}");
+    assert!(line("00100085").contains("jmp") && line("00100085").contains("dword ptr"), "{out}");
+    // The JMP emits nothing: its annotation and its target's share an offset.
+    assert!(out.contains("[Joined]\n  ; guest 001000f0  mov     ecx, [esi+edx*4]  [IdentMem]\n"), "{out}");
+    // The JBE the path follows to its target leaves on the inverse
+    // condition for its fall-through.
+    assert!(out.contains("; guest 001000fc  jbe     short 0x00100080  [Exit]"), "{out}");
+    let jbe = out.split("; guest 001000fc").nth(1).expect("the JBE's host code");
+    assert!(jbe.lines().nth(1).is_some_and(|l| l.contains(" ja ")), "{jbe}");
+}
+
+#[test]
 fn explain_bad_addresses() {
     for (at, what) in [("0x20000000", "not in guest RAM"), ("zz", "not an address")] {
         let (code, out, err) = bt86(&["explain", HELLO, "--at", at]);

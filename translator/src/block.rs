@@ -101,7 +101,12 @@ pub enum Kind {
     Ident,
     /// IDENT with an inline memory fast path (and a callout slow path).
     IdentMem,
+    /// A branch that may leave: the block's end, or a Jcc inside the path
+    /// (a side exit), or one back to the translation's start.
     Exit,
+    /// A direct JMP inside the path: the path goes on at its target, and
+    /// it emits no code.
+    Joined,
     Callout,
     /// A sensitive instruction inline (`crate::inline`; a callout slow path).
     Inline,
@@ -762,7 +767,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             if next_ip != Some(i.near_branch_target() as u32) {
                 return Err(format!("the path does not follow the JMP at {:#x}", i.ip32()));
             }
-            kinds.push(Kind::Exit);
+            kinds.push(Kind::Joined);
             continue;
         }
         // Only true Jcc: LOOPcc also has a condition code but counts ECX.

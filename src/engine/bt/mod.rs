@@ -152,7 +152,9 @@ pub struct BlockExplanation {
     /// The block's physical address and memory mode (the translation key).
     pub phys: u32,
     pub mode: Mode,
-    /// The guest instructions, as the interpreter's decode cache cut them.
+    /// The guest instructions: the path the runtime translates from this
+    /// EIP (decoded blocks as the interpreter's decode cache cut them,
+    /// joined along the likely side of each branch).
     pub insns: Vec<iced_x86::Instruction>,
     /// Where the block's host code was placed in a fresh code buffer, and
     /// the runtime's exit and callout routines in that buffer.
@@ -182,18 +184,15 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
     let mode = memory_mode(m);
     let mut interp = Interp::new(false);
-    let decoded = interp
-        .decoded_block(m, key)
+    let (insns, _blocks) = path(&mut interp, m, key, mode)
         .ok_or_else(|| format!("the instruction at {eip:#010x} straddles the end of its page"))?;
-    if decoded.insns[0].insn.is_invalid() {
+    if insns[0].insn.is_invalid() {
         return Err(format!("no valid instruction at {eip:#010x}"));
     }
     let mut bt = Bt::new()?;
     let mut env = bt.env;
     env.mem = mem_path(m, mode, true, true);
     env.inline_sensitive = inline_sensitive(m, false);
-    let insns: Vec<GuestInsn> =
-        decoded.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
     let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
     let entry = bt.buf.push(&translated.bytes).ok_or("translation cache too small")?;
     Ok(BlockExplanation {
@@ -205,6 +204,48 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
         callout: env.callout,
         translated,
     })
+}
+
+/// The guest path a translation starting at `key` covers (see
+/// `MAX_JOINED`): its instructions, with the decoded blocks they point
+/// into (the translation keeps those alive for its callouts).
+fn path(interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<(Vec<GuestInsn>, Vec<Rc<Block>>)> {
+    let block = interp.decoded_block(m, key)?;
+    let mut insns: Vec<GuestInsn> =
+        block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
+    let mut blocks = vec![block];
+    // Flat segments only: there a CS limit never falls inside a page.
+    // `starts`: the blocks of the path since it last left its start.
+    let mut starts = vec![key.eip];
+    while mode != Mode::Other && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
+        let Some(next) = successor(&insns[insns.len() - 1].insn) else { break };
+        // In the same page (translations are dropped by the page they
+        // start in).
+        if next >> 12 != key.eip >> 12 {
+            break;
+        }
+        if next == key.eip {
+            // Back at the start: a loop. The path runs it again
+            // (unrolled) only if a whole second copy fits, so that
+            // the translation still ends at its own start.
+            if 2 * blocks.len() > MAX_JOINED || 2 * insns.len() > MAX_JOINED_INSNS {
+                break;
+            }
+            starts.clear();
+        } else if starts.contains(&next) {
+            // A loop that does not pass through the start.
+            break;
+        }
+        let phys = key.phys.wrapping_add(next.wrapping_sub(key.eip));
+        let Some(b) = interp.decoded_block(m, BlockKey { phys, eip: next, code32: key.code32 }) else { break };
+        if b.insns.iter().any(|d| d.insn.is_invalid()) {
+            break;
+        }
+        insns.extend(b.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }));
+        blocks.push(b);
+        starts.push(next);
+    }
+    Some((insns, blocks))
 }
 
 /// Where a translation starting at `start` goes on after its block ends
@@ -467,43 +508,9 @@ impl Bt {
     /// Translates the decoded block at `key` into the cache.
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let started = std::time::Instant::now();
-        let block = interp.decoded_block(m, key)?;
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
-        let mut insns: Vec<GuestInsn> =
-            block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
-        let mut blocks = vec![block];
-        // Flat segments only: there a CS limit never falls inside a page.
-        // `starts`: the blocks of the path since it last left its start.
-        let mut starts = vec![key.eip];
-        while mode != Mode::Other && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
-            let Some(next) = successor(&insns[insns.len() - 1].insn) else { break };
-            // In the same page (translations are dropped by the page they
-            // start in).
-            if next >> 12 != key.eip >> 12 {
-                break;
-            }
-            if next == key.eip {
-                // Back at the start: a loop. The path runs it again
-                // (unrolled) only if a whole second copy fits, so that
-                // the translation still ends at its own start.
-                if 2 * blocks.len() > MAX_JOINED || 2 * insns.len() > MAX_JOINED_INSNS {
-                    break;
-                }
-                starts.clear();
-            } else if starts.contains(&next) {
-                // A loop that does not pass through the start.
-                break;
-            }
-            let phys = key.phys.wrapping_add(next.wrapping_sub(key.eip));
-            let Some(b) = interp.decoded_block(m, BlockKey { phys, eip: next, code32: key.code32 }) else { break };
-            if b.insns.iter().any(|d| d.insn.is_invalid()) {
-                break;
-            }
-            insns.extend(b.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }));
-            blocks.push(b);
-            starts.push(next);
-        }
+        let (insns, blocks) = path(interp, m, key, mode)?;
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         if !self.buf.fits(t.bytes.len()) {
             self.flush();

@@ -130,7 +130,7 @@ fn a_path_elides_its_jmps_and_inverts_a_jcc_it_follows_to_the_target() {
     assert!(code.contains("inc eax; dec ecx; je "), "{code}");
     assert!(code.contains("lea r13,[r13+2]; mov dword ptr [r14+38h],2013h;"), "{code}");
     assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), [0x2013]);
-    assert_eq!(t.kinds[1], Kind::Exit);
+    assert_eq!(t.kinds[1], Kind::Joined);
     // A path that goes on at neither side of a branch is refused.
     let mut g = decode_at(0x2000, &[0x40, 0xeb, 0x0d]);
     g.extend(decode_at(0x2008, &[0x01, 0xd8, 0xc3]));
