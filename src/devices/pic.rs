@@ -291,6 +291,12 @@ impl PicPair {
         self.master.set_irq(CASCADE_IRQ, out);
     }
 
+    /// Whether the master latches its requests on edges (ICW1.LTIM = 0):
+    /// then driving a line to the level it already has changes nothing.
+    pub fn master_edge_triggered(&self) -> bool {
+        !self.master.level_mode
+    }
+
     /// Whether the master asserts INTR to the CPU.
     pub fn interrupt_pending(&self) -> bool {
         self.master.output()

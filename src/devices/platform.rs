@@ -95,6 +95,10 @@ pub struct Platform {
     decode: Vec<Dev>,
     event: Option<PlatformEvent>,
     last_sample: u64,
+    /// OUT0 keeps the level last forwarded to the PIC, with no edge, until
+    /// this virtual time (the PIT's next change after the last full
+    /// sample; 0 after a PIT or PIC access, when it must be sampled anew).
+    out0_steady_until: u64,
     /// An I/O access since the run loop last asked for `next_deadline`:
     /// it may have reprogrammed a timer (a shorter PIT period, a UART
     /// transmission), so the deadline the loop holds may be too late.
@@ -143,6 +147,7 @@ impl Platform {
             decode: vec![Dev::None; 0x10000],
             event: None,
             last_sample: 0,
+            out0_steady_until: 0,
             deadline_stale: true,
             timer_access: true,
             accesses: [0; DEVICES.len() + 1],
@@ -242,8 +247,12 @@ impl Platform {
 
     fn note_timer_access(&mut self, port: u16, size: IoSize) {
         for i in 0..u16::from(size) {
-            if matches!(self.decode[usize::from(port.wrapping_add(i))], Dev::Pit | Dev::Uart) {
+            let dev = self.decode[usize::from(port.wrapping_add(i))];
+            if matches!(dev, Dev::Pit | Dev::Uart) {
                 self.timer_access = true;
+            }
+            if matches!(dev, Dev::Pit | Dev::Pic) {
+                self.out0_steady_until = 0;
             }
         }
     }
@@ -267,13 +276,19 @@ impl Platform {
 
     /// Samples every interrupt line at `now` and forwards it to the PICs.
     fn sample_lines(&mut self, now: u64) {
-        if now > self.last_sample && self.pit.out0_rose_between(self.last_sample, now) {
-            // Deliver the edge even if OUT0 has gone low again since.
-            self.pic.set_irq(IRQ_PIT, false);
-            self.pic.set_irq(IRQ_PIT, true);
+        // Before OUT0's next change, with the master latching on edges,
+        // sampling the PIT would forward the level the PIC holds already
+        // (a no-op): skip its arithmetic, which most I/O paid for nothing.
+        if now >= self.out0_steady_until || !self.pic.master_edge_triggered() {
+            if now > self.last_sample && self.pit.out0_rose_between(self.last_sample, now) {
+                // Deliver the edge even if OUT0 has gone low again since.
+                self.pic.set_irq(IRQ_PIT, false);
+                self.pic.set_irq(IRQ_PIT, true);
+            }
+            self.pic.set_irq(IRQ_PIT, self.pit.out0(now));
+            self.out0_steady_until = self.pit.next_out0_change(now);
         }
         self.last_sample = self.last_sample.max(now);
-        self.pic.set_irq(IRQ_PIT, self.pit.out0(now));
         self.pic.set_irq(IRQ_KBD, self.kbd.irq_line());
         self.uart.update(now);
         self.pic.set_irq(IRQ_COM1, self.uart.irq_line());

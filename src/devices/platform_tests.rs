@@ -113,6 +113,35 @@ fn timer_interrupt_at_exact_deadline() {
 }
 
 #[test]
+fn unrelated_io_sees_every_timer_edge() {
+    // Between two changes of OUT0 the platform skips sampling the PIT on
+    // I/O elsewhere (here the POST port): an access at the edge's time
+    // must still latch it, one a nanosecond before must not, and after
+    // the EOI the next period's edge must be latched again.
+    let (mut p, _) = platform();
+    init_pic(&mut p);
+    p.io_write(0x43, 1, 0x34, 0);
+    p.io_write(0x40, 1, 0xe8, 0);
+    p.io_write(0x40, 1, 0x03, 0);
+    let (fall, rise) = (time_of_tick(1000), time_of_tick(1001));
+    for t in [1, fall - 1, fall, rise - 1] {
+        p.io_read(0x80, 1, t);
+        assert!(!p.interrupt_pending(), "at {t}: no rising edge yet");
+    }
+    p.io_read(0x80, 1, rise);
+    assert!(p.interrupt_pending(), "OUT0 rose at {rise}");
+    assert_eq!(p.acknowledge_interrupt(), 0x20);
+    p.io_write(0x20, 1, 0x20, rise + 10);
+    let (fall2, rise2) = (time_of_tick(2000), time_of_tick(2001));
+    for t in [rise + 20, fall2, rise2 - 1] {
+        p.io_read(0x80, 1, t);
+        assert!(!p.interrupt_pending(), "at {t}: the next edge is at {rise2}");
+    }
+    p.io_read(0x80, 1, rise2 + 5);
+    assert!(p.interrupt_pending(), "OUT0 rose again at {rise2}");
+}
+
+#[test]
 fn missed_timer_edges_latch_once() {
     let (mut p, _) = platform();
     init_pic(&mut p);
