@@ -257,6 +257,29 @@ fn host_rep_movs(i: &Instruction) -> Option<u8> {
     (i.has_rep_prefix() && !i.has_repne_prefix() && flat).then_some(width)
 }
 
+/// RSI and RDI back from host addresses in the view (r15 + offset) to
+/// guest offsets, flag-free: `lea` with ~r15 + 1 = -r15, then the upper
+/// halves cleared (a copy downwards that ends at offset 0 leaves -1).
+fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; mov r11, r15
+        ; not r11
+        ; lea rsi, [rsi + r11 + 1]
+        ; mov esi, esi
+        ; lea rdi, [rdi + r11 + 1]
+        ; mov edi, edi
+    );
+}
+
+/// Where a host REP MOVS that faulted part-way resumes (`Emitter::
+/// rep_movs`): the registers back to guest offsets, and the budget
+/// refunded for the iterations not done but the current one (RCX counts
+/// it), whose callout then runs the rest — falls into the slow path.
+fn rep_movs_fixup(ops: &mut VecAssembler<X64Relocation>) {
+    guest_string_offsets(ops);
+    asm!(ops ; lea r13, [r13 + rcx - 1]);
+}
+
 /// The condition nibble of a Jcc (0 = O ... 15 = G).
 fn cc_nibble(i: &Instruction) -> Option<u8> {
     match i.condition_code() {
@@ -298,8 +321,20 @@ struct SlowPath {
     /// For a guarded access: its offset, which becomes a memory site
     /// resuming at this slow path (whose flags were never parked).
     site: Option<usize>,
-    /// The site is a divide site (a host #DE, not a page fault).
-    div: bool,
+    /// What the site is, and what runs before the callout.
+    kind: SlowKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SlowKind {
+    /// A memory site (a host page fault), or none.
+    Memory,
+    /// A divide site (a host #DE).
+    Divide,
+    /// A host REP MOVS (`Emitter::rep_movs`): `site` is its budget probe;
+    /// the copy at this offset is a memory site of its own, resuming at a
+    /// fixup emitted just before the slow path, which falls into it.
+    RepMovs(usize),
 }
 
 struct Emitter<'a> {
@@ -492,7 +527,8 @@ impl Emitter<'_> {
     ///       rep movs                    a fault: a site resuming at fixup
     ///       (rsi, rdi back to guest offsets)
     ///  done: ...
-    ///  fixup: (rsi, rdi back); lea r13, [r13 + rcx - 1]; jmp slow
+    ///  (out of line) fixup: (rsi, rdi back); lea r13, [r13 + rcx - 1]
+    ///  slow: the callout
     /// ```
     ///
     /// The guest ranges run in the view, whose reservations around it
@@ -500,14 +536,15 @@ impl Emitter<'_> {
     /// a store into code, an unmapped linear page) leaves the registers at
     /// the iteration it reached, and the fixup refunds the iterations not
     /// done but the current one before the slow path's callout runs the
-    /// rest in the interpreter. Returns the slow and continue labels, the
-    /// probe's site and the copy's site with its fixup.
-    fn rep_movs(&mut self, width: u8) -> (DynamicLabel, DynamicLabel, usize, (usize, usize)) {
+    /// rest in the interpreter. Places the continue label after it and
+    /// returns it, the slow path's label, the probe's site and the copy's
+    /// (the slow path emits the fixup: `rep_movs_fixup`).
+    fn rep_movs(&mut self, width: u8) -> (DynamicLabel, DynamicLabel, usize, usize) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
         asm!(ops
-            ; jrcxz >done
+            ; jrcxz =>cont
             ; mov r9d, ecx
             ; not r9
             ; lea r9, [r13 + r9 + 2]
@@ -525,28 +562,9 @@ impl Emitter<'_> {
             2 => ops.extend([0x66, 0xf3, 0xa5]),
             _ => ops.extend([0xf3, 0xa5]),
         }
-        let back = |ops: &mut VecAssembler<X64Relocation>| {
-            asm!(ops
-                ; mov r11, r15
-                ; not r11
-                ; lea rsi, [rsi + r11 + 1]
-                ; mov esi, esi
-                ; lea rdi, [rdi + r11 + 1]
-                ; mov edi, edi
-            );
-        };
-        back(ops);
-        asm!(ops
-            ; done:
-            ; jmp =>cont
-        );
-        let fixup = ops.offset().0;
-        back(ops);
-        asm!(ops
-            ; lea r13, [r13 + rcx - 1]
-            ; jmp =>slow
-        );
-        (slow, cont, probe, (copy, fixup))
+        guest_string_offsets(ops);
+        asm!(ops ; =>cont);
+        (slow, cont, probe, copy)
     }
 
     /// The fast path for the block's memory path (see `mem_fast`); the
@@ -746,8 +764,6 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     slow_paths.clear();
     let mut ends_with_jmp = false;
     let mut traps = Vec::new();
-    // REP MOVS on the host: the copy's memory site and its fixup.
-    let mut copy_sites: Vec<(usize, usize)> = Vec::new();
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
         starts.push(e.ops.offset().0);
@@ -808,7 +824,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             e.ops.extend(op.after.iter().copied());
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, div: false });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory });
             match op.then {
                 stack::Then::Continue => {}
                 stack::Then::Exit(target) => {
@@ -834,12 +850,12 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
             let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site, div: false });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site, kind: SlowKind::Memory });
             kinds.push(Kind::IdentMem);
         } else if let Some((slow, cont)) =
             env.inline_sensitive.then(|| crate::inline::emit(&mut e.ops, env, i, k as u32, n)).flatten()
         {
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None, div: false });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None, kind: SlowKind::Memory });
             kinds.push(Kind::Inline);
         } else if let Some((access, after)) = (env.inline_sensitive && env.mem != MemPath::None)
             .then(|| crate::inline::stack_plan(i, env, k as u32, n))
@@ -849,19 +865,23 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             e.ops.extend(after);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, div: false });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory });
             kinds.push(Kind::Inline);
         } else if let Some(width) = (env.mem == MemPath::Guarded).then(|| host_rep_movs(i)).flatten() {
             let (slow, cont, probe, copy) = e.rep_movs(width);
-            let ops = &mut e.ops;
-            asm!(ops ; =>cont);
-            copy_sites.push(copy);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(probe), div: false });
+            slow_paths.push(SlowPath {
+                slow,
+                cont,
+                arg: g.arg,
+                index,
+                site: Some(probe),
+                kind: SlowKind::RepMovs(copy),
+            });
             kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
             let keep = needed.get(k + 1).copied().unwrap_or(true);
             let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize], keep);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(site), div: true });
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(site), kind: SlowKind::Divide });
             kinds.push(Kind::Divide);
         } else {
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
@@ -889,12 +909,16 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         asm!(ops ; lea r13, [r13 + rest as i32]);
         exits.extend(e.leave(target, own));
     }
-    let (mut mem_sites, mut div_sites) = (copy_sites, Vec::new());
+    let (mut mem_sites, mut div_sites) = (Vec::new(), Vec::new());
     for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
+        if let SlowKind::RepMovs(copy) = p.kind {
+            mem_sites.push((copy, ops.offset().0));
+            rep_movs_fixup(ops);
+        }
         asm!(ops ; =>p.slow);
         match p.site {
-            Some(site) if p.div => div_sites.push((site, ops.offset().0)),
+            Some(site) if p.kind == SlowKind::Divide => div_sites.push((site, ops.offset().0)),
             Some(site) => mem_sites.push((site, ops.offset().0)),
             None => restore_flags_from_r10(ops),
         }

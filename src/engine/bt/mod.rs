@@ -86,7 +86,8 @@ struct Translation {
 }
 
 /// A translation is a path through up to this many decoded blocks of the
-/// page it starts in (`Bt::successor` picks the way at each branch): a
+/// page it starts in (`successor` picks the way at each branch, `path`
+/// builds it): a
 /// loop whose body the interpreter cuts in two then charges its budget
 /// and jumps once per iteration, and a jump back to a loop's head (an
 /// interpreter's dispatch, say) runs on into it, leaving by side exits
@@ -248,13 +249,12 @@ fn path(interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Opti
     Some((insns, blocks))
 }
 
-/// Where a translation starting at `start` goes on after its block ends
-/// with `last`, if it goes on: a direct JMP at its target; a Jcc at the
-/// side it likely takes — back to its target when it branches backwards
-/// (a loop), on through its fall-through when it branches forwards (the
-/// static rule CPUs without history follow). The caller ends the path at
-/// a block it holds already: at a Jcc back to the translation's own start
-/// that is the loop's branch to the entry (`Env::loops`).
+/// Where a path goes on after a decoded block that ends with `last`, if
+/// it goes on: a direct JMP at its target; a Jcc at the side it likely
+/// takes — back to its target when it branches backwards (a loop), on
+/// through its fall-through when it branches forwards (the static rule
+/// CPUs follow for a branch they have no history of). `path` decides
+/// whether the block there joins (same page, a loop unrolled only whole).
 fn successor(last: &Instruction) -> Option<u32> {
     let direct = matches!(last.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
     let target = last.near_branch_target() as u32;
@@ -505,7 +505,7 @@ impl Bt {
         self.stats.flushes += 1;
     }
 
-    /// Translates the decoded block at `key` into the cache.
+    /// Translates the path starting at `key` (`path`) into the cache.
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let started = std::time::Instant::now();
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
