@@ -198,8 +198,13 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     let n = (s.callout_index >> 16) as i64;
     let before = ctx.start_retired + (ctx.start_budget - s.budget - n + k) as u64;
     m.clock.retired = before;
-    // This instruction's own charge plus whatever budget is spare.
-    let allowed = (s.budget + 1).max(1) as u64;
+    // This instruction's own charge, the charge of the rest of the block
+    // (taken at its entry, refunded when the callout leaves) and whatever
+    // budget is spare: a REP string instruction runs as far as the
+    // interpreter would run it. (Allowing it less would stop it early and
+    // fetch it again, which differs when it has rewritten its own bytes.)
+    let rest = n - k - 1;
+    let allowed = (s.budget + 1 + rest).max(1) as u64;
     let exceptions = interp.stats.exceptions;
     let ok = interp.execute(m, &d.insn, d.run, allowed);
     let delta = (m.clock.retired - before) as i64;
@@ -232,7 +237,10 @@ pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -
     }
     let ends = ends_block(&d.insn);
     let branched = m.cpu.eip != d.insn.next_ip32();
+    // It used budget charged for the rest of the block, which cannot run.
+    let overran = delta - 1 > s.budget;
     let leave = !ok
+        || overran
         || ctx.churn_due()
         || branched
         || !m.mmu.smc_pages.is_empty()
