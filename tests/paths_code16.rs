@@ -2,11 +2,14 @@
 //! paths through 16-bit branches, and REP MOVS with an address-size prefix
 //! (32-bit addressing) on the host, under bt and interp (the oracle), to the
 //! end and stopped at instruction limits all through.
+
+mod common;
 use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
 use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
 use bt86::{Machine, MachineConfig};
+use common::guest;
 use iced_x86::code_asm::*;
 
 const RAM: u32 = 2 << 20;
@@ -69,9 +72,7 @@ fn build() -> Machine {
     m.cpu.gdtr.limit = 0x2f;
     let c = code16().expect("asm");
     m.ram.bytes_mut()[C16 as usize..C16 as usize + c.len()].copy_from_slice(&c);
-    for k in 0..0x10000u32 {
-        m.ram.write_u32(PhysAddr(0x10000 + 4 * k), k.wrapping_mul(0x9e37_79b9));
-    }
+    guest::fill(&mut m, 0x10000, 0x10000);
     m
 }
 

@@ -2,11 +2,14 @@
 //! timer periods: the handler logs ECX/ESI/EDI/EIP to RAM, so an interrupt
 //! delivered at another instruction under bt than under interp (the
 //! oracle) shows as a RAM difference.
+
+mod common;
 use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
 use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
 use bt86::{Machine, MachineConfig};
+use common::guest;
 use iced_x86::code_asm::*;
 
 const RAM: u32 = 2 << 20;
@@ -89,15 +92,8 @@ fn build_with(count: u32) -> Machine {
     let cfg = MachineConfig { mem_size: RAM, realtime: false };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("fits");
-    let lo = (h & 0xffff) | (0x08 << 16);
-    let hi = (h & 0xffff_0000) | 0x8e00;
-    m.ram.write_u32(PhysAddr(IDT + 8 * 8), lo);
-    m.ram.write_u32(PhysAddr(IDT + 8 * 8 + 4), hi);
-    m.cpu.idtr.base = IDT;
-    m.cpu.idtr.limit = 0x7ff;
-    for k in 0..0x1000u32 {
-        m.ram.write_u32(PhysAddr(SRC + 4 * k), k.wrapping_mul(0x9e37_79b9));
-    }
+    guest::interrupt_gate(&mut m, IDT, 8, h);
+    guest::fill(&mut m, SRC, 0x1000);
     m
 }
 

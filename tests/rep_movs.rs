@@ -8,6 +8,9 @@
 //! iteration retires as one instruction) and RAM — run to the end and
 //! stopped by instruction limits all through the copies.
 
+mod common;
+use common::guest;
+
 use bt86::cpu::state::reg::EBX;
 use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
@@ -25,39 +28,29 @@ const INCS: u32 = 0x60000;
 /// case F overwrites (0 on the first pass, which finds it).
 fn program(patch: u32) -> Result<(Vec<u8>, u32), IcedError> {
     let mut a = CodeAssembler::new(32)?;
-    let copy = |a: &mut CodeAssembler, src: u32, dst: u32, n: u32, width: u32| -> Result<(), IcedError> {
-        a.mov(esi, src)?;
-        a.mov(edi, dst)?;
-        a.mov(ecx, n)?;
-        match width {
-            1 => a.rep().movsb(),
-            2 => a.rep().movsw(),
-            _ => a.rep().movsd(),
-        }
-    };
     a.mov(esp, 0xf000u32)?;
     a.xor(ebx, ebx)?;
     a.cld()?;
     // A: a plain copy.
-    copy(&mut a, SRC, 0x20000, 1000, 1)?;
+    guest::rep_movs(&mut a, SRC, 0x20000, 1000, 1)?;
     // B: reads running past the end of RAM.
-    copy(&mut a, RAM - 64, 0x30000, 100, 4)?;
+    guest::rep_movs(&mut a, RAM - 64, 0x30000, 100, 4)?;
     // C: stores running past the end of RAM.
-    copy(&mut a, SRC, RAM - 16, 40, 1)?;
+    guest::rep_movs(&mut a, SRC, RAM - 16, 40, 1)?;
     // D: downwards, wrapping below address 0.
     a.std()?;
-    copy(&mut a, 0x20, 0x40000, 0x60, 1)?;
+    guest::rep_movs(&mut a, 0x20, 0x40000, 0x60, 1)?;
     a.cld()?;
     // E: overlapping copies towards their source (they replicate).
-    copy(&mut a, 0x50000, 0x50001, 300, 1)?;
-    copy(&mut a, 0x51000, 0x51002, 100, 2)?;
+    guest::rep_movs(&mut a, 0x50000, 0x50001, 300, 1)?;
+    guest::rep_movs(&mut a, 0x51000, 0x51002, 100, 2)?;
     // G: nothing to copy.
-    copy(&mut a, SRC, 0x52000, 0, 1)?;
+    guest::rep_movs(&mut a, SRC, 0x52000, 0, 1)?;
     // H: a long copy, for the limits to stop inside.
-    copy(&mut a, SRC, 0x100, 0x2000, 4)?;
+    guest::rep_movs(&mut a, SRC, 0x100, 0x2000, 4)?;
     // F: a copy into the code just ahead: eight INC EBX replace the NOPs,
     // which then run (EBX = 8 at the HLT).
-    copy(&mut a, INCS, patch, 2, 4)?;
+    guest::rep_movs(&mut a, INCS, patch, 2, 4)?;
     let mut at = a.create_label();
     a.set_label(&mut at)?;
     for _ in 0..8 {
@@ -76,9 +69,7 @@ fn build() -> Machine {
     let cfg = MachineConfig { mem_size: RAM, realtime: false };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
-    for k in 0..0x8000u32 {
-        m.ram.write_u32(PhysAddr(SRC + 4 * k), k.wrapping_mul(0x9e37_79b9));
-    }
+    guest::fill(&mut m, SRC, 0x8000);
     for k in 0..0x100u32 {
         m.ram.write_u32(PhysAddr(0x50000 + 4 * k), k.wrapping_mul(0x0101_0101).wrapping_add(0x1234));
         m.ram.write_u32(PhysAddr(0x51000 + 4 * k), k.wrapping_mul(0x0301_0701).wrapping_add(0x5678));

@@ -3,12 +3,15 @@
 //! handler fixes the PTE, INVLPGs and IRETs), downwards (DF=1), and into
 //! code ahead, under bt and interp (the oracle), to the end and stopped at
 //! instruction limits all through.
+
+mod common;
 use bt86::cpu::state::reg::EBX;
 use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
 use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
 use bt86::{Machine, MachineConfig};
+use common::guest;
 use iced_x86::code_asm::*;
 use iced_x86::BlockEncoderOptions;
 
@@ -20,16 +23,6 @@ const SRC: u32 = 0x10000;
 
 fn program(patch: u32) -> Result<(Vec<u8>, u32, u32), IcedError> {
     let mut a = CodeAssembler::new(32)?;
-    let copy = |a: &mut CodeAssembler, src: u32, dst: u32, n: u32, width: u32| -> Result<(), IcedError> {
-        a.mov(esi, src)?;
-        a.mov(edi, dst)?;
-        a.mov(ecx, n)?;
-        match width {
-            1 => a.rep().movsb(),
-            2 => a.rep().movsw(),
-            _ => a.rep().movsd(),
-        }
-    };
     let mut pf = a.create_label();
     let mut go = a.create_label();
     a.mov(esp, 0xf000u32)?;
@@ -43,16 +36,16 @@ fn program(patch: u32) -> Result<(Vec<u8>, u32, u32), IcedError> {
     a.xor(ebx, ebx)?;
     a.cld()?;
     // P1: upwards into a not-present page (0x80000) then a read-only one (0x81000).
-    copy(&mut a, SRC, 0x7f800, 0xc00, 4)?;
+    guest::rep_movs(&mut a, SRC, 0x7f800, 0xc00, 4)?;
     // P2: downwards into a not-present page (0x83000).
     a.std()?;
-    copy(&mut a, SRC + 0x2000, 0x84800, 0x1000, 1)?;
+    guest::rep_movs(&mut a, SRC + 0x2000, 0x84800, 0x1000, 1)?;
     a.cld()?;
     // P3: plain long copies in mapped pages (second time: pages mapped in the view).
-    copy(&mut a, SRC, 0x90000, 0x800, 4)?;
-    copy(&mut a, SRC, 0x90000, 0x800, 4)?;
+    guest::rep_movs(&mut a, SRC, 0x90000, 0x800, 4)?;
+    guest::rep_movs(&mut a, SRC, 0x90000, 0x800, 4)?;
     // P4: into the code ahead.
-    copy(&mut a, 0x60000, patch, 2, 4)?;
+    guest::rep_movs(&mut a, 0x60000, patch, 2, 4)?;
     let mut at = a.create_label();
     a.set_label(&mut at)?;
     for _ in 0..8 {
@@ -94,15 +87,8 @@ fn build() -> Machine {
         };
         m.ram.write_u32(PhysAddr(PT + 4 * p), (p << 12) | flags);
     }
-    let lo = (pf & 0xffff) | (0x08 << 16);
-    let hi = (pf & 0xffff_0000) | 0x8e00;
-    m.ram.write_u32(PhysAddr(IDT + 14 * 8), lo);
-    m.ram.write_u32(PhysAddr(IDT + 14 * 8 + 4), hi);
-    m.cpu.idtr.base = IDT;
-    m.cpu.idtr.limit = 0x7ff;
-    for k in 0..0x4000u32 {
-        m.ram.write_u32(PhysAddr(SRC + 4 * k), k.wrapping_mul(0x9e37_79b9));
-    }
+    guest::interrupt_gate(&mut m, IDT, 14, pf);
+    guest::fill(&mut m, SRC, 0x4000);
     m.ram.write_u32(PhysAddr(0x60000), 0x4343_4343);
     m.ram.write_u32(PhysAddr(0x60004), 0x4343_4343);
     m

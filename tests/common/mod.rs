@@ -126,3 +126,40 @@ pub fn check_images(cfg: &RunConfig, label: &str, names: &[String]) {
     println!("{label}: {} images, {} passed, {} failed", names.len(), names.len() - failures.len(), failures.len());
     assert!(failures.is_empty(), "{label}:\n{}", failures.join("\n"));
 }
+
+/// Guest code and state for the translator's hand-written guests
+/// (tests/rep_movs*.rs, tests/paths*.rs).
+pub mod guest {
+    use bt86::memory::PhysAddr;
+    use bt86::Machine;
+    use iced_x86::code_asm::*;
+
+    /// `mov esi, src; mov edi, dst; mov ecx, n; rep movs` of `width`
+    /// bytes (1, 2 or 4).
+    pub fn rep_movs(a: &mut CodeAssembler, src: u32, dst: u32, n: u32, width: u32) -> Result<(), IcedError> {
+        a.mov(esi, src)?;
+        a.mov(edi, dst)?;
+        a.mov(ecx, n)?;
+        match width {
+            1 => a.rep().movsb(),
+            2 => a.rep().movsw(),
+            _ => a.rep().movsd(),
+        }
+    }
+
+    /// An interrupt gate (DPL 0, CS 0x08) for `vector` to `handler` in the
+    /// IDT at `idt`, which becomes the CPU's (256 gates).
+    pub fn interrupt_gate(m: &mut Machine, idt: u32, vector: u32, handler: u32) {
+        m.ram.write_u32(PhysAddr(idt + 8 * vector), (handler & 0xffff) | (0x08 << 16));
+        m.ram.write_u32(PhysAddr(idt + 8 * vector + 4), (handler & 0xffff_0000) | 0x8e00);
+        m.cpu.idtr.base = idt;
+        m.cpu.idtr.limit = 0x7ff;
+    }
+
+    /// `words` words of a fixed pseudo-random pattern at `at`.
+    pub fn fill(m: &mut Machine, at: u32, words: u32) {
+        for k in 0..words {
+            m.ram.write_u32(PhysAddr(at + 4 * k), k.wrapping_mul(0x9e37_79b9));
+        }
+    }
+}
