@@ -88,10 +88,8 @@ fn sixteen_bit_a32_rep_movs_runs_on_the_host() {
     // The copies past the end of RAM and down through 0 fault in the
     // guest view: only the host's REP MOVS (not the callout) touches it.
     let mut m = build();
-    let mut bt = bt86::engine::bt::Bt::new().unwrap();
     let full = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(5) };
-    let exit = bt.run(&mut bt86::engine::interp::Interp::new(true), &mut m, full);
-    let s = bt.collect_stats();
+    let (exit, s) = guest::run_bt(&mut m, full);
     assert_eq!(exit, Exit::HaltForever);
     assert!(s.guest_view_faults >= 2, "view faults {}, callouts {:?}", s.guest_view_faults, s.callouts_by_kind);
 }

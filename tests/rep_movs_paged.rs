@@ -107,10 +107,8 @@ fn paged_rep_movs_faults_in_the_linear_view() {
     // Pages not mapped in the linear view yet fault under the host's REP
     // MOVS and its fixup hands the rest to the callout.
     let mut m = build();
-    let mut bt = bt86::engine::bt::Bt::new().unwrap();
     let full = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(100) };
-    let exit = bt.run(&mut bt86::engine::interp::Interp::new(true), &mut m, full);
-    let s = bt.collect_stats();
+    let (exit, s) = guest::run_bt(&mut m, full);
     assert_eq!(exit, Exit::HaltForever);
     assert!(s.guest_view_faults > 0, "view faults {}, callouts {:?}", s.guest_view_faults, s.callouts_by_kind);
 }

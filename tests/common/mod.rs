@@ -156,6 +156,13 @@ pub mod guest {
         m.cpu.idtr.limit = 0x7ff;
     }
 
+    /// Runs `m` under bt alone within `limits`: its exit and counters.
+    pub fn run_bt(m: &mut Machine, limits: bt86::engine::Limits) -> (bt86::engine::Exit, bt86::engine::bt::BtStats) {
+        let mut bt = bt86::engine::bt::Bt::new().expect("a translator");
+        let exit = bt.run(&mut bt86::engine::interp::Interp::new(true), m, limits);
+        (exit, bt.collect_stats())
+    }
+
     /// `words` words of a fixed pseudo-random pattern at `at`.
     pub fn fill(m: &mut Machine, at: u32, words: u32) {
         for k in 0..words {

@@ -23,6 +23,7 @@ use crate::table::{self, Class};
 use crate::{liveness, memop, regs, stack, Layout};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{Code, ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use memory::{host_rep_movs, rep_movs_fixup, restore_flags_from_r10, save_flags};
 
 /// One guest instruction to translate, with the argument its callout gets
 /// (the runtime's handle for the decoded instruction).
@@ -244,72 +245,12 @@ pub fn warm_up() {
     let _ = stack::plan(&push);
 }
 
-/// The element width of a REP MOVS the host can run on the guest view
-/// (`Emitter::rep_movs`): REP (not REPNE), 32-bit addressing, DS source.
-fn host_rep_movs(i: &Instruction) -> Option<u8> {
-    let width = match i.code() {
-        Code::Movsb_m8_m8 => 1,
-        Code::Movsw_m16_m16 => 2,
-        Code::Movsd_m32_m32 => 4,
-        _ => return None,
-    };
-    let flat = i.op0_kind() == OpKind::MemoryESEDI && i.memory_segment() == Register::DS;
-    (i.has_rep_prefix() && !i.has_repne_prefix() && flat).then_some(width)
-}
-
-/// RSI and RDI back from host addresses in the view (r15 + offset) to
-/// guest offsets, flag-free: `lea` with ~r15 + 1 = -r15, then the upper
-/// halves cleared (a copy downwards that ends at offset 0 leaves -1).
-fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>) {
-    asm!(ops
-        ; mov r11, r15
-        ; not r11
-        ; lea rsi, [rsi + r11 + 1]
-        ; mov esi, esi
-        ; lea rdi, [rdi + r11 + 1]
-        ; mov edi, edi
-    );
-}
-
-/// Where a host REP MOVS that faulted part-way resumes (`Emitter::
-/// rep_movs`): the registers back to guest offsets, and the budget
-/// refunded for the iterations not done but the current one (RCX counts
-/// it), whose callout then runs the rest — falls into the slow path.
-fn rep_movs_fixup(ops: &mut VecAssembler<X64Relocation>) {
-    guest_string_offsets(ops);
-    asm!(ops ; lea r13, [r13 + rcx - 1]);
-}
-
 /// The condition nibble of a Jcc (0 = O ... 15 = G).
 fn cc_nibble(i: &Instruction) -> Option<u8> {
     match i.condition_code() {
         ConditionCode::None => None,
         c => Some(c as u8 - 1),
     }
-}
-
-/// Parks the guest's arithmetic flags in r10 without touching the stack:
-/// LAHF takes SF ZF AF PF CF into AH, SETO takes OF into AL, and guest EAX
-/// is swapped back (it lives in rax). Much cheaper than PUSHF/POPF.
-fn save_flags(ops: &mut VecAssembler<X64Relocation>) {
-    asm!(ops
-        ; mov r10, rax
-        ; lahf
-        ; seto al
-        ; xchg r10, rax
-    );
-}
-
-/// Puts back the flags `save_flags` parked in r10: ADD AL,7Fh sets OF
-/// exactly when AL was 1, then SAHF restores the rest. DF is untouched by
-/// everything in between. Guest EAX comes back from r10.
-fn restore_flags_from_r10(ops: &mut VecAssembler<X64Relocation>) {
-    asm!(ops
-        ; xchg r10, rax
-        ; add al, 0x7f
-        ; sahf
-        ; mov rax, r10
-    );
 }
 
 /// The out-of-line slow path of an inline memory access.
@@ -420,170 +361,6 @@ impl Emitter<'_> {
         let rel = entry as i64 - (ops.offset().0 as i64 + 5);
         ops.push(0xe9);
         ops.push_i32(rel as i32);
-    }
-
-    /// The inline fast path of a memory instruction; returns the labels of
-    /// its out-of-line slow path (emitted at the end of the block) and of
-    /// the point after it, which the caller places (after any code that
-    /// only the fast path runs). The checks clobber RFLAGS, so the guest flags are
-    /// parked in r10 first (`save_flags`): restored on the fast path only
-    /// where the block still needs them (`restore_flags`), always on the
-    /// slow path, whose callout may let the guest observe them.
-    fn mem_fast(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
-        let slow = self.ops.new_dynamic_label();
-        let cont = self.ops.new_dynamic_label();
-        let ram_size = match self.env.mem {
-            MemPath::Physical { ram_size } => ram_size,
-            _ => 0,
-        };
-        let limit = ram_size.saturating_sub(m.len) as i32;
-        let l = self.env.layout;
-        let ops = &mut self.ops;
-        save_flags(ops);
-        ops.extend(m.lea.iter().copied());
-        asm!(ops
-            ; cmp r8d, limit
-            ; ja =>slow
-        );
-        if m.write {
-            asm!(ops
-                ; mov r9d, r8d
-                ; shr r9d, 12
-                ; mov r11, [r14 + l.code_pages]
-                ; cmp BYTE [r11 + r9], 0
-                ; jne =>slow
-                ; lea r9d, [r8 + m.len as i32 - 1]
-                ; xor r9d, r8d
-                ; cmp r9d, 0xfff
-                ; ja =>slow
-            );
-        }
-        if restore_flags {
-            restore_flags_from_r10(ops);
-        }
-        ops.extend(m.op.iter().copied());
-        (slow, cont)
-    }
-
-    /// The inline-TLB fast path of a memory instruction (paging on); same
-    /// contract as `mem_fast`.
-    fn mem_tlb(&mut self, m: &memop::MemOp, table: i32, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
-        let slow = self.ops.new_dynamic_label();
-        let cont = self.ops.new_dynamic_label();
-        let tag = table + if m.write { 4 } else { 0 };
-        let ops = &mut self.ops;
-        save_flags(ops);
-        ops.extend(m.lea.iter().copied());
-        // The tag is compared with the page of the access's *last* byte,
-        // the slot chosen by its first: an access that crosses into the
-        // next page cannot match (that page has another slot), so one
-        // compare covers the crossing check too.
-        asm!(ops
-            ; lea r9d, [r8 + m.len as i32 - 1]
-            ; and r9d, 0xffff_f000u32 as i32
-            ; mov r11d, r8d
-            ; shr r11d, 8
-            ; and r11d, ((TLB_ENTRIES - 1) * TLB_ENTRY) as i32
-            ; cmp r9d, [r14 + r11 + tag]
-            ; jne =>slow
-            ; add r8, [r14 + r11 + table + 8]
-        );
-        if restore_flags {
-            restore_flags_from_r10(ops);
-        }
-        ops.extend(m.op_host.iter().copied());
-        (slow, cont)
-    }
-
-    /// The guarded access (`MemPath::Guarded`): the address, then the
-    /// access, whose offset is returned as the memory site; or the access
-    /// alone in its direct form (`MemOp::direct`). Flags untouched.
-    fn mem_guarded(&mut self, m: &memop::MemOp) -> (DynamicLabel, DynamicLabel, usize) {
-        let slow = self.ops.new_dynamic_label();
-        let cont = self.ops.new_dynamic_label();
-        if m.direct.is_empty() {
-            self.ops.extend(m.lea.iter().copied());
-        }
-        let site = self.ops.offset().0;
-        let op = if m.direct.is_empty() { &m.op } else { &m.direct };
-        self.ops.extend(op.iter().copied());
-        (slow, cont, site)
-    }
-
-    /// REP MOVS (`width` 1, 2 or 4 bytes, 32-bit addressing, flat DS and
-    /// ES) as the host's REP MOVS on the guest or linear view, when the
-    /// budget covers every iteration (each retires as one instruction, as
-    /// in the interpreter: the block charged the first). Flag-free, so the
-    /// guest flags (DF included, which the host copy follows) stay in
-    /// RFLAGS:
-    ///
-    /// ```text
-    ///       jrcxz done                  ECX = 0: nothing to copy
-    ///       mov r9d, ecx; not r9        -ECX-1
-    ///       lea r9, [r13 + r9 + 2]      the budget after ECX-1 more
-    ///       movzx r11d, byte [r9]       probe: faults when it cannot
-    ///       mov r13, r9                   (a site: the slow path)
-    ///       lea rsi, [r15 + rsi]; lea rdi, [r15 + rdi]
-    ///       rep movs                    a fault: a site resuming at fixup
-    ///       (rsi, rdi back to guest offsets)
-    ///  done: ...
-    ///  (out of line) fixup: (rsi, rdi back); lea r13, [r13 + rcx - 1]
-    ///  slow: the callout
-    /// ```
-    ///
-    /// The guest ranges run in the view, whose reservations around it
-    /// fault where the guest's addresses would wrap; any fault (past RAM,
-    /// a store into code, an unmapped linear page) leaves the registers at
-    /// the iteration it reached, and the fixup refunds the iterations not
-    /// done but the current one before the slow path's callout runs the
-    /// rest in the interpreter. Places the continue label after it and
-    /// returns it, the slow path's label, the probe's site and the copy's
-    /// (the slow path emits the fixup: `rep_movs_fixup`).
-    fn rep_movs(&mut self, width: u8) -> (DynamicLabel, DynamicLabel, usize, usize) {
-        let slow = self.ops.new_dynamic_label();
-        let cont = self.ops.new_dynamic_label();
-        let ops = &mut self.ops;
-        asm!(ops
-            ; jrcxz =>cont
-            ; mov r9d, ecx
-            ; not r9
-            ; lea r9, [r13 + r9 + 2]
-        );
-        let probe = ops.offset().0;
-        asm!(ops
-            ; movzx r11d, BYTE [r9]
-            ; mov r13, r9
-            ; lea rsi, [r15 + rsi]
-            ; lea rdi, [r15 + rdi]
-        );
-        let copy = ops.offset().0;
-        match width {
-            1 => ops.extend([0xf3, 0xa4]),
-            2 => ops.extend([0x66, 0xf3, 0xa5]),
-            _ => ops.extend([0xf3, 0xa5]),
-        }
-        guest_string_offsets(ops);
-        asm!(ops ; =>cont);
-        (slow, cont, probe, copy)
-    }
-
-    /// The fast path for the block's memory path (see `mem_fast`); the
-    /// memory site of a guarded access.
-    fn mem(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel, Option<usize>) {
-        match self.env.mem {
-            MemPath::Tlb { table } => {
-                let (s, c) = self.mem_tlb(m, table, restore_flags);
-                (s, c, None)
-            }
-            MemPath::Guarded => {
-                let (s, c, site) = self.mem_guarded(m);
-                (s, c, Some(site))
-            }
-            _ => {
-                let (s, c) = self.mem_fast(m, restore_flags);
-                (s, c, None)
-            }
-        }
     }
 
     /// DIV or IDIV by a register (`host`: its host encoding) run on the
@@ -755,10 +532,9 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     let mut kinds = Vec::with_capacity(insns.len());
     let mut starts = Vec::with_capacity(insns.len() + 1);
     let mut exits = Vec::new();
-    let mut taken: Option<(usize, u32)> = None;
-    // Side exits of a Jcc inside the block (a block that runs on through
-    // its fall-through): the rel32 to patch, the target, the instructions
-    // after the Jcc to refund.
+    // The exits of the block's Jccs (the last one's included, with nothing
+    // after it to refund): the rel32 to patch, the target, the
+    // instructions after the Jcc to refund.
     let mut side_exits: Vec<(usize, u32, u32)> = Vec::new();
     let slow_paths = &mut s.slow_paths;
     slow_paths.clear();
@@ -767,20 +543,22 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     for (k, g) in insns.iter().enumerate() {
         let i = &g.insn;
         starts.push(e.ops.offset().0);
-        let last = k + 1 == insns.len();
-        let direct = matches!(i.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
-        if last && direct && i.flow_control() == FlowControl::UnconditionalBranch {
-            exits.extend(e.leave(i.near_branch_target() as u32, own));
-            kinds.push(Kind::Exit);
-            ends_with_jmp = true;
-            break;
-        }
         // The translation is a path: after a branch inside it, it goes on
         // at whichever successor comes next in `insns` (the runtime joins
-        // along the likely one). A direct JMP inside the path is elided.
+        // along the likely one).
         let next_ip = insns.get(k + 1).map(|g| g.insn.ip32());
-        if !last && direct && i.flow_control() == FlowControl::UnconditionalBranch {
-            if next_ip != Some(i.near_branch_target() as u32) {
+        let direct = matches!(i.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
+        if direct && i.flow_control() == FlowControl::UnconditionalBranch {
+            let target = i.near_branch_target() as u32;
+            let Some(next) = next_ip else {
+                // The block's last instruction: its exit.
+                exits.extend(e.leave(target, own));
+                kinds.push(Kind::Exit);
+                ends_with_jmp = true;
+                break;
+            };
+            // Inside the path: elided.
+            if next != target {
                 return Err(format!("the path does not follow the JMP at {:#x}", i.ip32()));
             }
             kinds.push(Kind::Joined);
@@ -788,12 +566,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         }
         // Only true Jcc: LOOPcc also has a condition code but counts ECX.
         if i.is_jcc_short_or_near() {
-            if let Some(cc) = cc_nibble(i) {
+            if let Some(mut cc) = cc_nibble(i) {
                 let mut target = i.near_branch_target() as u32;
                 let rest = n - k as u32 - 1;
                 // The path goes on at the target: the side exit is the
                 // fall-through, taken on the inverse condition.
-                let mut cc = cc;
                 if next_ip.is_some_and(|ip| ip != i.next_ip32()) {
                     if next_ip != Some(target) {
                         return Err(format!("the path follows neither side of the Jcc at {:#x}", i.ip32()));
@@ -804,16 +581,12 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                     kinds.push(Kind::Exit);
                     continue;
                 }
-                // jcc rel32 to the taken exit, patched below.
+                // jcc rel32 to its exit, patched below.
                 e.ops.push(0x0f);
                 e.ops.push(0x80 + cc);
                 let at = e.ops.offset().0;
                 e.ops.push_i32(0);
-                if last {
-                    taken = Some((at, target));
-                } else {
-                    side_exits.push((at, target, rest));
-                }
+                side_exits.push((at, target, rest));
                 kinds.push(Kind::Exit);
                 continue;
             }
@@ -897,16 +670,14 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     if !ends_with_jmp {
         exits.extend(e.leave(last.insn.next_ip32(), own));
     }
-    let taken_at = e.ops.offset().0;
-    if let Some((_, target)) = taken {
-        exits.extend(e.leave(target, own));
-    }
-    // Side exits: refund what the block did not run, then leave (chainable).
+    // Jcc exits: refund what the block did not run, then leave (chainable).
     let mut side_at = Vec::with_capacity(side_exits.len());
     for &(_, target, rest) in &side_exits {
         side_at.push(e.ops.offset().0);
-        let ops = &mut e.ops;
-        asm!(ops ; lea r13, [r13 + rest as i32]);
+        if rest > 0 {
+            let ops = &mut e.ops;
+            asm!(ops ; lea r13, [r13 + rest as i32]);
+        }
         exits.extend(e.leave(target, own));
     }
     let (mut mem_sites, mut div_sites) = (Vec::new(), Vec::new());
@@ -936,10 +707,6 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     e.exit(first.insn.ip32());
     let mut bytes = e.ops.take().map_err(|err| format!("block: {err:?}"))?;
     s.asm = Some(e.ops);
-    if let Some((at, _)) = taken {
-        let rel = (taken_at as i64 - (at as i64 + 4)) as i32;
-        bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
-    }
     for (&(at, _, _), &stub) in side_exits.iter().zip(&side_at) {
         let rel = (stub as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
@@ -947,5 +714,6 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites, entry, div_sites })
 }
 
+mod memory;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,232 @@
+//! The memory forms of `Emitter`: the inline fast paths of memory
+//! operands (guest or linear view, checked physical, inline TLB), REP MOVS
+//! on the host, and parking the guest flags around checks that clobber
+//! them.
+
+use super::*;
+
+/// Parks the guest's arithmetic flags in r10 without touching the stack:
+/// LAHF takes SF ZF AF PF CF into AH, SETO takes OF into AL, and guest EAX
+/// is swapped back (it lives in rax). Much cheaper than PUSHF/POPF.
+pub(super) fn save_flags(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; mov r10, rax
+        ; lahf
+        ; seto al
+        ; xchg r10, rax
+    );
+}
+
+/// Puts back the flags `save_flags` parked in r10: ADD AL,7Fh sets OF
+/// exactly when AL was 1, then SAHF restores the rest. DF is untouched by
+/// everything in between. Guest EAX comes back from r10.
+pub(super) fn restore_flags_from_r10(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; xchg r10, rax
+        ; add al, 0x7f
+        ; sahf
+        ; mov rax, r10
+    );
+}
+
+/// The element width of a REP MOVS the host can run on the guest view
+/// (`Emitter::rep_movs`): REP (not REPNE), 32-bit addressing, DS source.
+pub(super) fn host_rep_movs(i: &Instruction) -> Option<u8> {
+    let width = match i.code() {
+        Code::Movsb_m8_m8 => 1,
+        Code::Movsw_m16_m16 => 2,
+        Code::Movsd_m32_m32 => 4,
+        _ => return None,
+    };
+    let flat = i.op0_kind() == OpKind::MemoryESEDI && i.memory_segment() == Register::DS;
+    (i.has_rep_prefix() && !i.has_repne_prefix() && flat).then_some(width)
+}
+
+/// RSI and RDI back from host addresses in the view (r15 + offset) to
+/// guest offsets, flag-free: `lea` with ~r15 + 1 = -r15, then the upper
+/// halves cleared (a copy downwards that ends at offset 0 leaves -1).
+fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; mov r11, r15
+        ; not r11
+        ; lea rsi, [rsi + r11 + 1]
+        ; mov esi, esi
+        ; lea rdi, [rdi + r11 + 1]
+        ; mov edi, edi
+    );
+}
+
+/// Where a host REP MOVS that faulted part-way resumes (`Emitter::
+/// rep_movs`): the registers back to guest offsets, and the budget
+/// refunded for the iterations not done but the current one (RCX counts
+/// it), whose callout then runs the rest — falls into the slow path.
+pub(super) fn rep_movs_fixup(ops: &mut VecAssembler<X64Relocation>) {
+    guest_string_offsets(ops);
+    asm!(ops ; lea r13, [r13 + rcx - 1]);
+}
+
+impl Emitter<'_> {
+    /// The inline fast path of a memory instruction; returns the labels of
+    /// its out-of-line slow path (emitted at the end of the block) and of
+    /// the point after it, which the caller places (after any code that
+    /// only the fast path runs). The checks clobber RFLAGS, so the guest flags are
+    /// parked in r10 first (`save_flags`): restored on the fast path only
+    /// where the block still needs them (`restore_flags`), always on the
+    /// slow path, whose callout may let the guest observe them.
+    fn mem_fast(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let ram_size = match self.env.mem {
+            MemPath::Physical { ram_size } => ram_size,
+            _ => 0,
+        };
+        let limit = ram_size.saturating_sub(m.len) as i32;
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        save_flags(ops);
+        ops.extend(m.lea.iter().copied());
+        asm!(ops
+            ; cmp r8d, limit
+            ; ja =>slow
+        );
+        if m.write {
+            asm!(ops
+                ; mov r9d, r8d
+                ; shr r9d, 12
+                ; mov r11, [r14 + l.code_pages]
+                ; cmp BYTE [r11 + r9], 0
+                ; jne =>slow
+                ; lea r9d, [r8 + m.len as i32 - 1]
+                ; xor r9d, r8d
+                ; cmp r9d, 0xfff
+                ; ja =>slow
+            );
+        }
+        if restore_flags {
+            restore_flags_from_r10(ops);
+        }
+        ops.extend(m.op.iter().copied());
+        (slow, cont)
+    }
+
+    /// The inline-TLB fast path of a memory instruction (paging on); same
+    /// contract as `mem_fast`.
+    fn mem_tlb(&mut self, m: &memop::MemOp, table: i32, restore_flags: bool) -> (DynamicLabel, DynamicLabel) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let tag = table + if m.write { 4 } else { 0 };
+        let ops = &mut self.ops;
+        save_flags(ops);
+        ops.extend(m.lea.iter().copied());
+        // The tag is compared with the page of the access's *last* byte,
+        // the slot chosen by its first: an access that crosses into the
+        // next page cannot match (that page has another slot), so one
+        // compare covers the crossing check too.
+        asm!(ops
+            ; lea r9d, [r8 + m.len as i32 - 1]
+            ; and r9d, 0xffff_f000u32 as i32
+            ; mov r11d, r8d
+            ; shr r11d, 8
+            ; and r11d, ((TLB_ENTRIES - 1) * TLB_ENTRY) as i32
+            ; cmp r9d, [r14 + r11 + tag]
+            ; jne =>slow
+            ; add r8, [r14 + r11 + table + 8]
+        );
+        if restore_flags {
+            restore_flags_from_r10(ops);
+        }
+        ops.extend(m.op_host.iter().copied());
+        (slow, cont)
+    }
+
+    /// The guarded access (`MemPath::Guarded`): the address, then the
+    /// access, whose offset is returned as the memory site; or the access
+    /// alone in its direct form (`MemOp::direct`). Flags untouched.
+    fn mem_guarded(&mut self, m: &memop::MemOp) -> (DynamicLabel, DynamicLabel, usize) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        if m.direct.is_empty() {
+            self.ops.extend(m.lea.iter().copied());
+        }
+        let site = self.ops.offset().0;
+        let op = if m.direct.is_empty() { &m.op } else { &m.direct };
+        self.ops.extend(op.iter().copied());
+        (slow, cont, site)
+    }
+
+    /// REP MOVS (`width` 1, 2 or 4 bytes, 32-bit addressing, flat DS and
+    /// ES) as the host's REP MOVS on the guest or linear view, when the
+    /// budget covers every iteration (each retires as one instruction, as
+    /// in the interpreter: the block charged the first). Flag-free, so the
+    /// guest flags (DF included, which the host copy follows) stay in
+    /// RFLAGS:
+    ///
+    /// ```text
+    ///       jrcxz done                  ECX = 0: nothing to copy
+    ///       mov r9d, ecx; not r9        -ECX-1
+    ///       lea r9, [r13 + r9 + 2]      the budget after ECX-1 more
+    ///       movzx r11d, byte [r9]       probe: faults when it cannot
+    ///       mov r13, r9                   (a site: the slow path)
+    ///       lea rsi, [r15 + rsi]; lea rdi, [r15 + rdi]
+    ///       rep movs                    a fault: a site resuming at fixup
+    ///       (rsi, rdi back to guest offsets)
+    ///  done: ...
+    ///  (out of line) fixup: (rsi, rdi back); lea r13, [r13 + rcx - 1]
+    ///  slow: the callout
+    /// ```
+    ///
+    /// The guest ranges run in the view, whose reservations around it
+    /// fault where the guest's addresses would wrap; any fault (past RAM,
+    /// a store into code, an unmapped linear page) leaves the registers at
+    /// the iteration it reached, and the fixup refunds the iterations not
+    /// done but the current one before the slow path's callout runs the
+    /// rest in the interpreter. Places the continue label after it and
+    /// returns it, the slow path's label, the probe's site and the copy's
+    /// (the slow path emits the fixup: `rep_movs_fixup`).
+    pub(super) fn rep_movs(&mut self, width: u8) -> (DynamicLabel, DynamicLabel, usize, usize) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops
+            ; jrcxz =>cont
+            ; mov r9d, ecx
+            ; not r9
+            ; lea r9, [r13 + r9 + 2]
+        );
+        let probe = ops.offset().0;
+        asm!(ops
+            ; movzx r11d, BYTE [r9]
+            ; mov r13, r9
+            ; lea rsi, [r15 + rsi]
+            ; lea rdi, [r15 + rdi]
+        );
+        let copy = ops.offset().0;
+        match width {
+            1 => ops.extend([0xf3, 0xa4]),
+            2 => ops.extend([0x66, 0xf3, 0xa5]),
+            _ => ops.extend([0xf3, 0xa5]),
+        }
+        guest_string_offsets(ops);
+        asm!(ops ; =>cont);
+        (slow, cont, probe, copy)
+    }
+
+    /// The fast path for the block's memory path (see `mem_fast`); the
+    /// memory site of a guarded access.
+    pub(super) fn mem(&mut self, m: &memop::MemOp, restore_flags: bool) -> (DynamicLabel, DynamicLabel, Option<usize>) {
+        match self.env.mem {
+            MemPath::Tlb { table } => {
+                let (s, c) = self.mem_tlb(m, table, restore_flags);
+                (s, c, None)
+            }
+            MemPath::Guarded => {
+                let (s, c, site) = self.mem_guarded(m);
+                (s, c, Some(site))
+            }
+            _ => {
+                let (s, c) = self.mem_fast(m, restore_flags);
+                (s, c, None)
+            }
+        }
+    }
+}
