@@ -2,6 +2,7 @@
 //! clock. Every engine runs the same `Machine`; they differ only in how they
 //! execute guest instructions.
 
+use crate::cpu::alu::Vendor;
 use crate::cpu::CpuState;
 use crate::devices::cmos::RtcMode;
 use crate::devices::Platform;
@@ -107,17 +108,24 @@ pub struct Machine {
     /// Set under `--engine trap`: the CPU runs the guest deprivileged
     /// under a monitor (`system/depriv.rs`).
     pub monitor: Option<crate::system::depriv::Monitor>,
+    /// Whose answers the ALU gives where the SDM leaves a flag or result
+    /// undefined (`cpu/alu/vendor`); fixed when the machine is built.
+    pub vendor: Vendor,
 }
 
 /// How to build a [`Machine`].
+#[derive(Clone, Debug)]
 pub struct MachineConfig {
     pub mem_size: u32,
     pub realtime: bool,
+    /// The vendor model of undefined flags: by default the host's, which
+    /// the translator and the trap engine require (they run IDENT code).
+    pub vendor: Vendor,
 }
 
 impl Default for MachineConfig {
     fn default() -> Self {
-        MachineConfig { mem_size: DEFAULT_MEM, realtime: false }
+        MachineConfig { mem_size: DEFAULT_MEM, realtime: false, vendor: Vendor::host() }
     }
 }
 
@@ -140,6 +148,7 @@ impl Machine {
             fatal: None,
             cpu_tsc_offset: 0,
             monitor: None,
+            vendor: config.vendor,
             clock: if config.realtime { Clock::realtime() } else { Clock::deterministic() },
         })
     }

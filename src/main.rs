@@ -1,6 +1,7 @@
 //! The `bt86` command line.
 
 use anyhow::Context as _;
+use bt86::cpu::alu::Vendor;
 use bt86::engine::Limits;
 use bt86::machine::Machine;
 use bt86::session::{self, status, EngineKind, RunConfig, Trace, TrapMode};
@@ -202,9 +203,18 @@ struct RunArgs {
     /// --engine interp).
     #[arg(long, value_enum, value_name = "WHAT")]
     trace: Option<TraceArg>,
+    /// Whose answers the CPU gives where the SDM leaves a flag or result
+    /// undefined (default: the host's vendor). Only --engine interp can
+    /// follow another vendor: bt and trap run those instructions on the host.
+    #[arg(long, value_name = "VENDOR", value_parser = parse_vendor)]
+    cpu_vendor: Option<Vendor>,
     /// Decode every instruction every time (tests the decode cache).
     #[arg(long, hide = true)]
     no_decode_cache: bool,
+}
+
+fn parse_vendor(s: &str) -> Result<Vendor, String> {
+    s.parse()
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -372,6 +382,10 @@ fn boot(path: &str, image: &[u8], cfg: &RunConfig, out: Box<dyn std::io::Write +
             eprintln!("bt86: {path}: {e}");
             status::BAD_IMAGE
         }
+        e @ session::BootError::Vendor { .. } => {
+            eprintln!("bt86: {e}");
+            status::USAGE
+        }
         e => {
             eprintln!("bt86: {e}");
             status::HOST
@@ -464,7 +478,15 @@ fn run(args: RunArgs) -> i32 {
             Some(TraceArg::Callouts) => Trace::Callouts,
             Some(TraceArg::Perf) => Trace::Perf,
         },
+        vendor: args.cpu_vendor.unwrap_or_else(Vendor::host),
     };
+    if let Err(e) = cfg.check_vendor() {
+        eprintln!("bt86: {e}");
+        return status::USAGE;
+    }
+    if let Some(w) = cfg.host_warning() {
+        eprintln!("bt86: warning: {w}");
+    }
     let machine = match boot(&path, &image, &cfg, Box::new(std::io::stdout())) {
         Ok(m) => m,
         Err(code) => return code,

@@ -2,6 +2,7 @@
 //! and turn how it ended into a process status. `main.rs` and the
 //! integration tests both go through here.
 
+use crate::cpu::alu::Vendor;
 use crate::engine::bt::{Bt, BtStats};
 use crate::engine::interp::{Interp, InterpStats};
 use crate::engine::{Exit, Limits};
@@ -95,6 +96,9 @@ pub struct RunConfig {
     pub decode_cache: bool,
     /// Translator tracing (`--engine bt` only).
     pub trace: Trace,
+    /// The vendor model of undefined flags (`--cpu-vendor`); only the
+    /// interpreter can follow one other than the host's.
+    pub vendor: Vendor,
 }
 
 impl Default for RunConfig {
@@ -108,6 +112,7 @@ impl Default for RunConfig {
             realtime: false,
             decode_cache: true,
             trace: Trace::Off,
+            vendor: Vendor::host(),
         }
     }
 }
@@ -119,6 +124,31 @@ pub enum BootError {
     Load(#[from] LoadError),
     #[error("cannot allocate guest RAM: {0}")]
     Host(#[from] std::io::Error),
+    /// The engine runs guest instructions on the host, so its undefined
+    /// flags are the host vendor's and no other model can be chosen.
+    #[error(
+        "--engine {engine} runs guest instructions on this {host} host: --cpu-vendor {vendor} needs --engine interp"
+    )]
+    Vendor { engine: &'static str, host: Vendor, vendor: Vendor },
+}
+
+impl RunConfig {
+    /// Whether the engine can give the configured vendor's answers.
+    pub fn check_vendor(&self) -> Result<(), BootError> {
+        let host = Vendor::host();
+        if self.engine != EngineKind::Interp && self.vendor != host {
+            return Err(BootError::Vendor { engine: self.engine.name(), host, vendor: self.vendor });
+        }
+        Ok(())
+    }
+
+    /// A warning for a host that does not behave as its own vendor model
+    /// (`cpu::alu::vendor::probe`), when the run depends on it: the engine
+    /// runs IDENT code, or the interpreter follows the host's model.
+    pub fn host_warning(&self) -> Option<String> {
+        let host = crate::cpu::alu::vendor::probe::host();
+        (self.vendor == host.vendor).then(|| host.disagreement()).flatten()
+    }
 }
 
 /// How a run ended, with the engine's counters.
@@ -164,7 +194,8 @@ pub fn boot(
     cfg: &RunConfig,
     serial_out: Box<dyn Write + Send>,
 ) -> Result<Machine, BootError> {
-    let mc = MachineConfig { mem_size: cfg.mem_size, realtime: cfg.realtime };
+    cfg.check_vendor()?;
+    let mc = MachineConfig { mem_size: cfg.mem_size, realtime: cfg.realtime, vendor: cfg.vendor };
     let mut m = Machine::new(&mc, serial_out)?;
     let params =
         BootParams { kernel_path: kernel_path.to_string(), append: cfg.append.clone(), modules: cfg.initrd.clone() };

@@ -174,3 +174,34 @@ fn addresses_wrap_around_at_4_gib_under_every_engine() {
         }
     }
 }
+
+#[test]
+fn cpu_vendor_picks_the_undefined_flags_and_bt_refuses_a_foreign_one() {
+    use bt86::cpu::alu::Vendor;
+    // ZF is undefined after MUL: Intel clears it, AMD leaves it (the
+    // vendor table in src/cpu/alu/vendor/mod.rs, from each vendor's CPUs).
+    //   xor eax, eax (ZF = 1); mov al, 3; mov bl, 5; mul bl; jz amd
+    //   exit 0x11 (Intel: status 0x23); amd: exit 0x22 (AMD: status 0x45)
+    let code =
+        [0x31, 0xc0, 0xb0, 0x03, 0xb3, 0x05, 0xf6, 0xe3, 0x74, 0x04, 0xb0, 0x11, 0xe6, 0xf4, 0xb0, 0x22, 0xe6, 0xf4];
+    let k = kernel("vendor", &code);
+    let k = k.to_str().unwrap();
+    let status = |v: Vendor| if v == Vendor::Intel { 0x23 } else { 0x45 };
+    for v in Vendor::ALL {
+        let out = bt86(&["run", k, "--cpu-vendor", v.name()]);
+        assert_eq!(out.status.code(), Some(status(v)), "interp as {v}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // By default every engine follows the host.
+    let host = Vendor::host();
+    for engine in ["interp", "bt", "trap"] {
+        let out = bt86(&["run", k, "--engine", engine]);
+        assert_eq!(out.status.code(), Some(status(host)), "{engine}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let other = Vendor::ALL.into_iter().find(|&v| v != host).unwrap();
+    for engine in ["bt", "trap"] {
+        check(&bt86(&["run", k, "--engine", engine, "--cpu-vendor", other.name()]), 2, "needs --engine interp");
+    }
+    let out = bt86(&["run", k, "--cpu-vendor", "cyrix"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown CPU vendor"));
+}

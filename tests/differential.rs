@@ -701,8 +701,9 @@ fn system_area() -> (Vec<u8>, Vec<u8>) {
 }
 
 fn machine(p: &Program, sys: &(Vec<u8>, Vec<u8>)) -> Machine {
-    let mut m = Machine::new(&MachineConfig { mem_size: MEM_SIZE, realtime: false }, Box::new(std::io::sink()))
-        .expect("machine");
+    let mut m =
+        Machine::new(&MachineConfig { mem_size: MEM_SIZE, ..MachineConfig::default() }, Box::new(std::io::sink()))
+            .expect("machine");
     load_flat(&mut m, &p.image, PhysAddr(CODE)).expect("load");
     m.ram.slice_mut(PhysAddr(IDT), sys.0.len()).expect("idt").copy_from_slice(&sys.0);
     m.ram.slice_mut(PhysAddr(HANDLERS), sys.1.len()).expect("handlers").copy_from_slice(&sys.1);

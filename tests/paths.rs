@@ -130,7 +130,7 @@ fn build() -> Machine {
     let (_, _, imm) = program(0).expect("first pass");
     let (code, handlers, imm2) = program(imm).expect("second pass");
     assert_eq!(imm, imm2, "the second pass moved the rewritten immediate");
-    let cfg = MachineConfig { mem_size: 2 << 20, realtime: false };
+    let cfg = MachineConfig { mem_size: 2 << 20, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
     for (k, h) in handlers.iter().enumerate() {

@@ -59,7 +59,7 @@ fn code16() -> Result<Vec<u8>, IcedError> {
 }
 
 fn build() -> Machine {
-    let cfg = MachineConfig { mem_size: RAM, realtime: false };
+    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
     // jmp far 0x28:C16
     let mut main = vec![0xea];

@@ -89,7 +89,7 @@ fn program(count: u32) -> Result<(Vec<u8>, u32), IcedError> {
 
 fn build_with(count: u32) -> Machine {
     let (code, h) = program(count).expect("asm");
-    let cfg = MachineConfig { mem_size: RAM, realtime: false };
+    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("fits");
     guest::interrupt_gate(&mut m, IDT, 8, h);

@@ -66,7 +66,7 @@ fn build() -> Machine {
     let (_, patch) = program(0).expect("first pass");
     let (code, patch2) = program(patch).expect("second pass");
     assert_eq!(patch, patch2, "the second pass moved the NOPs");
-    let cfg = MachineConfig { mem_size: RAM, realtime: false };
+    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
     guest::fill(&mut m, SRC, 0x8000);

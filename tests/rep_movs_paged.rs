@@ -75,7 +75,7 @@ fn build() -> Machine {
     let (_, patch, _) = program(0).expect("first pass");
     let (code, patch2, pf) = program(patch).expect("second pass");
     assert_eq!(patch, patch2);
-    let cfg = MachineConfig { mem_size: RAM, realtime: false };
+    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("fits");
     m.ram.write_u32(PhysAddr(PD), PT | 3);

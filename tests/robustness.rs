@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// vector to a random offset in them.
 fn random_machine(seed: u64) -> Machine {
     let mut rng = Rng::from_seed(seed);
-    let cfg = MachineConfig { mem_size: 4 << 20, realtime: false };
+    let cfg = MachineConfig { mem_size: 4 << 20, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
     let code: Vec<u8> = (0..CODE_LEN).map(|_| rng.next_u64() as u8).collect();
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("load");

@@ -48,7 +48,7 @@ impl Rng {
 /// A 2 MiB machine holding `code` at `CODE`, with an IDT whose gates lead
 /// back into the code (so faults keep executing it).
 pub fn machine(seed: u16, code: &[u8]) -> Machine {
-    let cfg = MachineConfig { mem_size: 2 << 20, realtime: false };
+    let cfg = MachineConfig { mem_size: 2 << 20, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
     let code = &code[..code.len().min(CODE_LEN)];
     let mut window = vec![HLT; CODE_LEN];

@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn data_limit_faults_are_gp_or_ss() {
         use crate::machine::{Machine, MachineConfig};
-        let cfg = MachineConfig { mem_size: 4 << 20, realtime: false };
+        let cfg = MachineConfig { mem_size: 4 << 20, ..MachineConfig::default() };
         let mut m = Machine::new(&cfg, Box::new(std::io::sink())).unwrap();
         m.cpu.seg[Seg::Ds as usize] = data(0xff, 0);
         m.cpu.seg[Seg::Ss as usize] = data(0xff, 0);

@@ -23,7 +23,7 @@ use crate::table::{self, Class};
 use crate::{liveness, memop, regs, stack, Layout};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{Code, ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
-use memory::{host_rep_movs, rep_movs_fixup, restore_flags_from_r10, save_flags};
+use memory::{host_rep_movs, rep_movs_fixup, restore_flags_from_r10};
 
 /// One guest instruction to translate, with the argument its callout gets
 /// (the runtime's handle for the decoded instruction).
@@ -369,29 +369,15 @@ impl Emitter<'_> {
     /// instruction changes nothing, so the fault (SIGFPE) resumes at the
     /// slow path with the guest state exact: the callout then raises the
     /// guest's #DE. Returns the slow-path label, the label after and the
-    /// divide site's offset, as `mem` does. The flags the host leaves are undefined;
-    /// when the guest may read them (`keep`) they are set as the
-    /// interpreter sets them (`alu::div_flags`: SF ZF PF clear, AF set, CF
-    /// and OF as before).
-    fn divide(&mut self, host: &[u8], keep: bool) -> (DynamicLabel, DynamicLabel, usize) {
+    /// divide site's offset, as `mem` does. The flags it leaves are
+    /// undefined: the host vendor's, which is the machine's vendor model
+    /// (the runtime refuses any other), as for every IDENT instruction.
+    fn divide(&mut self, host: &[u8]) -> (DynamicLabel, DynamicLabel, usize) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
+        let site = self.ops.offset().0;
         let ops = &mut self.ops;
-        if keep {
-            save_flags(ops);
-        }
-        let site = ops.offset().0;
         ops.extend(host.iter().copied());
-        if keep {
-            asm!(ops
-                ; xchg r10, rax
-                ; and ah, 0x01
-                ; or ah, 0x10
-                ; add al, 0x7f
-                ; sahf
-                ; mov rax, r10
-            );
-        }
         asm!(ops ; =>cont);
         (slow, cont, site)
     }
@@ -465,8 +451,6 @@ struct Scratch {
     ident_code: Vec<u8>,
     observer: Vec<bool>,
     restore: Vec<bool>,
-    /// Whether the guest flags must be exact when each instruction starts.
-    needed: Vec<bool>,
     /// Host encodings of DIV and IDIV by a register (`Kind::Divide`).
     divide: Vec<Option<(u32, u32)>>,
     slow_paths: Vec<SlowPath>,
@@ -522,10 +506,8 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     });
     s.observer.clear();
     s.observer.extend(ident.iter().map(|b| b.is_none()));
-    let (restore, needed) = (&mut s.restore, &mut s.needed);
-    needed.clear();
-    needed.resize(insns.len(), true);
-    liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |k, n| needed[k] = n);
+    let restore = &mut s.restore;
+    liveness::restore_into(insns, |g: &GuestInsn| &g.insn, &s.observer, restore, |_, _| {});
     let entry = e.indirect_entry(first.insn.ip32());
     let (refund, probe) = e.charge(n);
     let own = env.loops.then_some((first.insn.ip32(), entry));
@@ -652,8 +634,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             });
             kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
-            let keep = needed.get(k + 1).copied().unwrap_or(true);
-            let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize], keep);
+            let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize]);
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(site), kind: SlowKind::Divide });
             kinds.push(Kind::Divide);
         } else {

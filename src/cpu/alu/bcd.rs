@@ -1,8 +1,9 @@
 //! Decimal adjustment: DAA, DAS, AAA, AAS, AAM, AAD (SDM Vol. 2; these are
 //! invalid in 64-bit mode, so they are tested against the SDM pseudo-code,
-//! not the host). Undefined flags are written-down choices (see mod.rs):
-//! DAA/DAS clear OF; AAA/AAS clear OF and set SF/ZF/PF from the final AL;
-//! AAM clears OF/AF/CF; AAD sets OF/AF/CF as the 8-bit add `AL + AH*imm`.
+//! not the host). Undefined flags follow the Intel vectors
+//! (`vendor/tests.rs`; unverified on AMD): DAA/DAS clear OF; AAA/AAS clear
+//! OF and set SF/ZF/PF from the final AL; AAM clears OF/AF/CF; AAD sets
+//! OF/AF/CF as the 8-bit add `AL + AH*imm`.
 
 use super::{add, merge, szp, Width};
 use crate::cpu::exception::{Exception, Fault};

@@ -2,14 +2,14 @@
 //! (SDM Vol. 2).
 //!
 //! BT* set CF to the selected bit; ZF is unchanged and OF, SF, AF, PF are
-//! undefined: the host leaves them unchanged, and so does bt86. The bit
+//! undefined: Intel and AMD leave them unchanged, and so does bt86. The bit
 //! offset is taken modulo the width (the memory forms with a register offset
 //! address other bytes; that is the caller's job).
 //!
 //! BSF/BSR set ZF when the source is zero and leave the destination
-//! unchanged then (as the host and AMD document). CF, OF, SF, AF, PF are
-//! undefined: the host clears CF, OF, SF, AF and sets PF from the parity of
-//! the bit index (of 0 when the source is 0); bt86 does the same.
+//! unchanged then (as both vendors do, and AMD documents). CF, OF, SF, AF,
+//! PF are undefined: both vendors clear CF, OF, SF, AF and set PF from the
+//! parity of the bit index (of 0 when the source is 0); bt86 does the same.
 
 use super::{merge, parity, Width};
 use crate::cpu::state::flags::{ARITH, CF};

@@ -1,8 +1,8 @@
 //! AND, OR, XOR, TEST, NOT (SDM Vol. 2 instruction pages).
 //!
 //! The logical operations clear CF and OF and set SF, ZF, PF from the
-//! result. AF is undefined; the host clears it, and so does bt86. NOT
-//! changes no flag.
+//! result. AF is undefined; Intel and AMD clear it, and so does bt86
+//! (`vendor/mod.rs`). NOT changes no flag.
 
 use super::{merge, szp, Width};
 use crate::cpu::state::flags::ARITH;

@@ -16,38 +16,14 @@
 //!
 //! # Undefined flags
 //!
-//! Where the SDM says "undefined", bt86 is deterministic. The choices below
-//! were measured against the host CPU by the `native` tests (an AMD EPYC,
-//! x86-64) where it is consistent; the rest are written-down choices (marked
-//! "choice").
-//!
-//! ```text
-//!   instruction           flag(s)          bt86 sets it to                       source
-//!   --------------------  ---------------  ------------------------------------  ------
-//!   AND OR XOR TEST       AF               0                                     host
-//!   SHL SHR SAR SHLD SHRD AF               1 (count != 0)                        host
-//!   SHL/SAL, SHLD  n > 1  OF               MSB(r) ^ CF                           host
-//!   SHLD 16-bit    n = 16 OF               CF                                    host
-//!   SHR, SHRD      n > 1  OF               r[w-1] ^ r[w-2] (0 for SHR)           host
-//!   SAR            n > 1  OF               0                                     host
-//!   SHL SHR 8/16   n >= w CF               last bit out; 0 once n > w            host
-//!   ROL RCL        n > 1  OF               MSB(r) ^ CF (also when n mod w = 0)   host
-//!   ROR RCR        n > 1  OF               r[w-1] ^ r[w-2]                       host
-//!   SHLD SHRD 16   n > 16 result CF OF     shift the 48-bit dest:src:dest        Intel
-//!   MUL IMUL              SF ZF AF PF      unchanged                             host
-//!   DIV IDIV              SF ZF PF / AF    0 / 1 (CF OF unchanged): div_flags()  host
-//!   BT BTS BTR BTC        OF SF AF PF      unchanged                             host
-//!   BSF BSR               CF OF SF AF      0                                     host
-//!   BSF BSR               PF               parity of the index (of 0 if src=0)   host
-//!   BSF BSR  src = 0      destination      unchanged                             host
-//!   DAA DAS               OF               0                                     choice
-//!   AAA AAS               OF / SF ZF PF    0 / from the final AL                 choice
-//!   AAM                   OF AF CF         0                                     choice
-//!   AAD                   OF AF CF         as the 8-bit ADD AL + AH*imm          choice
-//!
-//!   ROL/ROR with n a multiple of w (8/16 bits) still write CF and OF;
-//!   RCL/RCR with n a multiple of w + 1 write OF (CF is unchanged).
-//! ```
+//! Where the SDM says "undefined", bt86 does what the host's vendor does,
+//! so that the interpreter agrees with the translator's IDENT code. The
+//! functions whose undefined outputs differ between Intel and AMD (MUL,
+//! IMUL, DIV, IDIV, the shifts and rotates) take the machine's
+//! [`Vendor`]; the rules are all in `vendor/mod.rs`, with the table of
+//! what each vendor does and where each rule was measured. The rest
+//! (logic AF, BT*, BSF/BSR, the BCD instructions) behave alike on both
+//! and are written in their own files.
 
 mod arith;
 mod bcd;
@@ -55,6 +31,7 @@ mod bits;
 mod logic;
 mod muldiv;
 mod shift;
+pub mod vendor;
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod native;
@@ -64,7 +41,8 @@ pub use bcd::{aaa, aad, aam, aas, daa, das};
 pub use bits::{bsf, bsr, bswap, bt, btc, btr, bts};
 pub use logic::{and, not, or, test, xor};
 pub use muldiv::{div, div_flags, idiv, imul, imul_wide, mul};
-pub use shift::{rcl, rcr, rol, ror, sal, sar, shl, shld, shr, shrd};
+pub use shift::{rcl, rcr, rol, ror, sal, sar, shl, shld, shr, shrd, Count, ShiftFn};
+pub use vendor::Vendor;
 
 use crate::cpu::state::flags::{CF, OF, PF, SF, ZF};
 

@@ -1,57 +1,55 @@
 //! MUL, IMUL (one-, two- and three-operand), DIV, IDIV (SDM Vol. 2).
 //!
 //! MUL/IMUL define only CF and OF (set when the high half is significant);
-//! SF, ZF, AF and PF are undefined; the host leaves them unchanged, and so
-//! does bt86. DIV/IDIV leave every flag undefined; they return only
-//! (quotient, remainder), and the caller applies [`div_flags`] on success:
-//! the host clears SF, ZF, PF, sets AF and keeps CF and OF. A zero divisor
+//! SF, ZF, AF and PF are undefined and come from the [`Vendor`]. DIV/IDIV
+//! leave every flag undefined; they return only (quotient, remainder), and
+//! the caller applies [`div_flags`] on success. A zero divisor
 //! or a quotient that does not fit the width raises #DE
 //! (`Exception::DivideError`), including IDIV of the most negative dividend
 //! by -1.
 
+use super::vendor::Vendor;
 use super::{merge, Width};
 use crate::cpu::exception::{Exception, Fault};
-use crate::cpu::state::flags::{AF, CF, OF, PF, SF, ZF};
+use crate::cpu::state::flags::{ARITH, CF, OF};
 
 /// Flags after a multiplication with low half `lo` (masked); `wide` says
 /// whether the high half carries information (CF = OF = wide).
 #[inline]
-fn mul_flags(w: Width, lo: u32, wide: bool, eflags: u32) -> u32 {
-    let _ = (w, lo);
-    merge(eflags, CF | OF, if wide { CF | OF } else { 0 })
+fn mul_flags(v: Vendor, w: Width, lo: u32, wide: bool, eflags: u32) -> u32 {
+    merge(eflags, ARITH, if wide { CF | OF } else { 0 } | v.mul_szap(w, lo, eflags))
 }
 
 /// MUL: unsigned `a * b` at double width; returns (low, high, eflags).
 #[inline]
-pub fn mul(w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32, u32) {
+pub fn mul(v: Vendor, w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32, u32) {
     let p = u64::from(a & w.mask()) * u64::from(b & w.mask());
     let lo = p as u32 & w.mask();
     let hi = (p >> w.bits()) as u32;
-    (lo, hi, mul_flags(w, lo, hi != 0, eflags))
+    (lo, hi, mul_flags(v, w, lo, hi != 0, eflags))
 }
 
 /// One-operand IMUL: signed `a * b` at double width; returns (low, high,
 /// eflags) with both halves masked to the width.
 #[inline]
-pub fn imul_wide(w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32, u32) {
+pub fn imul_wide(v: Vendor, w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32, u32) {
     let p = i64::from(w.sext(a)) * i64::from(w.sext(b));
     let lo = p as u32 & w.mask();
     let hi = (p >> w.bits()) as u32 & w.mask();
-    (lo, hi, mul_flags(w, lo, p != i64::from(w.sext(lo)), eflags))
+    (lo, hi, mul_flags(v, w, lo, p != i64::from(w.sext(lo)), eflags))
 }
 
 /// Two- and three-operand IMUL: signed `a * b` truncated to the width.
 #[inline]
-pub fn imul(w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32) {
-    let (lo, _, f) = imul_wide(w, a, b, eflags);
+pub fn imul(v: Vendor, w: Width, a: u32, b: u32, eflags: u32) -> (u32, u32) {
+    let (lo, _, f) = imul_wide(v, w, a, b, eflags);
     (lo, f)
 }
 
-/// EFLAGS after a DIV or IDIV that did not fault (all six are undefined;
-/// this is what the host does).
+/// EFLAGS after a DIV or IDIV that did not fault (all six are undefined).
 #[inline]
-pub fn div_flags(eflags: u32) -> u32 {
-    merge(eflags, SF | ZF | PF | AF, AF)
+pub fn div_flags(v: Vendor, eflags: u32) -> u32 {
+    v.div_flags(eflags)
 }
 
 /// DIV: unsigned `hi:lo / divisor` (AH:AL, DX:AX or EDX:EAX); returns
@@ -93,18 +91,26 @@ pub fn idiv(w: Width, hi: u32, lo: u32, divisor: u32) -> Fault<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::state::flags::FIXED1;
+    use crate::cpu::state::flags::{AF, FIXED1, PF, ZF};
 
     #[test]
     fn mul_examples() {
-        assert_eq!(mul(Width::B8, 0xff, 0xff, FIXED1).0, 0x01);
-        assert_eq!(mul(Width::B8, 0xff, 0xff, FIXED1).1, 0xfe);
-        assert_eq!(mul(Width::B32, 2, 3, FIXED1 | CF).2 & (CF | OF), 0);
-        assert_eq!(mul(Width::B16, 0x100, 0x100, FIXED1).2 & (CF | OF), CF | OF);
-        let (lo, hi, f) = imul_wide(Width::B8, 0xff, 0x02, FIXED1);
-        assert_eq!((lo, hi, f & (CF | OF)), (0xfe, 0xff, 0));
-        assert_eq!(imul(Width::B16, 0x4000, 2, FIXED1).1 & (CF | OF), CF | OF);
-        assert_eq!(imul(Width::B32, 0xffff_ffff, 0xffff_ffff, FIXED1), (1, FIXED1));
+        for v in Vendor::ALL {
+            assert_eq!(mul(v, Width::B8, 0xff, 0xff, FIXED1).0, 0x01);
+            assert_eq!(mul(v, Width::B8, 0xff, 0xff, FIXED1).1, 0xfe);
+            assert_eq!(mul(v, Width::B32, 2, 3, FIXED1 | CF).2 & (CF | OF), 0);
+            assert_eq!(mul(v, Width::B16, 0x100, 0x100, FIXED1).2 & (CF | OF), CF | OF);
+            let (lo, hi, f) = imul_wide(v, Width::B8, 0xff, 0x02, FIXED1);
+            assert_eq!((lo, hi, f & (CF | OF)), (0xfe, 0xff, 0));
+            assert_eq!(imul(v, Width::B16, 0x4000, 2, FIXED1).1 & (CF | OF), CF | OF);
+        }
+        // The undefined flags: Intel's from the low half (ZF always 0),
+        // AMD's unchanged.
+        assert_eq!(imul(Vendor::Intel, Width::B32, 0xffff_ffff, 0xffff_ffff, FIXED1 | ZF), (1, FIXED1));
+        assert_eq!(mul(Vendor::Intel, Width::B8, 0, 5, FIXED1 | ZF | AF).2, FIXED1 | PF);
+        assert_eq!(mul(Vendor::Amd, Width::B8, 0, 5, FIXED1 | ZF | AF).2, FIXED1 | ZF | AF);
+        assert_eq!(div_flags(Vendor::Intel, FIXED1 | ZF | CF), FIXED1 | ZF | CF);
+        assert_eq!(div_flags(Vendor::Amd, FIXED1 | ZF | CF | PF), FIXED1 | CF | AF);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::memory::PhysAddr;
 
 /// A machine with `mem` bytes of zeroed RAM and a discarded serial port.
 pub fn machine(mem: u32) -> Machine {
-    Machine::new(&MachineConfig { mem_size: mem, realtime: false }, Box::new(std::io::sink())).unwrap()
+    Machine::new(&MachineConfig { mem_size: mem, ..MachineConfig::default() }, Box::new(std::io::sink())).unwrap()
 }
 
 /// Little-endian dwords of guest RAM at `addr`.

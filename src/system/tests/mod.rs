@@ -91,8 +91,9 @@ pub fn force(m: &mut Machine, s: Seg, sel: u16) {
 
 /// The protected-mode machine of the table above, at CPL 0 in task A.
 pub fn machine() -> Machine {
-    let mut m = Machine::new(&MachineConfig { mem_size: 4 << 20, realtime: false }, Box::new(std::io::sink()))
-        .expect("machine");
+    let mut m =
+        Machine::new(&MachineConfig { mem_size: 4 << 20, ..MachineConfig::default() }, Box::new(std::io::sink()))
+            .expect("machine");
     set_gdt(&mut m, 0x08, desc(0, 0xfffff, 0x9a, 0xc));
     set_gdt(&mut m, 0x10, desc(0, 0xfffff, 0x92, 0xc));
     set_gdt(&mut m, 0x18, desc(0, 0xfffff, 0xfa, 0xc));

@@ -2,7 +2,7 @@
 //! BSF/BSR. Faulting DIV/IDIV inputs are not run (they would raise SIGFPE);
 //! the library's #DE is checked against the definition instead.
 
-use super::{check, host_flags, lib_flags, run, values, FLAG_INPUTS, WIDTHS};
+use super::{check, host_flags, lib_flags, run, values, vendor, FLAG_INPUTS, WIDTHS};
 use crate::cpu::alu::{self, Width};
 use crate::cpu::exception::Exception;
 use crate::cpu::state::flags::ARITH;
@@ -75,11 +75,10 @@ native_unop!(n_dec, "dec");
 native_unop!(n_neg, "neg");
 native_unop!(n_not, "not");
 
-type Lib2 = fn(Width, u32, u32, u32) -> (u32, u32);
 type Host2 = fn(Width, u32, u32, u32) -> (u32, u32);
 
 /// Runs a two-operand op over all widths, value pairs and input flags.
-fn sweep2(what: &str, widths: &[Width], lib: Lib2, host: Host2) -> usize {
+fn sweep2(what: &str, widths: &[Width], lib: impl Fn(Width, u32, u32, u32) -> (u32, u32), host: Host2) -> usize {
     let vals = values();
     let mut n = 0;
     for &w in widths {
@@ -160,17 +159,18 @@ fn n_mul(w: Width, signed: bool, a: u32, b: u32, fi: u32) -> (u32, u32, u32) {
 
 #[test]
 fn mul_family() {
+    let v = vendor();
     for &w in &WIDTHS {
         for a in values() {
             for b in values() {
                 for fi in FLAG_INPUTS {
                     let (lf, hf) = (lib_flags(fi), host_flags(fi));
                     let args = [a, b];
-                    let (lo, hi, f) = alu::mul(w, a, b, lf);
+                    let (lo, hi, f) = alu::mul(v, w, a, b, lf);
                     let (nlo, nhi, nf) = n_mul(w, false, a, b, hf);
                     check("mul", w, &args, fi, (lo, f), (nlo, nf), ARITH);
                     assert_eq!(hi, nhi, "mul high {w:?} {a:#x} {b:#x}");
-                    let (lo, hi, f) = alu::imul_wide(w, a, b, lf);
+                    let (lo, hi, f) = alu::imul_wide(v, w, a, b, lf);
                     let (nlo, nhi, nf) = n_mul(w, true, a, b, hf);
                     check("imul1", w, &args, fi, (lo, f), (nlo, nf), ARITH);
                     assert_eq!(hi, nhi, "imul high {w:?} {a:#x} {b:#x}");
@@ -178,7 +178,7 @@ fn mul_family() {
             }
         }
     }
-    sweep2("imul2", &[Width::B16, Width::B32], alu::imul, n_imul2);
+    sweep2("imul2", &[Width::B16, Width::B32], |w, a, b, f| alu::imul(v, w, a, b, f), n_imul2);
 }
 
 /// DIV or IDIV natively (only for non-faulting inputs): (quotient,
@@ -214,6 +214,7 @@ fn fits(w: Width, signed: bool, q: i128) -> bool {
 
 #[test]
 fn div_family() {
+    let v = vendor();
     let (mut ran, mut faults) = (0, 0);
     for &w in &WIDTHS {
         for hi in values() {
@@ -236,7 +237,7 @@ fn div_family() {
                         for fi in [0, ARITH] {
                             let (q, r, f) = n_div(w, signed, hi, lo, d, host_flags(fi));
                             assert_eq!(lib, Ok((q, r)), "{w:?} {signed} {hi:#x}:{lo:#x} / {d:#x}");
-                            let lf = alu::div_flags(host_flags(fi));
+                            let lf = alu::div_flags(v, host_flags(fi));
                             assert_eq!(f & ARITH, lf & ARITH, "flags of {w:?} {signed} {hi:#x}:{lo:#x} / {d:#x}");
                         }
                         ran += 1;

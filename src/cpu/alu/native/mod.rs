@@ -1,8 +1,9 @@
 //! The host CPU as the oracle: each instruction runs natively through
 //! `asm!` with a chosen input EFLAGS (popfq), and its result and EFLAGS
-//! (pushfq) are compared with the library's. All six arithmetic flags are
-//! compared, the undefined ones included (bt86 matches the host there),
-//! except where a module header says otherwise.
+//! (pushfq) are compared with the library's under the host's vendor model
+//! (`vendor/mod.rs`). All six arithmetic flags are compared, the undefined
+//! ones included, except where a module header says otherwise. (The other
+//! vendor's model is checked against its recorded vectors, `vendor/tests.rs`.)
 //!
 //! Inputs: edge values plus a few from a fixed xorshift, passed unmasked
 //! (bits above the width must be ignored), every count 0..=33 for shifts,
@@ -11,26 +12,15 @@
 mod arith;
 mod shifts;
 
-use super::Width;
+use super::{Vendor, Width};
 use crate::cpu::state::flags::{AF, ARITH, CF, DF, FIXED1, ID, IF};
 
-/// Runs the instruction in the bracketed template with input EFLAGS `$fi`;
-/// evaluates to the output EFLAGS.
-macro_rules! run {
-    ($fi:expr, [$($t:tt)*], $($ops:tt)*) => {{
-        let fo: u64;
-        // SAFETY: the block loads EFLAGS from a value with TF and DF clear
-        // (popfq in user mode cannot change IF or IOPL), runs one
-        // register-only ALU instruction on the operands it declares, and
-        // reads EFLAGS back; its push/pop pairs are balanced.
-        unsafe {
-            core::arch::asm!("push {fi}", "popfq", $($t)*, "pushfq", "pop {fo}",
-                fi = in(reg) u64::from($fi), fo = out(reg) fo, $($ops)*)
-        };
-        fo as u32
-    }};
+pub(crate) use crate::cpu::alu::vendor::probe::run;
+
+/// The model the host's answers are compared with: its own.
+pub fn vendor() -> Vendor {
+    Vendor::host()
 }
-pub(crate) use run;
 
 pub const WIDTHS: [Width; 3] = [Width::B8, Width::B16, Width::B32];
 

@@ -2,11 +2,11 @@
 //! the interpreter, semantics from `crate::cpu::alu`.
 
 use super::super::operand::{loc, op_len, reg_read, reg_write, width};
-use crate::cpu::alu::{self, Width};
+use crate::cpu::alu::{self, Count, Width};
 use crate::cpu::state::{flags, reg};
 use crate::cpu::Fault;
 use crate::machine::Machine;
-use iced_x86::{Instruction, Mnemonic, Register};
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 
 type Binary = fn(Width, u32, u32, u32) -> (u32, u32);
 
@@ -70,18 +70,28 @@ pub fn shift(m: &mut Machine, i: &Instruction) -> Fault<()> {
     let len = op_len(i, 0);
     let w = width(len);
     let d = loc(&m.cpu, i, 0);
-    let e = m.cpu.eflags;
+    let (e, v) = (m.cpu.eflags, m.vendor);
+    // The count's last operand: CL, an imm8, or (D0/D1) the implicit 1.
+    let last = i.op_count() - 1;
+    let count = |m: &mut Machine| -> Fault<Count> {
+        Ok(match i.op_kind(last) {
+            OpKind::Immediate8 if i.op0_kind() == OpKind::Register => Count::imm_reg(i.immediate8().into()),
+            OpKind::Immediate8 => Count::imm_mem(i.immediate8().into()),
+            _ if last == 0 => Count::cl(1),
+            _ => Count::cl(m.read_op(i, last)?),
+        })
+    };
     let (r, fl) = if matches!(i.mnemonic(), Mnemonic::Shld | Mnemonic::Shrd) {
         let src = reg_read(&m.cpu, i.op1_register());
-        let count = m.read_op(i, 2)?;
+        let count = count(m)?;
         let a = m.read_loc(d, len)?;
         if i.mnemonic() == Mnemonic::Shld {
-            alu::shld(w, a, src, count, e)
+            alu::shld(v, w, a, src, count, e)
         } else {
-            alu::shrd(w, a, src, count, e)
+            alu::shrd(v, w, a, src, count, e)
         }
     } else {
-        let count = if i.op_count() > 1 { m.read_op(i, 1)? } else { 1 };
+        let count = count(m)?;
         let a = m.read_loc(d, len)?;
         let f = match i.mnemonic() {
             Mnemonic::Shl => alu::shl,
@@ -93,7 +103,7 @@ pub fn shift(m: &mut Machine, i: &Instruction) -> Fault<()> {
             Mnemonic::Rcl => alu::rcl,
             _ => alu::rcr,
         };
-        f(w, a, count, e)
+        f(v, w, a, count, e)
     };
     m.write_loc(d, len, r)?;
     m.cpu.eflags = fl;
@@ -116,7 +126,11 @@ pub fn mul_wide(m: &mut Machine, i: &Instruction, signed: bool) -> Fault<()> {
     let b = m.read_op(i, 0)?;
     let (lo_r, hi_r) = acc_pair(len);
     let a = reg_read(&m.cpu, lo_r);
-    let (lo, hi, fl) = if signed { alu::imul_wide(w, a, b, m.cpu.eflags) } else { alu::mul(w, a, b, m.cpu.eflags) };
+    let (lo, hi, fl) = if signed {
+        alu::imul_wide(m.vendor, w, a, b, m.cpu.eflags)
+    } else {
+        alu::mul(m.vendor, w, a, b, m.cpu.eflags)
+    };
     reg_write(&mut m.cpu, lo_r, lo);
     reg_write(&mut m.cpu, hi_r, hi);
     m.cpu.eflags = fl;
@@ -128,7 +142,7 @@ pub fn imul_trunc(m: &mut Machine, i: &Instruction) -> Fault<()> {
     let len = op_len(i, 0);
     let (a, b) =
         if i.op_count() == 3 { (m.read_op(i, 1)?, m.read_op(i, 2)?) } else { (m.read_op(i, 0)?, m.read_op(i, 1)?) };
-    let (r, fl) = alu::imul(width(len), a, b, m.cpu.eflags);
+    let (r, fl) = alu::imul(m.vendor, width(len), a, b, m.cpu.eflags);
     reg_write(&mut m.cpu, i.op0_register(), r);
     m.cpu.eflags = fl;
     Ok(())
@@ -149,7 +163,7 @@ pub fn divide(m: &mut Machine, i: &Instruction, signed: bool) -> Fault<()> {
     let (q, r) = if signed { alu::idiv(w, hi, lo, divisor)? } else { alu::div(w, hi, lo, divisor)? };
     reg_write(&mut m.cpu, q_r, q);
     reg_write(&mut m.cpu, r_r, r);
-    m.cpu.eflags = alu::div_flags(m.cpu.eflags);
+    m.cpu.eflags = alu::div_flags(m.vendor, m.cpu.eflags);
     Ok(())
 }
 
