@@ -339,6 +339,8 @@ impl Outcome {
         let mut s = String::new();
         let i = &self.interp;
         let mmu = &self.machine.mmu.stats;
+        let host = crate::cpu::alu::vendor::probe::host();
+        let _ = writeln!(s, "vendor model           {} (host: {})", self.machine.vendor, host.describe());
         let _ = writeln!(s, "instructions retired   {}", self.retired);
         let _ = writeln!(s, "blocks decoded         {}", i.blocks_decoded);
         let _ = writeln!(s, "block lookups          {}", i.block_lookups);
