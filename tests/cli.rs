@@ -74,9 +74,9 @@ fn triple_fault() {
 
 #[test]
 fn unsupported_instruction() {
-    // fninit: x87 is not implemented (CPUID reports no FPU).
-    let k = kernel("x87", &[0xdb, 0xe3]);
-    check(&bt86(&["run", k.to_str().unwrap()]), 8, "fninit");
+    // movaps xmm0, xmm1: SSE is not implemented (CPUID reports none).
+    let k = kernel("sse", &[0x0f, 0x28, 0xc1]);
+    check(&bt86(&["run", k.to_str().unwrap()]), 8, "movaps");
 }
 
 #[test]

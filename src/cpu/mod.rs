@@ -4,6 +4,7 @@
 pub mod alu;
 pub mod exception;
 pub mod state;
+pub mod x87;
 
 pub use exception::{Exception, Fault};
 pub use state::{CpuLayout, CpuState, Seg, Segment, TableReg};

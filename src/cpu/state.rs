@@ -194,6 +194,8 @@ pub struct CpuState {
     pub sysenter_cs: u32,
     pub sysenter_esp: u32,
     pub sysenter_eip: u32,
+    /// The x87 FPU.
+    pub fpu: crate::cpu::x87::X87,
 }
 
 impl Default for CpuState {
@@ -240,6 +242,7 @@ impl CpuState {
             sysenter_cs: 0,
             sysenter_esp: 0,
             sysenter_eip: 0,
+            fpu: crate::cpu::x87::X87::init(),
         }
     }
 

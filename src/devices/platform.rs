@@ -6,6 +6,7 @@
 //!                                                      events (exit, reset)
 //!                                                      sample_lines(now)
 //!   sample_lines: PIT OUT0 ─► IRQ0   i8042 ─► IRQ1   UART ─► IRQ4
+//!                 x87 FERR# ─► IRQ13 (cleared by a write to port 0xF0)
 //!                 (IRQ8, the RTC, is not wired)       ─► PicPair ─► INTR
 //! ```
 //!
@@ -44,6 +45,7 @@ pub const DEFAULT_MEM_SIZE: u64 = 128 << 20;
 const IRQ_PIT: u8 = 0;
 const IRQ_KBD: u8 = 1;
 const IRQ_COM1: u8 = 4;
+const IRQ_FPU: u8 = 13;
 
 /// POST diagnostic port 0x80: accepted, remembered, otherwise ignored.
 #[derive(Debug, Default)]
@@ -67,6 +69,33 @@ impl PioDevice for PostPort {
     }
 }
 
+/// The AT's coprocessor ports: the x87's error signal (FERR#, with CR0.NE
+/// clear) drives IRQ 13 until software writes port 0xF0 (which also
+/// asserts IGNNE#; bt86's x87 goes on past the error at once, as QEMU's
+/// does). Port 0xF1 (reset the coprocessor) is accepted and ignored.
+#[derive(Debug, Default)]
+pub struct CoprocessorPorts {
+    /// FERR#: an unmasked x87 exception met a waiting instruction.
+    pub ferr: bool,
+}
+
+impl PioDevice for CoprocessorPorts {
+    fn name(&self) -> &'static str {
+        "fpu"
+    }
+    fn ports(&self) -> &'static [(u16, u16)] {
+        &[(0xf0, 0xf1)]
+    }
+    fn read(&mut self, _port: u16, _size: IoSize, _now: u64) -> u32 {
+        0xff
+    }
+    fn write(&mut self, port: u16, _size: IoSize, _value: u32, _now: u64) {
+        if port == 0xf0 {
+            self.ferr = false;
+        }
+    }
+}
+
 /// Index of a device in the decode table (0 = nothing there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -79,9 +108,10 @@ enum Dev {
     Kbd,
     DebugExit,
     Post,
+    Fpu,
 }
 
-const DEVICES: [Dev; 7] = [Dev::Pic, Dev::Pit, Dev::Uart, Dev::Cmos, Dev::Kbd, Dev::DebugExit, Dev::Post];
+const DEVICES: [Dev; 8] = [Dev::Pic, Dev::Pit, Dev::Uart, Dev::Cmos, Dev::Kbd, Dev::DebugExit, Dev::Post, Dev::Fpu];
 
 /// All devices of the PC platform.
 pub struct Platform {
@@ -92,6 +122,7 @@ pub struct Platform {
     kbd: I8042,
     debug_exit: DebugExit,
     post: PostPort,
+    fpu: CoprocessorPorts,
     decode: Vec<Dev>,
     event: Option<PlatformEvent>,
     last_sample: u64,
@@ -144,6 +175,7 @@ impl Platform {
             kbd: I8042::default(),
             debug_exit: DebugExit::default(),
             post: PostPort::default(),
+            fpu: CoprocessorPorts::default(),
             decode: vec![Dev::None; 0x10000],
             event: None,
             last_sample: 0,
@@ -188,6 +220,7 @@ impl Platform {
             Dev::Kbd => &mut self.kbd,
             Dev::DebugExit => &mut self.debug_exit,
             Dev::Post => &mut self.post,
+            Dev::Fpu => &mut self.fpu,
         })
     }
 
@@ -292,6 +325,13 @@ impl Platform {
         self.pic.set_irq(IRQ_KBD, self.kbd.irq_line());
         self.uart.update(now);
         self.pic.set_irq(IRQ_COM1, self.uart.irq_line());
+        self.pic.set_irq(IRQ_FPU, self.fpu.ferr);
+    }
+
+    /// The x87's FERR# output (an unmasked exception with CR0.NE clear).
+    pub fn set_ferr(&mut self, level: bool) {
+        self.fpu.ferr = level;
+        self.pic.set_irq(IRQ_FPU, level);
     }
 
     /// Brings timers up to `now` and latches their interrupt lines.
@@ -379,6 +419,7 @@ impl Platform {
                 Dev::Cmos => self.cmos.name(),
                 Dev::Kbd => self.kbd.name(),
                 Dev::DebugExit => self.debug_exit.name(),
+                Dev::Fpu => self.fpu.name(),
                 Dev::Post | Dev::None => self.post.name(),
             };
             v.push((name, self.accesses[dev as usize]));

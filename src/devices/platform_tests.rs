@@ -175,7 +175,7 @@ fn access_counts_name_every_device() {
     let counts = p.access_counts();
     assert!(counts.contains(&("pit", 1)));
     assert!(counts.contains(&("unknown", 0)));
-    assert_eq!(counts.len(), 8);
+    assert_eq!(counts.len(), 9);
 }
 
 #[test]

@@ -16,9 +16,10 @@ pub mod msr {
     pub const SYSENTER_EIP: u32 = 0x176;
 }
 
-/// CPUID leaf 1 EDX: only what bt86 implements. DE (debug extensions),
-/// PSE, TSC, MSR, CX8, SEP, PGE, CMOV. No FPU: x87 comes later.
-pub const CPUID_1_EDX: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
+/// CPUID leaf 1 EDX: only what bt86 implements. FPU (the x87), DE (debug
+/// extensions), PSE, TSC, MSR, CX8, SEP, PGE, CMOV; no MMX, FXSR or SSE.
+pub const CPUID_1_EDX: u32 =
+    1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15);
 /// Family 6, model 1, stepping 1: an i686 (Pentium Pro) signature.
 pub const CPUID_SIGNATURE: u32 = 0x0000_0611;
 

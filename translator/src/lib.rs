@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod stack;
 pub mod table;
 pub mod trap;
+pub mod x87;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -115,6 +115,12 @@ impl CodeBuffer {
         self.rx.as_ptr() as usize + self.used
     }
 
+    /// Whether host address `addr` lies in the code pushed so far.
+    pub fn holds(&self, addr: usize) -> bool {
+        let base = self.rx.as_ptr() as usize;
+        (base..base + self.used).contains(&addr)
+    }
+
     /// Whether `len` more bytes fit.
     pub fn fits(&self, len: usize) -> bool {
         self.used + len <= self.rw.len()

@@ -73,6 +73,9 @@ const I686: &[F] = &[
     F::MULTIBYTENOP,
     F::PAUSE,
     F::CET_IBT,
+    F::FPU,
+    F::FPU287,
+    F::FPU387,
 ];
 
 /// Forms only older CPUs decoded: #UD on an i686.
@@ -84,6 +87,8 @@ const OBSOLETE: &[F] = &[
     F::INTEL486_A_ONLY,
     F::MOV_TR,
     F::UMOV,
+    F::FPU287XL_ONLY,
+    F::FPU387SL_ONLY,
 ];
 
 /// The decision for `code`, from iced's metadata and the rules above.
@@ -152,8 +157,11 @@ fn by_mnemonic(code: Code) -> Decision {
         }
         M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Scasb | M::Scasw | M::Scasd => callout(K::String),
         M::Ud0 | M::Ud1 | M::Ud2 => INVALID,
-        // x87 synchronisation: there is no FPU, and the interpreter has no WAIT.
-        M::Wait => UNSUPPORTED,
+        // The x87 runs on the host's FPU through the interpreter's handler
+        // (src/cpu/x87), which keeps the guest's FPU state, pointers and
+        // exceptions; WAIT raises a pending x87 exception.
+        M::Wait => callout(K::Interp),
+        _ if crate::x87::is_escape(code) => callout(K::Interp),
         _ => system(code),
     }
 }

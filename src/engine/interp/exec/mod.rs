@@ -9,6 +9,7 @@
 //! | control.rs | jumps, calls, returns, loops, INT, IRET, BOUND    |
 //! | string.rs  | MOVS/STOS/LODS/CMPS/SCAS/INS/OUTS and REP         |
 //! | system.rs  | privileged and sensitive instructions             |
+//! | x87.rs     | the x87 FPU (D8–DF) and WAIT                      |
 
 pub mod arith;
 pub mod bits;
@@ -16,6 +17,7 @@ pub mod control;
 pub mod data;
 pub mod string;
 pub mod system;
+pub mod x87;
 
 use crate::cpu::state::Seg;
 use crate::cpu::{Exception, Fault};
@@ -275,13 +277,15 @@ pub fn step(m: &mut Machine, i: &Instruction, budget: u64) -> Fault<()> {
         M::Sysenter => m.sysenter(),
         M::Sysexit => m.sysexit(),
         M::Ud0 | M::Ud1 | M::Ud2 | M::INVALID => Err(Exception::InvalidOpcode),
+        M::Wait => x87::wait(m),
         _ if i.is_jcc_short_or_near() => control::jcc(m, i, cc(i)),
+        _ if translator::x87::is_escape(i.code()) => x87::exec(m, i),
         _ => Err(unsupported(m, i)),
     }
 }
 
-/// An instruction this i686 model does not implement: x87 and the SIMD
-/// extensions are absent (CPUID says so), and so is anything newer.
+/// An instruction this i686 model does not implement: the SIMD extensions
+/// are absent (CPUID says so), and so is anything newer.
 fn unsupported(m: &mut Machine, i: &Instruction) -> Exception {
     let mut text = String::new();
     let mut f = iced_x86::IntelFormatter::new();

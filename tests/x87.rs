@@ -1,0 +1,182 @@
+//! The x87 under every engine, in small hand-written guests whose expected
+//! results are worked out from the SDM (Vol. 1 ch. 8) in the comments:
+//! exact arithmetic, the instruction and data pointers FNSTENV stores,
+//! #NM from CR0.TS and #MF from a pending unmasked exception. (The
+//! bit-exact comparison with the real CPU over every instruction and mode
+//! is the x87 guest image's, against its native build.)
+
+mod common;
+use bt86::engine::guestcode::{compare_stopped, CODE};
+use bt86::engine::{Exit, Limits};
+use bt86::loader::load_flat;
+use bt86::memory::PhysAddr;
+use bt86::{Machine, MachineConfig};
+use common::guest;
+use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
+
+const RAM: u32 = 2 << 20;
+const DATA: u32 = 0x2000;
+const ENV: u32 = 0x2100;
+const IDT: u32 = 0x3000;
+const LOG: u32 = 0x2200;
+
+fn machine(code: &[u8]) -> Machine {
+    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
+    let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
+    load_flat(&mut m, code, PhysAddr(CODE)).expect("fits");
+    m.ram.write_u32(PhysAddr(DATA), 7);
+    m.ram.write_u32(PhysAddr(DATA + 4), 2);
+    m.ram.write_u32(PhysAddr(DATA + 8), 0x037b);
+    m
+}
+
+const LIMITS: Limits = Limits { max_insns: Some(100_000), timeout: None, max_exceptions: Some(10) };
+
+/// fninit; fld1; fild [DATA] (7); fidiv [DATA+4] (7 / 2 = 3.5); faddp
+/// (4.5); fstp qword [DATA+16]; fnstenv [ENV]; fnstsw ax; hlt. Returns the
+/// code and the address of the FSTP.
+fn arithmetic() -> Result<(Vec<u8>, u32), IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let mut fstp = a.create_label();
+    a.fninit()?;
+    a.fld1()?;
+    a.fild(dword_ptr(DATA))?;
+    a.fidiv(dword_ptr(DATA + 4))?;
+    a.faddp(st1, st0)?;
+    a.set_label(&mut fstp)?;
+    a.fstp(qword_ptr(DATA + 16))?;
+    a.fnstenv(ptr(ENV))?;
+    a.fnstsw(ax)?;
+    a.hlt()?;
+    let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let at = r.label_ip(&fstp)? as u32;
+    Ok((r.inner.code_buffer, at))
+}
+
+#[test]
+fn exact_arithmetic_and_the_pointers_fnstenv_stores() {
+    let (code, fstp) = arithmetic().expect("asm");
+    let build = || machine(&code);
+    // Under the interpreter, then bt against it at every instruction limit.
+    let (exit, m) = compare_stopped(build, LIMITS, 12, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever);
+    let mut got = [0u8; 8];
+    m.ram.read_bytes(PhysAddr(DATA + 16), &mut got);
+    assert_eq!(f64::from_le_bytes(got), 4.5, "1 + 7 / 2, all exact");
+    let env = |k: u32| m.ram.read_u32(PhysAddr(ENV + k));
+    // CW as FNINIT left it; SW: no exception (every result exact), TOP 0
+    // after two pushes and two pops; all registers empty.
+    assert_eq!(env(0) & 0xffff, 0x037f);
+    assert_eq!(env(4) & 0xffff, 0);
+    assert_eq!(env(8) & 0xffff, 0xffff);
+    // The last non-control instruction is the FSTP: FIP its address, FCS
+    // the code selector, FOP DD /3 with ModR/M 0x1D ([disp32]): 0x51D;
+    // FDP/FDS its operand.
+    let code_sel = u32::from(m.cpu.seg[bt86::cpu::Seg::Cs as usize].selector);
+    let data_sel = u32::from(m.cpu.seg[bt86::cpu::Seg::Ds as usize].selector);
+    assert_eq!(env(12), fstp);
+    assert_eq!(env(16), code_sel | (0x51d << 16));
+    assert_eq!(env(20), DATA + 16);
+    assert_eq!(env(24) & 0xffff, data_sel);
+    // FNSTSW AX after FNSTENV: still SW 0.
+    assert_eq!(m.cpu.gpr[0] & 0xffff, 0);
+}
+
+/// With CR0.TS set an x87 instruction raises #NM; the handler logs its
+/// saved EIP, clears TS (CLTS) and returns to run the instruction again.
+/// Then with CR0.NE set and ZM clear, 1 / 0 leaves ZE pending, and the
+/// next waiting instruction (FWAIT) raises #MF; that handler logs its EIP,
+/// clears the exception (FNCLEX) and returns. Returns the code and the
+/// addresses of the #NM handler, the #MF handler, the FNINIT and the FWAIT.
+fn faults() -> Result<(Vec<u8>, [u32; 4]), IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let (mut nm, mut mf, mut init, mut wait) = (a.create_label(), a.create_label(), a.create_label(), a.create_label());
+    a.mov(esp, 0xf000u32)?;
+    a.mov(edi, LOG)?;
+    a.mov(eax, cr0)?;
+    a.or(eax, 0x28)?; // TS | NE
+    a.mov(cr0, eax)?;
+    a.set_label(&mut init)?;
+    a.fninit()?; // #NM: TS is set
+    a.fldcw(word_ptr(DATA + 8))?; // 0x37b: ZM clear
+    a.fld1()?;
+    a.fldz()?;
+    a.fdivp(st1, st0)?; // 1 / 0: ZE, unmasked, left pending
+    a.set_label(&mut wait)?;
+    a.wait()?; // #MF
+    a.fnstsw(ax)?;
+    a.hlt()?;
+    for (label, vector, clear) in [(&mut nm, 7u32, true), (&mut mf, 16, false)] {
+        a.set_label(label)?;
+        a.mov(eax, dword_ptr(esp))?;
+        a.mov(dword_ptr(edi), eax)?;
+        a.mov(dword_ptr(edi + 4), vector)?;
+        a.add(edi, 8)?;
+        if clear {
+            a.clts()?;
+        } else {
+            a.fnclex()?;
+        }
+        a.iretd()?;
+    }
+    let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let at = [r.label_ip(&nm)?, r.label_ip(&mf)?, r.label_ip(&init)?, r.label_ip(&wait)?].map(|v| v as u32);
+    Ok((r.inner.code_buffer, at))
+}
+
+#[test]
+fn nm_from_cr0_ts_and_mf_at_the_next_waiting_instruction() {
+    let (code, [nm, mf, init, wait]) = faults().expect("asm");
+    let build = || {
+        let mut m = machine(&code);
+        guest::interrupt_gate(&mut m, IDT, 7, nm);
+        guest::interrupt_gate(&mut m, IDT, 16, mf);
+        m
+    };
+    let (exit, m) = compare_stopped(build, LIMITS, 30, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever);
+    let log: Vec<u32> = (0..5).map(|k| m.ram.read_u32(PhysAddr(LOG + 4 * k))).collect();
+    // #NM is a fault at the FNINIT; #MF a fault at the FWAIT, not at the
+    // FDIVP that set ZE; nothing else.
+    assert_eq!(log, [init, 7, wait, 16, 0]);
+    // FNCLEX cleared the exception flags, SF, ES and B.
+    assert_eq!(m.cpu.gpr[0] & 0x80ff, 0);
+}
+
+/// With CR0.NE clear a pending exception takes the PC's legacy path: the
+/// x87's FERR# drives IRQ 13 (the slave PIC's IR5) and the waiting
+/// instructions go on as with IGNNE# (no #MF), the exception still
+/// flagged in the status word.
+fn legacy() -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    a.mov(eax, cr0)?;
+    a.and(eax, !0x2ci32)?; // NE, TS and EM clear
+    a.mov(cr0, eax)?;
+    a.fninit()?;
+    a.fldcw(word_ptr(DATA + 8))?; // ZM clear
+    a.fld1()?;
+    a.fldz()?;
+    a.fdivp(st1, st0)?; // 1 / 0: ZE pending
+    a.wait()?;
+    a.fld1()?;
+    a.mov(al, 0x0a)?; // OCW3: read IRR
+    a.out(0xa0, al)?;
+    a.in_(al, 0xa0)?;
+    a.mov(dword_ptr(LOG), eax)?;
+    a.fnstsw(ax)?;
+    a.mov(dword_ptr(LOG + 4), eax)?;
+    a.hlt()?;
+    a.assemble(u64::from(CODE))
+}
+
+#[test]
+fn without_cr0_ne_a_pending_exception_raises_irq13() {
+    let code = legacy().expect("asm");
+    let build = || machine(&code);
+    let (exit, m) = compare_stopped(build, LIMITS, 20, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever, "no #MF (no IDT here: a fault would triple-fault)");
+    assert_eq!(m.ram.read_u32(PhysAddr(LOG)) & 0x20, 0x20, "IRQ 13 requested");
+    let sw = m.ram.read_u32(PhysAddr(LOG + 4)) & 0xffff;
+    assert_eq!(sw & 0x80bf, 0x8084, "ZE, ES and B still set: {sw:#x}");
+}
