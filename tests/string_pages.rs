@@ -167,6 +167,16 @@ fn program(case: Case, user_at: u32) -> Result<(Vec<u8>, [u32; 4]), IcedError> {
     a.mov(eax, 0x23u32)?;
     a.mov(ds, ax)?;
     a.mov(es, ax)?;
+    // Touch the pages the instruction may use, so that under bt they are
+    // mapped in the linear view (B read-only when it may be read) and the
+    // host's own REP MOVS meets the straddling element.
+    for page in [A, C, D & !0xfff, (D & !0xfff) + 0x1000] {
+        a.mov(edx, dword_ptr(page))?;
+        a.mov(dword_ptr(page), edx)?;
+    }
+    if case.page == Page::ReadOnly {
+        a.mov(edx, dword_ptr(B))?;
+    }
     let (esi_v, edi_v) = case.regs();
     a.mov(eax, PATTERN)?;
     a.mov(esi, esi_v)?;
