@@ -266,6 +266,11 @@ impl Interp {
         let tf = m.cpu.eflags & flags::TF != 0 && m.cpu.int_shadow == 0;
         m.cpu.int_shadow = 0;
         m.cpu.eip = insn.next_ip32();
+        // Single-stepping traps after every iteration of a REP string
+        // instruction, as hardware and QEMU do (tests/single_step.rs): one
+        // iteration, then the #DB with EIP still at the instruction until
+        // ECX runs out.
+        let budget = if tf { 1 } else { budget };
         if let Err(e) = run(m, insn, budget) {
             self.fault(m, e, eip);
             return false;
