@@ -196,9 +196,12 @@ impl Interp {
 
     /// Raises a fault at `eip`: the faulting instruction is where the
     /// handler returns to, and RF is set in the saved EFLAGS (SDM Vol. 3
-    /// §17.3.1.1).
+    /// §17.3.1.1). An instruction that stopped the run (unsupported, a
+    /// host failure) did not execute either: EIP stays on it, in every
+    /// engine, and nothing is delivered.
     pub(crate) fn fault(&mut self, m: &mut Machine, e: Exception, eip: u32) {
         if m.fatal.is_some() {
+            m.cpu.eip = eip;
             return;
         }
         self.stats.exceptions += 1;
