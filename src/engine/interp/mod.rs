@@ -41,6 +41,22 @@ pub struct InterpStats {
     pub smc_invalidations: u64,
 }
 
+/// The most instructions one turn of the run loop may retire (a block, a
+/// run of translated code, a REP string instruction's iterations), so the
+/// loop's checks come round promptly whatever the guest runs: without a
+/// timer due, a REP STOSB over 4 GiB, mostly past RAM, would otherwise be
+/// one turn of hours.
+pub const MAX_TURN: u64 = 1 << 20;
+
+/// Host time (`--timeout`) is read once this many instructions have
+/// retired since the last reading, or after `TIME_CHECK_TURNS` turns of
+/// the run loop, whichever comes first, and on every turn the CPU is
+/// halted (which may have slept, under `--realtime`): a turn retires at
+/// most `MAX_TURN`, and one that retires nothing otherwise (a fault) is
+/// short, so the time between readings is bounded whatever the guest runs.
+const TIME_CHECK_INSNS: u64 = 1 << 20;
+const TIME_CHECK_TURNS: u32 = 4096;
+
 /// A halted CPU that sees this many device deadlines pass without an
 /// interrupt arriving is halted for good: every line that could wake it is
 /// masked. (Each deadline is an edge of a timer output, so a live timer
@@ -102,7 +118,8 @@ impl Interp {
     /// run each block instead of the interpreter.
     pub(crate) fn run_with<A: Accel>(&mut self, m: &mut Machine, limits: Limits, accel: &mut A) -> Exit {
         let started = Instant::now();
-        let mut rounds = 0u32;
+        let mut turns = 0u32;
+        let mut next_time_check = m.clock.retired.saturating_add(TIME_CHECK_INSNS);
         self.exception_limit = limits.max_exceptions;
         loop {
             if !m.mmu.smc_pages.is_empty() {
@@ -111,15 +128,22 @@ impl Interp {
             if let Some(exit) = self.service(m, &limits) {
                 return exit;
             }
-            rounds = rounds.wrapping_add(1);
-            if rounds % 4096 == 0 && limits.timeout.is_some_and(|t| started.elapsed() >= t) {
-                return Exit::Timeout;
+            turns = turns.wrapping_add(1);
+            if let Some(timeout) = limits.timeout {
+                let due = turns % TIME_CHECK_TURNS == 0 || m.clock.retired >= next_time_check;
+                // A halted turn may have slept (`--realtime`): read it too.
+                if due || m.cpu.halted != 0 {
+                    if started.elapsed() >= timeout {
+                        return Exit::Timeout;
+                    }
+                    next_time_check = m.clock.retired.saturating_add(TIME_CHECK_INSNS);
+                }
             }
             if m.cpu.halted != 0 {
                 continue;
             }
             let stop_at = m.clock.retired_at(self.deadline).min(limits.max_insns.unwrap_or(u64::MAX));
-            let budget = stop_at.saturating_sub(m.clock.retired).max(1);
+            let budget = stop_at.saturating_sub(m.clock.retired).clamp(1, MAX_TURN);
             if !accel.try_run(self, m, budget) {
                 self.run_block(m, budget);
             }
