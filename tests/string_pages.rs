@@ -11,10 +11,14 @@
 //! code has P set for a protection violation, W/R for a write and U/S for
 //! an access at CPL 3). An element that straddles two pages is one access:
 //! when its second page faults, CR2 is the first byte of that page and
-//! nothing of the element is written (QEMU 7.2 behaves the same: CR2 = the
-//! second page, error code 6 for a ring-3 write to a not-present page,
-//! nothing written — as issue 11 recorded it). When its first page faults,
-//! CR2 is the element's own address.
+//! nothing of the element is written. When its first page faults, CR2 is
+//! the element's own address. QEMU 7.2 agrees on the cases that failed
+//! here (`std; rep stosd` and `std; rep movsd` at ring 3 with the first
+//! element at B-2): checked by hand with a Multiboot kernel doing the same
+//! set-up, it reported CR2 = B, error codes 6, 7 and 7 (STOS into a
+//! not-present, read-only and supervisor page) and 4 and 5 (MOVS from a
+//! not-present and a supervisor page), ECX, ESI and EDI unchanged, and
+//! nothing written.
 //!
 //! Guest layout (identity-mapped, 2 MiB): pages A (0x20000) and C
 //! (0x22000) are user-writable, B (0x21000) between them is the page under
