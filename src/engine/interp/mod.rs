@@ -45,8 +45,11 @@ pub struct InterpStats {
 /// run of translated code, a REP string instruction's iterations), so the
 /// loop's checks come round promptly whatever the guest runs: without a
 /// timer due, a REP STOSB over 4 GiB, mostly past RAM, would otherwise be
-/// one turn of hours.
-pub const MAX_TURN: u64 = 1 << 20;
+/// one turn of hours. Long enough that ending a turn (for translated code,
+/// a budget exit: a host signal, microseconds) costs well under 1% of the
+/// run; short enough that the slowest turn (4 Mi iterations of a REP past
+/// RAM, element by element) takes a fraction of a second.
+pub const MAX_TURN: u64 = 1 << 22;
 
 /// Host time (`--timeout`) is read once this many instructions have
 /// retired since the last reading, or after `TIME_CHECK_TURNS` turns of
