@@ -9,12 +9,11 @@
 //! guest view under bt mapped the RAM memfd's rounded-up tail page, so
 //! stores there stuck under bt and trap and vanished under interp.
 
-use iced_x86::code_asm::*;
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-const BASE: u32 = 0x10_0000;
-const ENTRY: u32 = BASE + 0x20;
+use common::{multiboot_kernel, run_bt86_kernel, KERNEL_ENTRY as ENTRY};
+use iced_x86::code_asm::*;
+
 /// Where RAM ends for `-m 2049K` under QEMU.
 const END: u32 = 0x20_2000;
 
@@ -60,32 +59,15 @@ fn program() -> Result<Vec<u8>, IcedError> {
     a.assemble(u64::from(ENTRY))
 }
 
-/// A Multiboot a.out-kludge kernel at 1 MiB entered at `ENTRY`.
-fn kernel() -> PathBuf {
-    let code = program().expect("assembles");
-    let flags = 1u32 << 16;
-    let magic = 0x1bad_b002u32;
-    let header = [magic, flags, 0u32.wrapping_sub(magic.wrapping_add(flags)), BASE, BASE, 0, 0, ENTRY];
-    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
-    image.extend_from_slice(&code);
-    let path = std::env::temp_dir().join(format!("bt86-memory-size-{}.bin", std::process::id()));
-    std::fs::write(&path, image).expect("write kernel");
-    path
-}
-
 #[test]
 fn sizes_round_up_to_8_kib_as_qemu_rounds_them_under_every_engine() {
-    let k = kernel();
+    let k = multiboot_kernel("memory-size", &program().expect("assembles"));
     let mut failures = Vec::new();
     for size in ["2049K", "2050K", "2056K"] {
         for engine in ["interp", "bt", "trap"] {
-            let out = Command::new(env!("CARGO_BIN_EXE_bt86"))
-                .args(["run", k.to_str().expect("path"), "-m", size, "--engine", engine])
-                .output()
-                .expect("run bt86");
-            if out.status.code() != Some(0x43) {
-                let err = String::from_utf8_lossy(&out.stderr);
-                failures.push(format!("-m {size} --engine {engine}: status {:?} {err}", out.status.code()));
+            let (_, status, err) = run_bt86_kernel(&k, &["-m", size, "--engine", engine]);
+            if status != 0x43 {
+                failures.push(format!("-m {size} --engine {engine}: status {status} {err}"));
             }
         }
     }

@@ -28,12 +28,10 @@
 
 mod common;
 
+use common::{multiboot_kernel, run_bt86_kernel, run_qemu_kernel, KERNEL_ENTRY as ENTRY};
 use iced_x86::code_asm::*;
 use std::path::PathBuf;
-use std::process::Command;
 
-const BASE: u32 = 0x10_0000;
-const ENTRY: u32 = BASE + 0x20;
 const IDT: u32 = 0x2000;
 const IDTR: u32 = 0x2800;
 const LOG: u32 = 0x3000;
@@ -153,25 +151,13 @@ fn program(k: &Marks) -> Result<(Vec<u8>, Marks), IcedError> {
     Ok((r.inner.code_buffer.clone(), marks))
 }
 
-/// A Multiboot a.out-kludge kernel at 1 MiB entered at `ENTRY`.
-fn kernel(code: &[u8], tag: &str) -> PathBuf {
-    let flags = 1u32 << 16;
-    let magic = 0x1bad_b002u32;
-    let header = [magic, flags, 0u32.wrapping_sub(magic.wrapping_add(flags)), BASE, BASE, 0, 0, ENTRY];
-    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
-    image.extend_from_slice(code);
-    let path = std::env::temp_dir().join(format!("bt86-single-step-{}-{tag}.bin", std::process::id()));
-    std::fs::write(&path, image).expect("write kernel");
-    path
-}
-
 fn image(tag: &str) -> PathBuf {
     // Addresses settle in a few passes (immediates change size with them).
     let mut marks = Marks { rep: [ENTRY; 3], after: [ENTRY; 3], handler: ENTRY, table: ENTRY };
     for _ in 0..4 {
         let (code, found) = program(&marks).expect("assembles");
         if found == marks {
-            return kernel(&code, tag);
+            return multiboot_kernel(tag, &code);
         }
         marks = found;
     }
@@ -180,15 +166,12 @@ fn image(tag: &str) -> PathBuf {
 
 #[test]
 fn tf_traps_after_every_rep_iteration_under_every_engine() {
-    let k = image("engines");
+    let k = image("single-step-engines");
     let mut failures = Vec::new();
     for engine in ["interp", "bt", "trap"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_bt86"))
-            .args(["run", k.to_str().expect("path"), "--engine", engine, "--max-insns", "100000"])
-            .output()
-            .expect("run bt86");
-        if out.status.code() != Some(0x43) {
-            failures.push(format!("{engine}: {:?} {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
+        let (_, status, err) = run_bt86_kernel(&k, &["--engine", engine, "--max-insns", "100000"]);
+        if status != 0x43 {
+            failures.push(format!("{engine}: {status} {err}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -199,16 +182,6 @@ fn tf_traps_after_every_rep_iteration_under_qemu() {
     if !common::qemu_available() {
         return;
     }
-    let k = image("qemu");
-    let out = Command::new("timeout")
-        .arg("60")
-        .arg("qemu-system-i386")
-        .arg("-kernel")
-        .arg(&k)
-        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run qemu");
-    assert_eq!(out.status.code(), Some(0x43), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, status) = run_qemu_kernel(&image("single-step-qemu"));
+    assert_eq!(status, 0x43);
 }

@@ -10,28 +10,17 @@
 //! The three engines run at once (the test takes about the timeout); the
 //! bound on each is generous, for a debug build on a loaded machine.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A Multiboot a.out-kludge kernel at 1 MiB whose code is `code`.
-fn kernel(code: &[u8]) -> std::path::PathBuf {
-    const BASE: u32 = 0x10_0000;
-    let flags = 1u32 << 16;
-    let magic = 0x1bad_b002u32;
-    let header = [magic, flags, 0u32.wrapping_sub(magic.wrapping_add(flags)), BASE, BASE, 0, 0, BASE + 0x20];
-    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
-    image.extend_from_slice(code);
-    let path = std::env::temp_dir().join(format!("bt86-timeout-{}.bin", std::process::id()));
-    std::fs::write(&path, image).expect("write kernel");
-    path
-}
 
 #[test]
 fn timeout_ends_a_rep_stosb_over_4_gib_under_every_engine() {
     // l: mov edi, 0x200000; mov ecx, 0xf0000000; cld; rep stosb; jmp l
     // (from above the code, up to 0xf0200000 without wrapping into it)
     let code = [0xbf, 0x00, 0x00, 0x20, 0x00, 0xb9, 0x00, 0x00, 0x00, 0xf0, 0xfc, 0xf3, 0xaa, 0xeb, 0xf1];
-    let k = kernel(&code);
+    let k = common::multiboot_kernel("timeout", &code);
     let start = Instant::now();
     let mut children: Vec<(&str, Child)> = ["interp", "bt", "trap"]
         .into_iter()
