@@ -14,11 +14,11 @@
 //! nothing of the element is written. When its first page faults, CR2 is
 //! the element's own address. QEMU 7.2 agrees on the cases that failed
 //! here (`std; rep stosd` and `std; rep movsd` at ring 3 with the first
-//! element at B-2): checked by hand with a Multiboot kernel doing the same
-//! set-up, it reported CR2 = B, error codes 6, 7 and 7 (STOS into a
-//! not-present, read-only and supervisor page) and 4 and 5 (MOVS from a
-//! not-present and a supervisor page), ECX, ESI and EDI unchanged, and
-//! nothing written.
+//! element at B-2): tests/string_pages_qemu.rs runs them as a kernel that
+//! sets itself up, under QEMU and every engine (CR2 = B, error codes 6, 7
+//! and 7 for STOS into a not-present, read-only and supervisor page, 4
+//! and 5 for MOVS from a not-present and a supervisor page, ECX, ESI and
+//! EDI unchanged, nothing written).
 //!
 //! Guest layout (identity-mapped, 2 MiB): pages A (0x20000) and C
 //! (0x22000) are user-writable, B (0x21000) between them is the page under
