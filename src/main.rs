@@ -226,7 +226,8 @@ fn parse_size(s: &str) -> Result<u32, String> {
         _ => (s, 1 << 20),
     };
     let n: u64 = num.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    let bytes = n.checked_mul(mult).ok_or("size too large")?;
+    // QEMU rounds -m up to a multiple of 8 KiB; so does bt86.
+    let bytes = bt86::memory::ram::round_size(n.checked_mul(mult).ok_or("size too large")?);
     if !(2 << 20..=3584 << 20).contains(&bytes) {
         return Err(format!("guest RAM must be between 2M and 3584M, not {s}"));
     }

@@ -76,8 +76,16 @@ impl<'a> Lockstep<'a> {
     /// number of faults, which retire nothing) and compares.
     fn check(&mut self, m: &mut Machine, faults: u64, block_eip: u32) {
         self.catch_up(m, faults);
+        let unsupported = matches!(m.fatal, Some(Fatal::Unsupported(_)));
+        if unsupported && self.shadow.fatal.is_none() {
+            // The instruction that stopped the translated block retired
+            // nothing: the shadow meets it next, and must stop on it too.
+            self.shadow_interp.step_one(self.shadow);
+        }
         self.compared += 1;
-        let same = self.shadow.clock.retired == m.clock.retired && self.shadow.cpu == m.cpu;
+        let same = self.shadow.clock.retired == m.clock.retired
+            && self.shadow.cpu == m.cpu
+            && (!unsupported || self.shadow.fatal == m.fatal);
         if !same && self.divergence.is_none() {
             self.divergence = Some(Divergence {
                 block_eip,

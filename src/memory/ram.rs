@@ -1,5 +1,6 @@
 //! Guest RAM: a memfd mapped once (memmap2) covering guest physical
-//! addresses `0..size`. Accesses outside it behave like an unpopulated bus:
+//! addresses `0..size`, a whole number of pages (the command line rounds
+//! `-m` up as QEMU does). Accesses outside it behave like an unpopulated bus:
 //! reads return all ones, writes are dropped. Nothing here can reach host
 //! memory outside the mapping: every access is bounds-checked. The memfd
 //! lets the binary translator map the same RAM a second time, as the view
@@ -20,9 +21,27 @@ pub const LOW_MEM_END: u32 = 0xA_0000;
 /// Start of extended memory (1 MiB).
 pub const HIGH_MEM_START: u32 = 0x10_0000;
 
+/// What QEMU rounds `-m` up to a multiple of (8 KiB, measured with QEMU
+/// 7.2: `-m 2049K` gives 2056 KiB of RAM); a whole number of pages.
+pub const SIZE_GRANULE: u64 = 8192;
+
+/// A RAM size as QEMU makes it from `-m`: rounded up to `SIZE_GRANULE`.
+pub fn round_size(bytes: u64) -> u64 {
+    bytes.div_ceil(SIZE_GRANULE).saturating_mul(SIZE_GRANULE)
+}
+
 impl GuestRam {
-    /// Maps `size` bytes of zeroed guest RAM.
+    /// Maps `size` bytes of zeroed guest RAM. The size must be a whole
+    /// number of 4 KiB pages: the translator maps RAM's memfd a second time
+    /// page by page, and a partial last page would be whole there (reading
+    /// zeros and keeping stores where the other engines see open bus).
     pub fn new(size: u32) -> std::io::Result<Self> {
+        if size % 4096 != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("guest RAM must be a whole number of 4 KiB pages, not {size} bytes"),
+            ));
+        }
         let fd =
             memfd::MemfdOptions::default().close_on_exec(true).create("bt86-ram").map_err(std::io::Error::other)?;
         let file = fd.into_file();

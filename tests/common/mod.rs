@@ -78,6 +78,58 @@ pub fn qemu_available() -> bool {
     ok
 }
 
+/// Where a kernel from `multiboot_kernel` is loaded, and its entry point
+/// (just after the Multiboot header).
+pub const KERNEL_BASE: u32 = 0x10_0000;
+pub const KERNEL_ENTRY: u32 = KERNEL_BASE + 0x20;
+
+/// A Multiboot a.out-kludge kernel (header flag 16 says where everything
+/// goes, so no ELF is needed) loaded at `KERNEL_BASE` whose code, entered
+/// at `KERNEL_ENTRY`, is `code`; written to a temporary file named after
+/// the process and `tag`.
+pub fn multiboot_kernel(tag: &str, code: &[u8]) -> PathBuf {
+    let flags = 1u32 << 16;
+    let magic = 0x1bad_b002u32;
+    let checksum = 0u32.wrapping_sub(magic.wrapping_add(flags));
+    // header_addr, load_addr, load_end_addr (0: the whole file), bss_end_addr
+    // (0: none), entry_addr.
+    let header = [magic, flags, checksum, KERNEL_BASE, KERNEL_BASE, 0, 0, KERNEL_ENTRY];
+    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
+    image.extend_from_slice(code);
+    let path = std::env::temp_dir().join(format!("bt86-test-{}-{tag}.bin", std::process::id()));
+    std::fs::write(&path, image).expect("write kernel");
+    path
+}
+
+/// Runs a kernel file under QEMU as `run_qemu` runs the images: its serial
+/// output and exit status.
+pub fn run_qemu_kernel(path: &Path) -> (Vec<u8>, i32) {
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("qemu-system-i386")
+        .arg("-kernel")
+        .arg(path)
+        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run qemu");
+    (out.stdout, out.status.code().unwrap_or(-1))
+}
+
+/// Runs a kernel file with the bt86 binary (`bt86 run PATH ARGS...`): its
+/// serial output, exit status and stderr.
+pub fn run_bt86_kernel(path: &Path, args: &[&str]) -> (Vec<u8>, i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bt86"))
+        .arg("run")
+        .arg(path)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bt86");
+    (out.stdout, out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Runs a kernel under QEMU exactly as guest-images/regen-expected.sh does.
 pub fn run_qemu(name: &str) -> (Vec<u8>, i32) {
     let path = images_dir().join("bin").join(format!("{name}.elf"));

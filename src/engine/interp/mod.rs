@@ -41,6 +41,25 @@ pub struct InterpStats {
     pub smc_invalidations: u64,
 }
 
+/// The most instructions one turn of the run loop may retire (a block, a
+/// run of translated code, a REP string instruction's iterations), so the
+/// loop's checks come round promptly whatever the guest runs: without a
+/// timer due, a REP STOSB over 4 GiB, mostly past RAM, would otherwise be
+/// one turn of hours. Long enough that ending a turn (for translated code,
+/// a budget exit: a host signal, microseconds) costs well under 1% of the
+/// run; short enough that the slowest turn (4 Mi iterations of a REP past
+/// RAM, element by element) takes a fraction of a second.
+pub const MAX_TURN: u64 = 1 << 22;
+
+/// Host time (`--timeout`) is read once this many instructions have
+/// retired since the last reading, or after `TIME_CHECK_TURNS` turns of
+/// the run loop, whichever comes first, and on every turn the CPU is
+/// halted (which may have slept, under `--realtime`): a turn retires at
+/// most `MAX_TURN`, and one that retires nothing otherwise (a fault) is
+/// short, so the time between readings is bounded whatever the guest runs.
+const TIME_CHECK_INSNS: u64 = 1 << 20;
+const TIME_CHECK_TURNS: u32 = 4096;
+
 /// A halted CPU that sees this many device deadlines pass without an
 /// interrupt arriving is halted for good: every line that could wake it is
 /// masked. (Each deadline is an edge of a timer output, so a live timer
@@ -102,7 +121,8 @@ impl Interp {
     /// run each block instead of the interpreter.
     pub(crate) fn run_with<A: Accel>(&mut self, m: &mut Machine, limits: Limits, accel: &mut A) -> Exit {
         let started = Instant::now();
-        let mut rounds = 0u32;
+        let mut turns = 0u32;
+        let mut next_time_check = m.clock.retired.saturating_add(TIME_CHECK_INSNS);
         self.exception_limit = limits.max_exceptions;
         loop {
             if !m.mmu.smc_pages.is_empty() {
@@ -111,15 +131,22 @@ impl Interp {
             if let Some(exit) = self.service(m, &limits) {
                 return exit;
             }
-            rounds = rounds.wrapping_add(1);
-            if rounds % 4096 == 0 && limits.timeout.is_some_and(|t| started.elapsed() >= t) {
-                return Exit::Timeout;
+            turns = turns.wrapping_add(1);
+            if let Some(timeout) = limits.timeout {
+                let due = turns % TIME_CHECK_TURNS == 0 || m.clock.retired >= next_time_check;
+                // A halted turn may have slept (`--realtime`): read it too.
+                if due || m.cpu.halted != 0 {
+                    if started.elapsed() >= timeout {
+                        return Exit::Timeout;
+                    }
+                    next_time_check = m.clock.retired.saturating_add(TIME_CHECK_INSNS);
+                }
             }
             if m.cpu.halted != 0 {
                 continue;
             }
             let stop_at = m.clock.retired_at(self.deadline).min(limits.max_insns.unwrap_or(u64::MAX));
-            let budget = stop_at.saturating_sub(m.clock.retired).max(1);
+            let budget = stop_at.saturating_sub(m.clock.retired).clamp(1, MAX_TURN);
             if !accel.try_run(self, m, budget) {
                 self.run_block(m, budget);
             }
@@ -196,9 +223,12 @@ impl Interp {
 
     /// Raises a fault at `eip`: the faulting instruction is where the
     /// handler returns to, and RF is set in the saved EFLAGS (SDM Vol. 3
-    /// §17.3.1.1).
+    /// §17.3.1.1). An instruction that stopped the run (unsupported, a
+    /// host failure) did not execute either: EIP stays on it, in every
+    /// engine, and nothing is delivered.
     pub(crate) fn fault(&mut self, m: &mut Machine, e: Exception, eip: u32) {
         if m.fatal.is_some() {
+            m.cpu.eip = eip;
             return;
         }
         self.stats.exceptions += 1;
@@ -266,6 +296,11 @@ impl Interp {
         let tf = m.cpu.eflags & flags::TF != 0 && m.cpu.int_shadow == 0;
         m.cpu.int_shadow = 0;
         m.cpu.eip = insn.next_ip32();
+        // Single-stepping traps after every iteration of a REP string
+        // instruction, as hardware and QEMU do (tests/single_step.rs): one
+        // iteration, then the #DB with EIP still at the instruction until
+        // ECX runs out.
+        let budget = if tf { 1 } else { budget };
         if let Err(e) = run(m, insn, budget) {
             self.fault(m, e, eip);
             return false;

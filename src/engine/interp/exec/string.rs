@@ -94,8 +94,9 @@ pub fn run(m: &mut Machine, i: &Instruction, op: Str, len: u32, budget: u64, ins
 
 /// Many iterations of REP MOVS or REP STOS at once, when nothing can
 /// interrupt them: 32-bit addressing, every byte of both ranges within the
-/// segment limits, mapped (with paging, up to the end of the current page
-/// of each range) and in RAM. Iterations run element by element
+/// segment limits, mapped (with paging, every byte in the one linear page
+/// of each range's first element, which is walked with the access's
+/// rights) and in RAM. Iterations run element by element
 /// on RAM in the instruction's own order, so overlapping copies replicate
 /// exactly as on hardware; stores into pages holding code are reported to
 /// the MMU as usual. Returns the iterations done (0: take the slow path).
@@ -107,11 +108,17 @@ fn bulk(m: &mut Machine, i: &Instruction, op: Str, len: u32, r: &Regs, budget: u
     let src_seg = super::super::operand::seg_of(i.memory_segment());
     let mut count = (m.cpu.gpr[reg::ECX] as u64).min(budget).min(1 << 20) as u32;
     if m.cpu.paging() {
-        // With paging, only as many elements as stay within the current
-        // page of each range: one translation per page covers them.
+        // With paging, only as many elements as lie wholly within the
+        // page of each range's first element: one translation, whose
+        // rights the walk checks, then covers every byte. An element that
+        // straddles into the next page (the first one, in either
+        // direction: going down, the rest lie below it) leaves it to the
+        // slow path, which checks both pages before touching either.
         let room = |m: &Machine, seg: Seg, off: u32| {
             let at = m.cpu.seg(seg).base.wrapping_add(off) & 0xfff;
-            if down {
+            if at + len > 4096 {
+                0
+            } else if down {
                 (at + len) / len
             } else {
                 (4096 - at) / len
