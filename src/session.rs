@@ -348,6 +348,7 @@ impl Outcome {
         let _ = writeln!(s, "exceptions             {}", i.exceptions);
         let _ = writeln!(s, "interrupts             {}", i.interrupts);
         let _ = writeln!(s, "smc invalidations      {}", i.smc_invalidations);
+        let _ = writeln!(s, "decode cache flushes   {} (started over at its budget)", i.decode_cache_flushes);
         let _ = writeln!(s, "tlb hits / misses      {} / {}", mmu.tlb_hits, mmu.tlb_misses);
         let _ = writeln!(s, "tlb flushes            {}", mmu.tlb_flushes);
         let _ = writeln!(s, "unknown port accesses  {}", self.machine.platform.unknown_port_accesses);

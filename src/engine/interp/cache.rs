@@ -78,12 +78,23 @@ pub type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 /// The most instructions one block holds.
 pub const MAX_BLOCK: usize = 64;
 
+/// The most decoded instructions the cache holds (each about 50 bytes with
+/// its share of the maps: some 64 MiB in all). A guest can make the cache
+/// decode a block at every byte of its RAM; past this budget the cache
+/// starts over (everything is dropped at once, as the translation cache
+/// does), so host memory stays bounded whatever the guest runs.
+pub const MAX_CACHED_INSNS: usize = 1 << 20;
+
 /// Decoded blocks by key, and which keys start in each physical page.
 pub struct DecodeCache {
     /// A direct-mapped array in front of the map: most lookups hit here.
     front: Vec<Option<(BlockKey, Rc<Block>)>>,
     blocks: Map<BlockKey, Rc<Block>>,
     by_page: Map<u32, Vec<BlockKey>>,
+    /// Instructions in `blocks`.
+    cached_insns: usize,
+    /// Times the cache started over at `MAX_CACHED_INSNS`.
+    pub flushes: u64,
     pub enabled: bool,
 }
 
@@ -124,7 +135,14 @@ pub fn ends_block(i: &Instruction) -> bool {
 
 impl DecodeCache {
     pub fn new(enabled: bool) -> DecodeCache {
-        DecodeCache { front: vec![None; FRONT], blocks: Map::default(), by_page: Map::default(), enabled }
+        DecodeCache {
+            front: vec![None; FRONT],
+            blocks: Map::default(),
+            by_page: Map::default(),
+            cached_insns: 0,
+            flushes: 0,
+            enabled,
+        }
     }
 
     /// The cached block at `key`.
@@ -162,9 +180,17 @@ impl DecodeCache {
         if insns.is_empty() {
             return None;
         }
+        let n = insns.len();
         let block = Rc::new(Block { insns });
         if self.enabled {
-            self.blocks.insert(key, block.clone());
+            if self.cached_insns + n > MAX_CACHED_INSNS {
+                self.clear();
+                self.flushes += 1;
+            }
+            self.cached_insns += n;
+            if let Some(old) = self.blocks.insert(key, block.clone()) {
+                self.cached_insns -= old.insns.len();
+            }
             self.by_page.entry(key.phys >> 12).or_default().push(key);
         }
         Some(block)
@@ -174,7 +200,9 @@ impl DecodeCache {
     pub fn invalidate_page(&mut self, page: u32) -> usize {
         let keys = self.by_page.remove(&page).unwrap_or_default();
         for k in &keys {
-            self.blocks.remove(k);
+            if let Some(b) = self.blocks.remove(k) {
+                self.cached_insns -= b.insns.len();
+            }
             let slot = &mut self.front[front_index(k)];
             if slot.as_ref().is_some_and(|(sk, _)| sk == k) {
                 *slot = None;
@@ -188,6 +216,12 @@ impl DecodeCache {
         self.front.iter_mut().for_each(|e| *e = None);
         self.blocks.clear();
         self.by_page.clear();
+        self.cached_insns = 0;
+    }
+
+    /// Decoded instructions held.
+    pub fn cached_insns(&self) -> usize {
+        self.cached_insns
     }
 
     /// Number of cached blocks.

@@ -39,6 +39,9 @@ pub struct InterpStats {
     pub exceptions: u64,
     pub interrupts: u64,
     pub smc_invalidations: u64,
+    /// Times the decode cache started over at its budget
+    /// (`cache::MAX_CACHED_INSNS`).
+    pub decode_cache_flushes: u64,
 }
 
 /// The most instructions one turn of the run loop may retire (a block, a
@@ -279,8 +282,14 @@ impl Interp {
         let bytes = m.ram.slice(phys, end.saturating_sub(phys.0) as usize).unwrap_or(&[]);
         let b = self.cache.decode(key, bytes, m.monitor.is_some())?;
         self.stats.blocks_decoded += 1;
+        self.stats.decode_cache_flushes = self.cache.flushes;
         m.mmu.mark_code(phys.page());
         Some(b)
+    }
+
+    /// Decoded instructions the cache holds now.
+    pub fn cached_insns(&self) -> usize {
+        self.cache.cached_insns()
     }
 
     /// Executes one instruction; false if the block must end (fault,
