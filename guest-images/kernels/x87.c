@@ -1090,11 +1090,19 @@ static void environment(void)
     tprintf(" |");
     rec(M_ALL);
     tprintf(" cw=%04x\n", x87_sv.cw & 0xffff);
-    /* A result after FRSTOR uses the restored RC: 1/3 rounded toward zero. */
+    /* The restored image has all eight registers in use: pushing now is a
+     * stack overflow. */
     x87_a = V(P1);
     x87_b = V(THREE);
     asm volatile("fninit\n\tfrstor x87_env\n\tfldt x87_b\n\tfldt x87_a\n\tfdiv %%st(1), %%st\n\tfnsave x87_sv"
                  ::: "memory");
+    tprintf("after frstor (all tags valid) push:");
+    rec(M_ARITH);
+    tprintf("\n");
+    /* A result after FRSTOR uses the restored RC (toward zero): two
+     * registers freed first, then 1/3. */
+    asm volatile("fninit\n\tfrstor x87_env\n\tffree %%st(7)\n\tffree %%st(6)\n\tfldt x87_b\n\t"
+                 "fldt x87_a\n\tfdiv %%st(1), %%st\n\tfnsave x87_sv" ::: "memory");
     tprintf("after frstor (rc zero) 1/3:");
     rec(M_ARITH);
     tprintf("\n");
