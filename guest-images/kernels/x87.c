@@ -96,8 +96,11 @@ typedef void (*tfn)(void);
 #define V_PSDEN { 0x00000001, 0x80000000, 0x0000 }
 #define V_PSNAN { 0x00000001, 0x40000000, 0x7fff }
 #define V_PSINF { 0, 0x00000000, 0x7fff }
+#define V_TINY { 0, 0x80000000, 0x3ff5 }
+#define V_BIG24 { 0, 0x80000080, 0x4017 }
+#define V_NSNAN { 0x00000001, 0xb0000000, 0xffff }
 enum {
-    PZ, NZ, P1, M15, PDEN, NDEN, PINF, NINF, QNAN, NQNAN, SNAN, UNN, MAX, MINN, THIRD, NTHIRD, PI, THREE, TWO, HALF, NHALF, PSDEN, PSNAN, PSINF,
+    PZ, NZ, P1, M15, PDEN, NDEN, PINF, NINF, QNAN, NQNAN, SNAN, UNN, MAX, MINN, THIRD, NTHIRD, PI, THREE, TWO, HALF, NHALF, PSDEN, PSNAN, PSINF, NSNAN, TINY, BIG24,
     NVALS
 };
 static const struct {
@@ -128,6 +131,9 @@ static const struct {
     [PSDEN] = { "pseudoden", V_PSDEN },
     [PSNAN] = { "pseudonan", V_PSNAN },
     [PSINF] = { "pseudoinf", V_PSINF },
+    [NSNAN] = { "-snan", V_NSNAN },
+    [TINY] = { "2^-10", V_TINY },
+    [BIG24] = { "2^24+1", V_BIG24 },
 };
 static f80 V(int i) { return vals[i].v; }
 
@@ -222,7 +228,7 @@ static const struct {
 static const char *formn[7] = { "st,st(1)", "st(1),st", "p st(1),st", "m32", "m64", "m16int", "m32int" };
 
 /* Operands with special classes: every pair, register form, RC0/PC64. */
-static const int specials[] = { PZ, NZ, P1, M15, PDEN, NDEN, PINF, NINF, QNAN, NQNAN, SNAN, UNN };
+static const int specials[] = { PZ, NZ, P1, M15, PDEN, NDEN, PINF, NINF, QNAN, NQNAN, SNAN, NSNAN, UNN };
 #define NSPEC (int)(sizeof(specials) / sizeof(specials[0]))
 
 static void arith_specials(void)
@@ -284,6 +290,9 @@ static const struct {
     { "inf", PINF, NINF, 0xff800000, 0xfff00000, 0x00000000, 0xffff, 0x7fffffff },
     { "zeros", NZ, PZ, 0x00000000, 0x80000000, 0x00000000, 0, 0 },
     { "qnan", THIRD, QNAN, 0xffc00001, 0x7ff80000, 0x00000003, 0x7fff, 12345678 },
+    /* 2^-10 and 2^24+1 (m32: 2^23+1, m64 and m32int: 2^24+1): at PC24 the
+     * exact sum rounds once; converting the operand first would round twice */
+    { "dblround", TINY, BIG24, 0x4b000001, 0x41700000, 0x10000000, 0x7fff, 0x01000001 },
 };
 
 static void arith_forms(void)
@@ -305,6 +314,8 @@ static void arith_forms(void)
                 run(aops[op].f[f], CW(0, PC64), M_ARITH, 0);
                 tprintf(" |");
                 run(aops[op].f[f], CW(1, PC24), M_ARITH, 0);
+                tprintf(" |");
+                run(aops[op].f[f], CW(0, PC24), M_ARITH, 0);
                 tprintf("\n");
             }
 }
@@ -623,6 +634,7 @@ static void monadic(void)
         { 0x12345678, 0x9abcdef0, 0x4040 }, /* 2^65-ish: already integral */
         { 0x1, 0x80000000, 0x403e },        /* 2^63+1... integral (64 bits) */
         { 0, 0x80000080, 0x4017 },          /* 2^24+1: integral, PC24 must not round it */
+        { 0, 0x80000060, 0x4018 },          /* 2^25+1.5: 2^25+2 needs 26 bits: not rounded to PC */
         { 0x80000000, 0x80000001, 0x401f }, /* 2^32+2+0.5 */
         FV(PDEN), FV(NDEN), FV(NZ), FV(PINF), FV(QNAN), FV(SNAN), FV(UNN),
     };
