@@ -58,14 +58,21 @@ static void nm_handler(struct frame *f)
 
 /* #MF: record the status word, clear the exception, retry the waiting
  * instruction that reported it (it then executes normally). */
+u8 mf_env[28];
+u32 fip_fdiv;
+static volatile u32 seen_fip, seen_fop;
+
 static void mf_handler(struct frame *f)
 {
     u16 sw;
     seen_count++;
     seen_vec = f->vector;
     seen_eip = f->eip;
-    asm volatile("fnstsw %0\n\tfnclex" : "=m"(sw));
+    /* FNSTENV masks all exceptions after storing: reload the stored CW. */
+    asm volatile("fnstsw %0\n\tfnstenv mf_env\n\tfnclex\n\tfldcw mf_env" : "=m"(sw)::"memory");
     seen_sw = sw;
+    seen_fip = *(u32 *)(mf_env + 12);
+    seen_fop = *(u16 *)(mf_env + 18) & 0x7ff;
 }
 
 static void reset_seen(void) { seen_count = 0, seen_vec = seen_eip = seen_sw = 0xffffffff; }
@@ -233,12 +240,19 @@ static void test_mf(void)
     }
 
     /* The handler's view of the status word, kept this time. */
-    asm volatile("fninit\n\tfldcw %0\n\tfldz\n\tfld1\n\tfdiv %%st(1), %%st" ::"m"(cw_unmask_ze) : "memory");
+    asm volatile("fninit\n\tfldcw %0\n\tfldz\n\tfld1\n\tmovl $1f, fip_fdiv\n1:\t"
+                 "fdiv %%st(1), %%st" ::"m"(cw_unmask_ze) : "memory");
     asm volatile(AT "fwait\n2:" ::: "memory");
     {
-        u32 hsw = seen_sw;
+        u32 hsw = seen_sw, hfip = seen_fip, hfop = seen_fop;
         check_fault("unmasked ze: #MF at fwait", 16);
         check("unmasked ze: handler saw ze es b", hsw & SW_FLAGS, SW_B | SW_ES | SW_ZE);
+        /* The handler's FNSTENV points at the instruction that caused the
+         * exception, not the FWAIT that reported it (SDM 1 8.1.8: FIP/FOP
+         * are those of the last non-control instruction; FWAIT is a
+         * control instruction): FDIV ST(0),ST(1) = D8 F1 -> FOP 0x0F1. */
+        check("unmasked ze: handler's fip = the fdiv", hfip, fip_fdiv);
+        check("unmasked ze: handler's fop = fdiv st,st(1)", hfop, 0x0f1);
     }
     asm volatile("fnstsw %0\n\tfninit" : "=m"(sw)::"memory");
     check("unmasked ze: fnclex in handler cleared the flags", sw & SW_FLAGS, 0);

@@ -12,7 +12,7 @@
  * (EBX[6]): the fpu kernel checks the P6 behaviour instead (see its
  * header). Everything else must be "ok". On this project's host (Intel
  * family 6 model 0xA7, both CPUID bits set) only those FOP/FDP
- * lines differ. */
+ * lines differ (at an unmasked exception's SIGFPE the CPU has FOP too). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <setjmp.h>
@@ -25,6 +25,7 @@
 static sigjmp_buf jb;
 static volatile uint32_t sig_eip;
 static volatile int sig_count;
+static volatile uint32_t sig_fip, sig_fop;
 uint32_t lbl_a, lbl_b;
 unsigned char env[108], env2[108], mem64[8], smem[8];
 uint16_t cw_ze = 0x037b, cw_ie = 0x037e, cw_oe = 0x0377;
@@ -35,6 +36,12 @@ static void h(int s, siginfo_t *si, void *uc_)
 {
     ucontext_t *uc = uc_;
     sig_eip = uc->uc_mcontext.gregs[REG_EIP];
+    /* The FPU state at the signal: the FNSAVE-layout part (a 64-bit kernel
+     * puts the user CS, not FOP, into cssel), then at offset 110 the magic
+     * (0 = FXSR data follows) and at 112 the FXSAVE image, FOP at +6. */
+    const unsigned char *fp = (const unsigned char *)uc->uc_mcontext.fpregs;
+    sig_fip = uc->uc_mcontext.fpregs->ipoff;
+    sig_fop = *(const uint16_t *)(fp + 110) == 0 ? *(const uint16_t *)(fp + 112 + 6) & 0x7ff : 0xffff;
     sig_count++;
     siglongjmp(jb, 1);
 }
@@ -60,6 +67,12 @@ int main(void)
     P("ze: signal count", sig_count, 1);
     P("ze: eip at fld1", sig_eip, lbl_a);
     P("ze: sw flags", sw & 0x80ff, 0x8084);
+    sig_count = 0;
+    if (!sigsetjmp(jb, 1))
+        asm volatile("fninit\n\tfldcw cw_ze\n\tfldz\n\tfld1\n\tmovl $1f, lbl_b\n1:\tfdiv %%st(1), %%st\n\tmovl $2f, lbl_a\n2:\tfwait\n\tfninit" ::: "memory");
+    P("ze: #MF at fwait", sig_eip, lbl_a);
+    P("ze: fip at the #MF = the fdiv", sig_fip, lbl_b);
+    P("ze: fop at the #MF = fdiv st,st(1)", sig_fop, 0x0f1);
     /* destination unchanged */
     asm volatile("fninit\n\tfldcw cw_ze\n\tfldz\n\tfld1\n\tfdiv %%st(1), %%st\n\tfnclex\n\tfistps %0\n\tfninit" : "=m"(r0) :: "memory");
     P("ze: destination unchanged", r0, 1);
