@@ -25,7 +25,8 @@
 #   x87  its oracle is bin/x87-native (the real CPU); it has no expected/
 #        files. The native comparison below would be meaningless for it.
 #   fpu  expected/fpu.out and fpu.status are written from the SDM (every
-#        check passing), not by QEMU, which gets 31 of its checks wrong.
+#        check passing; ./sdm-expected.sh fpu), not by QEMU, which gets 31
+#        of its checks wrong.
 NOT_QEMU="x87 fpu"
 #
 # Usage: ./regen-expected.sh [--check] [NAME...]   (default: every bin/*.elf)
