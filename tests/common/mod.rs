@@ -15,6 +15,36 @@ pub use bt86::session::Capture;
 /// leave them out).
 pub const WORKLOADS: &[&str] = &["crc32", "sort", "sieve", "matmul", "bytecode", "lz", "memcpy"];
 
+/// Images for which QEMU is not the oracle: QEMU's x87 is not the real
+/// CPU's (its soft-float differs in rounding, flags and NaN choices, and it
+/// models neither #MF at the next waiting instruction nor the FPU pointers;
+/// guest-images/README.md "Not tested" lists what). They are left out of
+/// every comparison with QEMU (guest-images/regen-expected.sh skips them the
+/// same way, its NOT_QEMU list):
+///
+/// - `NATIVE_ORACLE`: the oracle is the real CPU, bin/NAME-native's stdout
+///   (the same object file as the kernel, linked as a static i386 Linux
+///   program); there are no expected/NAME files.
+pub const NATIVE_ORACLE: &[&str] = &["x87"];
+/// - `SDM_EXPECTED`: expected/NAME.out and .status are written from the
+///   SDM (every check passing), not by QEMU; the engines are compared with
+///   them like any other image, the live QEMU comparison leaves them out.
+pub const SDM_EXPECTED: &[&str] = &["fpu"];
+
+/// The images that have expected/NAME.out and .status files (all but
+/// NATIVE_ORACLE).
+pub fn expected_image_names() -> Vec<String> {
+    image_names().into_iter().filter(|n| !NATIVE_ORACLE.contains(&n.as_str())).collect()
+}
+
+/// The output of bin/NAME-native (the real CPU) and whether it exited 0.
+pub fn run_native(name: &str) -> Vec<u8> {
+    let native = images_dir().join("bin").join(format!("{name}-native"));
+    let out = Command::new(&native).output().unwrap_or_else(|e| panic!("run {}: {e}", native.display()));
+    assert!(out.status.success(), "{name}-native failed: {:?}", out.status);
+    out.stdout
+}
+
 /// The guest-images directory.
 pub fn images_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("guest-images")
