@@ -110,6 +110,13 @@ impl X87 {
         X87 { cw: cw::INIT, sw: 0, tw: 0xffff, fop: 0, fip: 0, fdp: 0, fcs: 0, fds: 0, regs: [[0; 10]; 8] }
     }
 
+    /// FNINIT: control, status and tag words and the pointers as at
+    /// [`init`](Self::init); the registers keep their contents (only their
+    /// tags say empty), as the hardware leaves them.
+    pub fn reinit(&mut self) {
+        *self = X87 { regs: self.regs, ..X87::init() };
+    }
+
     /// TOP, the physical register that is ST(0).
     #[inline]
     pub fn top(&self) -> usize {

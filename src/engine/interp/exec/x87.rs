@@ -5,7 +5,7 @@
 
 use super::super::operand::{ea, reg_write, seg_of};
 use crate::cpu::state::cr0;
-use crate::cpu::x87::{self, host, X87};
+use crate::cpu::x87::{self, host};
 use crate::cpu::{Exception, Fault, Seg};
 use crate::machine::Machine;
 use iced_x86::{Code, Encoder, Instruction, Mnemonic as M, OpKind, Register};
@@ -60,7 +60,7 @@ pub fn exec(m: &mut Machine, i: &Instruction) -> Fault<()> {
         pending(m)?;
     }
     match mn {
-        M::Fninit | M::Finit => m.cpu.fpu = X87::init(),
+        M::Fninit | M::Finit => m.cpu.fpu.reinit(),
         M::Fnclex | M::Fclex => m.cpu.fpu.clear_exceptions(),
         // Only the 8087 had interrupt enables; the 80287 real/protected
         // mode switch is a no-op on a 387 and later.
@@ -79,7 +79,7 @@ pub fn exec(m: &mut Machine, i: &Instruction) -> Fault<()> {
         }
         M::Fnsave | M::Fsave => {
             write_mem(m, i, &m.cpu.fpu.save(wide(i)))?;
-            m.cpu.fpu = X87::init();
+            m.cpu.fpu.reinit();
         }
         M::Fldenv | M::Frstor => {
             let len = i.memory_size().size();
