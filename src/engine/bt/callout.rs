@@ -135,7 +135,7 @@ impl Default for Context {
             start_retired: 0,
             start_budget: 0,
             calls: 0,
-            mode: super::Mode::Other,
+            mode: super::Mode::Other { cs_limit: 0 },
             by_mnemonic: vec![0; iced_x86::Mnemonic::values().count()],
             mmu_generation: 0,
             code32: true,
@@ -334,7 +334,7 @@ fn invlpg_synced(m: &mut Machine, s: &mut Scratch, ctx: &mut Context, i: &iced_x
 /// then the indirect-branch cache, keyed by EIP, stays right across a
 /// far transfer.
 fn flat(ctx: &Context) -> bool {
-    ctx.mode != super::Mode::Other
+    !matches!(ctx.mode, super::Mode::Other { .. })
 }
 
 /// Segment loads that do not end their block. They, control transfers and

@@ -218,7 +218,7 @@ fn path(interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Opti
     // Flat segments only: there a CS limit never falls inside a page.
     // `starts`: the blocks of the path since it last left its start.
     let mut starts = vec![key.eip];
-    while mode != Mode::Other && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
+    while !matches!(mode, Mode::Other { .. }) && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
         let Some(next) = successor(&insns[insns.len() - 1].insn) else { break };
         // In the same page (translations are dropped by the page they
         // start in).
@@ -280,7 +280,7 @@ fn inline_sensitive(m: &Machine, real_traps: bool) -> bool {
 fn mem_path(m: &Machine, mode: Mode, guarded: bool, linear: bool) -> MemPath {
     let tlb = offset_of!(Scratch, tlb) as i32;
     match mode {
-        Mode::Other => MemPath::None,
+        Mode::Other { .. } => MemPath::None,
         Mode::Physical if guarded => MemPath::Guarded,
         Mode::PagedUser | Mode::PagedSupervisor if linear => MemPath::Guarded,
         Mode::Physical => MemPath::Physical { ram_size: m.ram.size() },
@@ -316,7 +316,10 @@ fn layout() -> translator::Layout {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// Segments with bases or limits: every memory access is a callout.
-    Other,
+    /// The translation holds only instructions that lie wholly within the
+    /// CS limit it was made for (the next one faults, in the
+    /// interpreter), and is kept for that limit only.
+    Other { cs_limit: u32 },
     /// Paging off, flat segments: linear = physical, inline bounds check.
     Physical,
     /// Paging on, flat segments, CPL 3: the user inline TLB.
@@ -328,7 +331,7 @@ pub enum Mode {
 /// The memory mode the machine is in now.
 pub fn memory_mode(m: &Machine) -> Mode {
     if !flat_segments(m) {
-        Mode::Other
+        Mode::Other { cs_limit: m.cpu.seg(Seg::Cs).limit }
     } else if !m.cpu.paging() {
         Mode::Physical
     } else if m.cpu.cpl == 3 {
@@ -407,7 +410,7 @@ impl Bt {
             env,
             map: Map::default(),
             tlb_generation: (u64::MAX, u64::MAX, u64::MAX),
-            ibtc_mode: (Mode::Other, true),
+            ibtc_mode: (Mode::Other { cs_limit: 0 }, true),
             by_page: Map::default(),
             chains: Chains::default(),
             chaining: true,
@@ -510,7 +513,21 @@ impl Bt {
         let started = std::time::Instant::now();
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
-        let (insns, blocks) = path(interp, m, key, mode)?;
+        let (mut insns, blocks) = path(interp, m, key, mode)?;
+        if let Mode::Other { cs_limit } = mode {
+            // Only what lies wholly within the CS limit (SDM Vol. 3 §5.3):
+            // the first instruction past it faults in the interpreter.
+            let past = |g: &GuestInsn| {
+                let (start, end) = (g.insn.ip32(), g.insn.next_ip32().wrapping_sub(1));
+                end > cs_limit || end < start
+            };
+            if let Some(k) = insns.iter().position(past) {
+                insns.truncate(k);
+            }
+            if insns.is_empty() {
+                return None;
+            }
+        }
         let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
         if !self.buf.fits(t.bytes.len()) {
             self.flush();
@@ -561,7 +578,13 @@ impl Bt {
     /// cache, in address order.
     pub fn translated_keys(&self) -> Vec<(BlockKey, Mode)> {
         let mut keys: Vec<(BlockKey, Mode)> = self.map.keys().copied().collect();
-        keys.sort_by_key(|(k, m)| (k.phys, k.eip, k.code32, *m as u8));
+        let rank = |m: &Mode| match *m {
+            Mode::Other { cs_limit } => (0, cs_limit),
+            Mode::Physical => (1, 0),
+            Mode::PagedUser => (2, 0),
+            Mode::PagedSupervisor => (3, 0),
+        };
+        keys.sort_by_key(|(k, m)| (k.phys, k.eip, k.code32, rank(m)));
         keys
     }
 
@@ -708,7 +731,7 @@ impl Accel for Bt {
                 self.ensure_linear(m);
                 self.linear_policy(m);
             }
-            Mode::Other => {}
+            Mode::Other { .. } => {}
         }
         let (entry, indirect, len) = match self.map.get(&(key, mode)) {
             Some(t) => (t.entry, t.indirect, t.len),
