@@ -7,7 +7,7 @@
 //! operand is at `[rsi]`. This file holds the x87's one unsafe block, the
 //! call into a stub.
 
-use super::{SAVE32, X87};
+use super::X87;
 use crate::cpu::state::flags::{ARITH, FIXED1};
 use crate::engine::bt::codebuf::CodeBuffer;
 use iced_x86::{Code, Instruction, Register};
@@ -63,8 +63,8 @@ pub fn run(state: &mut X87, i: &Instruction, operand: &mut [u8; OPERAND], eflags
     if state.pending() {
         return Err("an x87 exception was pending when the host was to run an instruction".into());
     }
-    let mut image = [0u8; SAVE32];
-    image.copy_from_slice(&state.save(true));
+    let (fip, fcs, fop, fdp, fds) = (state.fip, state.fcs, state.fop, state.fdp, state.fds);
+    let image = state as *mut X87 as *mut u8;
     let flags = STUBS.with(|cell| -> Result<u64, String> {
         let mut cell = cell.borrow_mut();
         if cell.is_none() {
@@ -81,8 +81,9 @@ pub fn run(state: &mut X87, i: &Instruction, operand: &mut [u8; OPERAND], eflags
         // follows the System V ABI for `fn(image, operand, flags) ->
         // rflags`, touches no callee-saved register, loads RFLAGS from
         // `flags` with only the arithmetic flags and bit 1 set (no TF, DF
-        // or AC), reads and writes SAVE32 bytes at `image` (FRSTOR,
-        // FNSAVE: a local array of that size) and at most OPERAND bytes at
+        // or AC), reads and writes 108 bytes at `image` (FRSTOR,
+        // FNSAVE: `state`, an `X87`, which is exactly FNSAVE's 108-byte
+        // image and is borrowed mutably for the call) and at most OPERAND bytes at
         // `operand` (the instruction's one memory operand, an m80 at most:
         // the caller's array of that size), and leaves the x87 initialised
         // (FNSAVE) as the ABI expects. No exception is pending in the image
@@ -90,12 +91,11 @@ pub fn run(state: &mut X87, i: &Instruction, operand: &mut [u8; OPERAND], eflags
         // host FPU raises nothing.
         let rflags = unsafe {
             let f: extern "sysv64" fn(*mut u8, *mut u8, u64) -> u64 = std::mem::transmute(at);
-            f(image.as_mut_ptr(), operand.as_mut_ptr(), u64::from((eflags & ARITH) | FIXED1))
+            f(image, operand.as_mut_ptr(), u64::from((eflags & ARITH) | FIXED1))
         };
         Ok(rflags)
     })?;
-    let (fip, fcs, fop, fdp, fds) = (state.fip, state.fcs, state.fop, state.fdp, state.fds);
-    state.restore(&image, true);
+    // The host's FNSAVE wrote the host's pointers: the guest's go back.
     (state.fip, state.fcs, state.fop, state.fdp, state.fds) = (fip, fcs, fop, fdp, fds);
     Ok(flags as u32 & ARITH)
 }

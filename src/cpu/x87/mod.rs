@@ -37,9 +37,10 @@
 //!   guest state, before the host runs anything (with CR0.NE clear: IRQ 13,
 //!   and the instruction goes on as with IGNNE#, as QEMU does).
 //!
-//! The state is kept in the guest's own terms ([`X87`]: physical
-//! registers, full tag word, the pointers), converted to and from an
-//! FNSAVE image around each host instruction.
+//! The state ([`X87`]) is laid out as FNSAVE's 32-bit image, so the host's
+//! FRSTOR and FNSAVE work on it in place, in the interpreter's stubs and
+//! in translated code alike; after each host FNSAVE the guest's pointers
+//! are written back over the host's.
 
 pub mod host;
 
@@ -70,26 +71,35 @@ pub mod sw {
     pub const B: u16 = 1 << 15;
 }
 
-/// The x87 state of the guest CPU.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The x87 state of the guest CPU, laid out as FNSAVE's 32-bit image
+/// (SDM Vol. 1 Figure 8-11), so the host's FRSTOR and FNSAVE work on it
+/// in place (`host.rs`, and translated code). The fields are the guest's:
+/// after the host's FNSAVE the pointers are put back (the host's are host
+/// addresses), and the reserved halves are not part of the state
+/// (`PartialEq` leaves them out).
+#[derive(Clone, Debug)]
 #[repr(C)]
 pub struct X87 {
     pub cw: u16,
+    cw_hi: u16,
     pub sw: u16,
+    sw_hi: u16,
     /// The full tag word: two bits per physical register (0 valid, 1 zero,
     /// 2 special, 3 empty), register 0 in bits 1:0; always what the
     /// registers hold (FNSAVE on the host computes it, and so does
     /// loading one from memory).
     pub tw: u16,
+    tw_hi: u16,
+    pub fip: u32,
+    pub fcs: u16,
     /// The last non-control instruction's opcode, low 11 bits.
     pub fop: u16,
-    pub fip: u32,
     pub fdp: u32,
-    pub fcs: u16,
     pub fds: u16,
-    /// The physical registers R0..R7, 80 bits each, little-endian (ST(i)
-    /// is R((TOP + i) mod 8)).
-    pub regs: [[u8; 10]; 8],
+    fds_hi: u16,
+    /// ST(0)..ST(7), 80 bits each, little-endian, in stack order (physical
+    /// register R((TOP + i) mod 8) is ST(i)).
+    pub st: [[u8; 10]; 8],
 }
 
 /// The size of an FNSAVE image in the 32-bit protected-mode layout.
@@ -98,6 +108,17 @@ pub const SAVE32: usize = 108;
 pub const ENV32: usize = 28;
 pub const ENV16: usize = 14;
 
+const _: () = assert!(std::mem::size_of::<X87>() == SAVE32);
+
+impl PartialEq for X87 {
+    fn eq(&self, o: &X87) -> bool {
+        (self.cw, self.sw, self.tw, self.fip, self.fcs, self.fop & 0x7ff, self.fdp, self.fds, self.st)
+            == (o.cw, o.sw, o.tw, o.fip, o.fcs, o.fop & 0x7ff, o.fdp, o.fds, o.st)
+    }
+}
+
+impl Eq for X87 {}
+
 impl Default for X87 {
     fn default() -> Self {
         Self::init()
@@ -105,22 +126,50 @@ impl Default for X87 {
 }
 
 impl X87 {
-    /// The state after FNINIT (also bt86's state at boot, as QEMU's).
+    /// The state after FNINIT, with every register zero (bt86's state at
+    /// boot, as QEMU's).
     pub fn init() -> X87 {
-        X87 { cw: cw::INIT, sw: 0, tw: 0xffff, fop: 0, fip: 0, fdp: 0, fcs: 0, fds: 0, regs: [[0; 10]; 8] }
+        X87 {
+            cw: cw::INIT,
+            cw_hi: 0xffff,
+            sw: 0,
+            sw_hi: 0xffff,
+            tw: 0xffff,
+            tw_hi: 0xffff,
+            fip: 0,
+            fcs: 0,
+            fop: 0,
+            fdp: 0,
+            fds: 0,
+            fds_hi: 0xffff,
+            st: [[0; 10]; 8],
+        }
     }
 
     /// FNINIT: control, status and tag words and the pointers as at
-    /// [`init`](Self::init); the registers keep their contents (only their
-    /// tags say empty), as the hardware leaves them.
+    /// [`init`](Self::init); the physical registers keep their contents
+    /// (only their tags say empty), as the hardware leaves them.
     pub fn reinit(&mut self) {
-        *self = X87 { regs: self.regs, ..X87::init() };
+        let regs = self.physical();
+        *self = X87::init();
+        self.set_physical(&regs);
     }
 
     /// TOP, the physical register that is ST(0).
     #[inline]
     pub fn top(&self) -> usize {
         ((self.sw & sw::TOP) >> sw::TOP_SHIFT) as usize
+    }
+
+    /// The physical registers R0..R7.
+    pub fn physical(&self) -> [[u8; 10]; 8] {
+        std::array::from_fn(|r| self.st[(r + 8 - self.top()) & 7])
+    }
+
+    /// Sets the physical registers R0..R7 (under the current TOP).
+    fn set_physical(&mut self, regs: &[[u8; 10]; 8]) {
+        let top = self.top();
+        self.st = std::array::from_fn(|i| regs[(top + i) & 7]);
     }
 
     /// Whether an unmasked exception is pending: the next waiting
@@ -148,14 +197,16 @@ impl X87 {
     /// Takes the tag word from memory: only "empty" is kept, the other tags
     /// follow the registers' contents (as FLDENV and FRSTOR do).
     fn load_tags(&mut self, tw: u16) {
+        let regs = self.physical();
         self.tw = (0..8).fold(0, |acc, r| {
-            let t = if (tw >> (2 * r)) & 3 == 3 { 3 } else { tag_of(&self.regs[r]) };
+            let t = if (tw >> (2 * r)) & 3 == 3 { 3 } else { tag_of(&regs[r]) };
             acc | (t << (2 * r))
         });
     }
 
     /// The environment in the 32-bit (`ENV32` bytes) or 16-bit (`ENV16`)
-    /// protected-mode layout.
+    /// protected-mode layout; the 32-bit layout's reserved halves are
+    /// stored as 0xFFFF, as Intel CPUs store them.
     pub fn env(&self, wide: bool) -> Vec<u8> {
         let mut b = Vec::with_capacity(ENV32);
         if wide {
@@ -174,19 +225,27 @@ impl X87 {
         b
     }
 
-    /// Loads an environment in either layout (`wide`: 32-bit); the
-    /// registers stay.
-    pub fn load_env(&mut self, b: &[u8], wide: bool) {
+    /// The environment's fields from `b`; the tag word returned, not set.
+    fn set_env(&mut self, b: &[u8], wide: bool) -> u16 {
         let h = |k: usize| u16::from_le_bytes([b[k], b[k + 1]]);
         let d = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
-        let tw;
         if wide {
-            (self.cw, self.sw, tw) = (h(0), h(4), h(8));
+            (self.cw, self.sw) = (h(0), h(4));
             (self.fip, self.fcs, self.fop, self.fdp, self.fds) = (d(12), h(16), h(18) & 0x7ff, d(20), h(24));
+            h(8)
         } else {
-            (self.cw, self.sw, tw) = (h(0), h(2), h(4));
+            (self.cw, self.sw) = (h(0), h(2));
             (self.fip, self.fcs, self.fop, self.fdp, self.fds) = (h(6).into(), h(8), 0, h(10).into(), h(12));
+            h(4)
         }
+    }
+
+    /// FLDENV: loads an environment in either layout (`wide`: 32-bit); the
+    /// physical registers stay (a new TOP renames them).
+    pub fn load_env(&mut self, b: &[u8], wide: bool) {
+        let regs = self.physical();
+        let tw = self.set_env(b, wide);
+        self.set_physical(&regs);
         self.load_tags(tw);
         self.summarise();
     }
@@ -194,8 +253,8 @@ impl X87 {
     /// FNSAVE's image: the environment, then ST(0)..ST(7).
     pub fn save(&self, wide: bool) -> Vec<u8> {
         let mut b = self.env(wide);
-        for i in 0..8 {
-            b.extend_from_slice(&self.regs[(self.top() + i) & 7]);
+        for r in &self.st {
+            b.extend_from_slice(r);
         }
         b
     }
@@ -203,13 +262,12 @@ impl X87 {
     /// FRSTOR: the inverse of [`save`](Self::save).
     pub fn restore(&mut self, b: &[u8], wide: bool) {
         let env = if wide { ENV32 } else { ENV16 };
-        let top = ((u16::from_le_bytes([b[if wide { 4 } else { 2 }], b[if wide { 5 } else { 3 }]]) & sw::TOP)
-            >> sw::TOP_SHIFT) as usize;
-        for i in 0..8 {
-            let at = env + 10 * i;
-            self.regs[(top + i) & 7].copy_from_slice(&b[at..at + 10]);
+        let tw = self.set_env(b, wide);
+        for (i, r) in self.st.iter_mut().enumerate() {
+            r.copy_from_slice(&b[env + 10 * i..env + 10 * i + 10]);
         }
-        self.load_env(b, wide);
+        self.load_tags(tw);
+        self.summarise();
     }
 }
 
