@@ -87,11 +87,14 @@ fn exact_arithmetic_and_the_pointers_fnstenv_stores() {
 /// saved EIP, clears TS (CLTS) and returns to run the instruction again.
 /// Then with CR0.NE set and ZM clear, 1 / 0 leaves ZE pending, and the
 /// next waiting instruction (FWAIT) raises #MF; that handler logs its EIP,
-/// clears the exception (FNCLEX) and returns. Returns the code and the
-/// addresses of the #NM handler, the #MF handler, the FNINIT and the FWAIT.
-fn faults() -> Result<(Vec<u8>, [u32; 4]), IcedError> {
+/// clears the exception (FNCLEX) and returns. Then 1 / 0 again, and the
+/// next waiting instruction is FABS (which bt runs inline). Returns the
+/// code and the addresses of the #NM handler, the #MF handler, the FNINIT,
+/// the FWAIT and the FABS.
+fn faults() -> Result<(Vec<u8>, [u32; 5]), IcedError> {
     let mut a = CodeAssembler::new(32)?;
     let (mut nm, mut mf, mut init, mut wait) = (a.create_label(), a.create_label(), a.create_label(), a.create_label());
+    let mut fabs = a.create_label();
     a.mov(esp, 0xf000u32)?;
     a.mov(edi, LOG)?;
     a.mov(eax, cr0)?;
@@ -105,6 +108,11 @@ fn faults() -> Result<(Vec<u8>, [u32; 4]), IcedError> {
     a.fdivp(st1, st0)?; // 1 / 0: ZE, unmasked, left pending
     a.set_label(&mut wait)?;
     a.wait()?; // #MF
+    a.fld1()?;
+    a.fldz()?;
+    a.fdivp(st1, st0)?; // 1 / 0 again
+    a.set_label(&mut fabs)?;
+    a.fabs()?; // #MF
     a.fnstsw(ax)?;
     a.hlt()?;
     for (label, vector, clear) in [(&mut nm, 7u32, true), (&mut mf, 16, false)] {
@@ -121,13 +129,14 @@ fn faults() -> Result<(Vec<u8>, [u32; 4]), IcedError> {
         a.iretd()?;
     }
     let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
-    let at = [r.label_ip(&nm)?, r.label_ip(&mf)?, r.label_ip(&init)?, r.label_ip(&wait)?].map(|v| v as u32);
+    let at = [r.label_ip(&nm)?, r.label_ip(&mf)?, r.label_ip(&init)?, r.label_ip(&wait)?, r.label_ip(&fabs)?]
+        .map(|v| v as u32);
     Ok((r.inner.code_buffer, at))
 }
 
 #[test]
 fn nm_from_cr0_ts_and_mf_at_the_next_waiting_instruction() {
-    let (code, [nm, mf, init, wait]) = faults().expect("asm");
+    let (code, [nm, mf, init, wait, fabs]) = faults().expect("asm");
     let build = || {
         let mut m = machine(&code);
         guest::interrupt_gate(&mut m, IDT, 7, nm);
@@ -136,10 +145,10 @@ fn nm_from_cr0_ts_and_mf_at_the_next_waiting_instruction() {
     };
     let (exit, m) = compare_stopped(build, LIMITS, 30, 1).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(exit, Exit::HaltForever);
-    let log: Vec<u32> = (0..5).map(|k| m.ram.read_u32(PhysAddr(LOG + 4 * k))).collect();
+    let log: Vec<u32> = (0..7).map(|k| m.ram.read_u32(PhysAddr(LOG + 4 * k))).collect();
     // #NM is a fault at the FNINIT; #MF a fault at the FWAIT, not at the
-    // FDIVP that set ZE; nothing else.
-    assert_eq!(log, [init, 7, wait, 16, 0]);
+    // FDIVP that set ZE, and then at the FABS; nothing else.
+    assert_eq!(log, [init, 7, wait, 16, fabs, 16, 0]);
     // FNCLEX cleared the exception flags, SF, ES and B.
     assert_eq!(m.cpu.gpr[0] & 0x80ff, 0);
 }
@@ -179,4 +188,52 @@ fn without_cr0_ne_a_pending_exception_raises_irq13() {
     assert_eq!(m.ram.read_u32(PhysAddr(LOG)) & 0x20, 0x20, "IRQ 13 requested");
     let sw = m.ram.read_u32(PhysAddr(LOG + 4)) & 0xffff;
     assert_eq!(sw & 0x80bf, 0x8084, "ZE, ES and B still set: {sw:#x}");
+}
+
+/// A loop of register-stack x87 arithmetic (no memory operand): under bt
+/// it runs as host x87 code in the translation, not as callouts, and ends
+/// as under the interpreter. 1000 times: ST(0) = ST(0) * 1.5 - ST(0) / 2
+/// + 1 (= ST(0) + 1, exactly, for these values), with FXCH and FABS.
+fn register_loop() -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let mut top = a.create_label();
+    a.fninit()?;
+    a.fldz()?; // the sum
+    a.fld1()?;
+    a.fld1()?;
+    a.faddp(st1, st0)?; // 2
+    a.fld1()?;
+    a.fdivrp(st1, st0)?; // 1 / 2
+    a.mov(ecx, 1000u32)?;
+    a.set_label(&mut top)?;
+    a.fxch(st0, st1)?; // sum on top, 0.5 below
+    a.fld(st0)?;
+    a.fmul_2(st0, st2)?; // sum * 0.5
+    a.fsubp(st1, st0)?; // sum - sum / 2 = sum / 2
+    a.fadd_2(st0, st0)?; // sum
+    a.fld1()?;
+    a.faddp(st1, st0)?; // sum + 1
+    a.fabs()?;
+    a.fxch(st0, st1)?;
+    a.dec(ecx)?;
+    a.jnz(top)?;
+    a.fstp(st0)?; // drop 0.5
+    a.fistp(dword_ptr(DATA + 32))?;
+    a.hlt()?;
+    a.assemble(u64::from(CODE))
+}
+
+#[test]
+fn register_forms_run_inline_under_bt() {
+    let code = register_loop().expect("asm");
+    let (exit, m) = compare_stopped(|| machine(&code), LIMITS, 20, 397).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever);
+    assert_eq!(m.ram.read_u32(PhysAddr(DATA + 32)), 1000, "1000 exact increments");
+    let mut m = machine(&code);
+    let (exit, stats) = guest::run_bt(&mut m, LIMITS);
+    assert_eq!(exit, Exit::HaltForever);
+    assert_eq!(m.ram.read_u32(PhysAddr(DATA + 32)), 1000);
+    // Only the memory form (FISTP) and the control instruction (FNINIT)
+    // are callouts: the 9000 register-form instructions of the loop are not.
+    assert!(stats.callout_insns < 10, "{} callouts: {:?}", stats.callout_insns, stats.callouts_by_kind);
 }

@@ -292,9 +292,11 @@ pub struct CpuLayout {
     pub seg: usize,
     pub seg_size: usize,
     pub seg_base: usize,
+    pub seg_selector: usize,
     pub cr0: usize,
     pub cr3: usize,
     pub cpl: usize,
+    pub fpu: usize,
 }
 
 impl CpuLayout {
@@ -306,9 +308,11 @@ impl CpuLayout {
             seg: offset_of!(CpuState, seg),
             seg_size: std::mem::size_of::<Segment>(),
             seg_base: offset_of!(Segment, base),
+            seg_selector: offset_of!(Segment, selector),
             cr0: offset_of!(CpuState, cr0),
             cr3: offset_of!(CpuState, cr3),
             cpl: offset_of!(CpuState, cpl),
+            fpu: offset_of!(CpuState, fpu),
         }
     }
 }

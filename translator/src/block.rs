@@ -633,6 +633,9 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                 kind: SlowKind::RepMovs(copy),
             });
             kinds.push(Kind::Inline);
+        } else if let Some((slow, cont)) = crate::x87::emit(&mut e.ops, env, i) {
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None, kind: SlowKind::Memory });
+            kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
             let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize]);
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(site), kind: SlowKind::Divide });

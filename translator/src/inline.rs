@@ -66,7 +66,7 @@ pub fn has_inline(i: &Instruction) -> bool {
 
 /// Parks the guest's arithmetic flags in r10 (as `block` does: LAHF and
 /// SETO, guest EAX swapped back).
-fn park_flags(ops: &mut VecAssembler<X64Relocation>) {
+pub(crate) fn park_flags(ops: &mut VecAssembler<X64Relocation>) {
     asm!(ops
         ; mov r10, rax
         ; lahf
@@ -76,7 +76,7 @@ fn park_flags(ops: &mut VecAssembler<X64Relocation>) {
 }
 
 /// Puts back the flags `park_flags` parked in r10.
-fn unpark_flags(ops: &mut VecAssembler<X64Relocation>) {
+pub(crate) fn unpark_flags(ops: &mut VecAssembler<X64Relocation>) {
     asm!(ops
         ; xchg r10, rax
         ; add al, 0x7f

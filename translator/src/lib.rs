@@ -77,6 +77,10 @@ pub struct Layout {
     /// interrupt shadow (i64, in r13's form, window address; see
     /// `inline`).
     pub shadow_at: i32,
+    /// Offset of the guest x87 state: FNSAVE's 108-byte image (`x87`).
+    pub fpu: i32,
+    /// Offset of the guest CS selector (u16).
+    pub cs_selector: i32,
 }
 
 impl Layout {
@@ -100,6 +104,8 @@ impl Layout {
             cpl: 0x140,
             irq_pending: 0x60,
             shadow_at: 0x58,
+            fpu: 0x200,
+            cs_selector: 0x48,
         }
     }
 }

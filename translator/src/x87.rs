@@ -24,7 +24,26 @@
 //! instruction: the host would raise #MF (SIGFPE) inside the stub. The
 //! guest's #MF is decided before, from the guest state.
 
-use iced_x86::{Code, Encoder, Instruction, OpCodeTableKind, OpKind, Register};
+use crate::block::Env;
+use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+use iced_x86::{Code, Encoder, Instruction, Mnemonic as M, OpCodeTableKind, OpKind, Register};
+
+macro_rules! asm {
+    ($ops:ident $($t:tt)*) => {
+        dynasm!($ops ; .arch x64 $($t)*)
+    };
+}
+
+/// Offsets in the FNSAVE image (SDM Vol. 1 Figure 8-11).
+const SW: i32 = 4;
+const FIP: i32 = 12;
+const FCS: i32 = 16;
+const FOP: i32 = 18;
+const FDP: i32 = 20;
+const FDS: i32 = 24;
+/// CR0.EM | CR0.TS; SW.ES.
+const EM_TS: i8 = 0x0c;
+const ES: i8 = -0x80;
 
 /// Whether `code` is an x87 instruction: an escape opcode, D8–DF (iced
 /// gives the register forms' two bytes, D9C0 for FLD ST(i)).
@@ -33,6 +52,103 @@ pub fn is_escape(code: Code) -> bool {
     let oc = op.op_code();
     let first = if oc > 0xff { oc >> 8 } else { oc };
     op.table() == OpCodeTableKind::Normal && (0xd8..=0xdf).contains(&first)
+}
+
+/// The control instructions, which leave FIP, FCS, FOP, FDP and FDS
+/// alone (SDM Vol. 1 §8.1.8); all but FLDCW, FLDENV and FRSTOR also do
+/// not wait for a pending exception.
+pub fn is_control(mn: M) -> bool {
+    matches!(
+        mn,
+        M::Fninit
+            | M::Finit
+            | M::Fnclex
+            | M::Fclex
+            | M::Fnstcw
+            | M::Fstcw
+            | M::Fnstsw
+            | M::Fstsw
+            | M::Fnstenv
+            | M::Fstenv
+            | M::Fnsave
+            | M::Fsave
+            | M::Fldcw
+            | M::Fldenv
+            | M::Frstor
+            | M::Fneni
+            | M::Feni
+            | M::Fndisi
+            | M::Fdisi
+            | M::Fnsetpm
+            | M::Fsetpm
+    )
+}
+
+/// FOP for `i`: the low three bits of the escape byte and the ModR/M byte
+/// (the escape byte follows any prefixes), from `i` encoded again for the
+/// code size it was decoded in; 0 if it cannot be.
+pub fn fop(i: &Instruction) -> u16 {
+    let bitness = if i.code_size() == iced_x86::CodeSize::Code16 { 16 } else { 32 };
+    let mut e = Encoder::new(bitness);
+    if e.encode(i, i.ip()).is_err() {
+        return 0;
+    }
+    let bytes = e.take_buffer();
+    match bytes.iter().position(|b| (0xd8..=0xdf).contains(b)) {
+        Some(k) if k + 1 < bytes.len() => (u16::from(bytes[k] & 7) << 8) | u16::from(bytes[k + 1]),
+        _ => 0,
+    }
+}
+
+/// Emits an x87 instruction without a memory operand (and not a control
+/// instruction) inline: the guest FPU state loaded into the host FPU, the
+/// instruction itself, the state saved back with the guest's FIP, FCS and
+/// FOP (FDP and FDS kept). With CR0.EM or CR0.TS set or an exception
+/// pending it takes the slow path (the interpreter's handler raises #NM or
+/// #MF, or takes the legacy path), with the guest flags parked in r10 as
+/// for a memory access. Returns the slow path's labels, or `None` for an
+/// instruction this does not cover (it stays a callout).
+pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -> Option<(DynamicLabel, DynamicLabel)> {
+    if !is_escape(i.code())
+        || is_control(i.mnemonic())
+        || matches!(i.mnemonic(), M::Fisttp | M::Frstpm | M::Fnstdw | M::Fstdw | M::Fnstsg | M::Fstsg)
+        || (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory)
+    {
+        return None;
+    }
+    let mut e = Encoder::new(64);
+    e.encode(i, 0).ok()?;
+    let insn = e.take_buffer();
+    let (l, fpu) = (env.layout, env.layout.fpu);
+    let fop = fop(i) as i16;
+    let slow = ops.new_dynamic_label();
+    let cont = ops.new_dynamic_label();
+    crate::inline::park_flags(ops);
+    asm!(ops
+        ; mov r8, [r14 + l.state]
+        ; test BYTE [r8 + l.cr0], EM_TS
+        ; jnz =>slow
+        ; test BYTE [r8 + fpu + SW], ES
+        ; jnz =>slow
+    );
+    crate::inline::unpark_flags(ops);
+    asm!(ops
+        ; mov r9d, [r8 + fpu + FDP]
+        ; mov r11d, [r8 + fpu + FDS]
+        ; frstor [r8 + fpu]
+    );
+    ops.extend(insn);
+    asm!(ops
+        ; fnsave [r8 + fpu]
+        ; mov DWORD [r8 + fpu + FIP], i.ip32() as i32
+        ; mov [r8 + fpu + FDP], r9d
+        ; mov [r8 + fpu + FDS], r11d
+        ; movzx r9d, WORD [r8 + l.cs_selector]
+        ; mov [r8 + fpu + FCS], r9w
+        ; mov WORD [r8 + fpu + FOP], fop
+        ; =>cont
+    );
+    Some((slow, cont))
 }
 
 /// The stub for `i` (an x87 instruction), or `None` when iced cannot

@@ -8,7 +8,7 @@ use crate::cpu::state::cr0;
 use crate::cpu::x87::{self, host};
 use crate::cpu::{Exception, Fault, Seg};
 use crate::machine::Machine;
-use iced_x86::{Code, Encoder, Instruction, Mnemonic as M, OpKind, Register};
+use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
 
 /// The control instructions that do not wait for a pending exception.
 fn no_wait(mn: M) -> bool {
@@ -16,15 +16,6 @@ fn no_wait(mn: M) -> bool {
         mn,
         M::Fninit | M::Fnclex | M::Fnstcw | M::Fnstsw | M::Fnstenv | M::Fnsave | M::Fneni | M::Fndisi | M::Fnsetpm
     )
-}
-
-/// The control instructions: they leave FIP, FCS, FOP, FDP and FDS alone.
-fn control(mn: M) -> bool {
-    no_wait(mn)
-        || matches!(
-            mn,
-            M::Finit | M::Fclex | M::Fstcw | M::Fstsw | M::Fstenv | M::Fsave | M::Fldcw | M::Fldenv | M::Frstor
-        )
 }
 
 /// WAIT/FWAIT: #NM when CR0.MP and CR0.TS are both set; a pending
@@ -95,7 +86,7 @@ pub fn exec(m: &mut Machine, i: &Instruction) -> Fault<()> {
         M::Frstpm | M::Fnstdw | M::Fstdw | M::Fnstsg | M::Fstsg => return Err(Exception::InvalidOpcode),
         _ => compute(m, i)?,
     }
-    if !control(mn) {
+    if !translator::x87::is_control(mn) {
         pointers(m, i);
     }
     Ok(())
@@ -196,7 +187,7 @@ fn compute(m: &mut Machine, i: &Instruction) -> Fault<()> {
 /// FIP, FCS and FOP for a non-control instruction; FDP and FDS when it
 /// has a memory operand.
 fn pointers(m: &mut Machine, i: &Instruction) {
-    let fop = opcode(i, if m.cpu.code32() { 32 } else { 16 });
+    let fop = translator::x87::fop(i);
     let fcs = m.cpu.seg[Seg::Cs as usize].selector;
     let f = &mut m.cpu.fpu;
     (f.fip, f.fcs, f.fop) = (i.ip32(), fcs, fop);
@@ -205,19 +196,5 @@ fn pointers(m: &mut Machine, i: &Instruction) {
         let f = &mut m.cpu.fpu;
         f.fdp = off;
         f.fds = m.cpu.seg[seg as usize].selector;
-    }
-}
-
-/// FOP: the low three bits of the escape byte and the ModR/M byte, found
-/// by encoding the instruction again (the escape byte follows any prefixes).
-fn opcode(i: &Instruction, bitness: u32) -> u16 {
-    let mut e = Encoder::new(bitness);
-    if e.encode(i, u64::from(i.ip32())).is_err() {
-        return 0;
-    }
-    let bytes = e.take_buffer();
-    match bytes.iter().position(|b| (0xd8..=0xdf).contains(b)) {
-        Some(k) if k + 1 < bytes.len() => (u16::from(bytes[k] & 7) << 8) | u16::from(bytes[k + 1]),
-        _ => 0,
     }
 }
