@@ -235,6 +235,18 @@ fn parse_size(s: &str) -> Result<u32, String> {
 }
 
 fn main() -> ExitCode {
+    // An internal error (a bug, never a guest's doing) is one line, not a
+    // backtrace; where it is caught (a callout) the run ends with status 14.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("bt86: internal error{at}: {what}");
+    }));
     let cli = Cli::parse();
     let code = match cli.command {
         Some(Command::Run(args)) => run(args),

@@ -397,6 +397,16 @@ impl Outcome {
                 "bt budget exits        {} (blocks that could not cover their charge: a deadline, or the window's end)",
                 b.budget_exits
             );
+            let _ = writeln!(
+                s,
+                "bt views given up      {} (the host refused a mapping change, or the mapping budget ran out)",
+                b.views_given_up
+            );
+            let _ = writeln!(
+                s,
+                "bt view budget clears  {} (linear views started over at the mapping budget)",
+                b.view_budget_clears
+            );
             let _ = writeln!(s, "bt invalidations       {}", b.invalidations);
             let _ = writeln!(s, "bt flushes             {}", b.flushes);
             for (name, n) in &b.callouts_by_kind {

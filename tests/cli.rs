@@ -1,34 +1,13 @@
 //! The command line on bad input: a one-line message naming the cause and
 //! the documented even status, never a panic.
 
-use std::path::PathBuf;
+mod common;
+
+use common::multiboot_kernel as kernel;
 use std::process::{Command, Output};
 
 fn bt86(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bt86")).args(args).output().expect("run bt86")
-}
-
-/// A Multiboot a.out-kludge kernel loaded at 1 MiB whose code is `code`
-/// (the header's flag 16 says where everything goes, so no ELF is needed).
-fn kernel(name: &str, code: &[u8]) -> PathBuf {
-    const BASE: u32 = 0x10_0000;
-    let flags = 1u32 << 16;
-    let magic = 0x1bad_b002u32;
-    let header = [
-        magic,
-        flags,
-        0u32.wrapping_sub(magic.wrapping_add(flags)),
-        BASE,        // header_addr
-        BASE,        // load_addr
-        0,           // load_end_addr: the whole file
-        0,           // bss_end_addr: none
-        BASE + 0x20, // entry_addr
-    ];
-    let mut image: Vec<u8> = header.iter().flat_map(|w| w.to_le_bytes()).collect();
-    image.extend_from_slice(code);
-    let path = std::env::temp_dir().join(format!("bt86-cli-{}-{name}.bin", std::process::id()));
-    std::fs::write(&path, image).expect("write kernel");
-    path
 }
 
 fn check(out: &Output, status: i32, needle: &str) {

@@ -158,6 +158,27 @@ impl Default for Context {
 /// several; the extra ones are charged here. When the block is left
 /// early, what did not run is refunded.
 pub(super) extern "sysv64" fn interp_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
+    // A panic must not unwind into translated code (it would abort the
+    // process): it stops the run as a host failure (status 14).
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_callout(m, s))) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            // SAFETY: the same pointers `run_callout` was given; its
+            // references are gone with its frame.
+            let m = unsafe { &mut *m };
+            m.fatal = Some(crate::machine::Fatal::Host(format!("internal error in a callout: {what}")));
+            1
+        }
+    }
+}
+
+/// The callout itself (see [`interp_callout`]).
+fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     // SAFETY: the runtime's callout routine passes the state and scratch
     // pointers `codebuf::enter` was given, both valid and not otherwise in
     // use while translated code runs; `s.context` points at the engine's

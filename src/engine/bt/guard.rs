@@ -42,6 +42,17 @@ pub const ABOVE: usize = (1 << 35) + (1 << 31) + 8192;
 /// Bytes reserved per view (address space only: PROT_NONE, no memory).
 pub const RESERVE: usize = BELOW + ABOVE;
 
+/// Host mappings a view may make, bt86's own budget (no rlimit counts
+/// mappings, and `vm.max_map_count`, 65,530 by default, is machine-wide):
+/// a linear view maps at most this many pages before it starts over
+/// (everything unmapped at once), and a guest view whose read-only code
+/// pages split its RAM mapping into more pieces than this is given up for
+/// the bounds-checked path. `BT86_MAP_BUDGET` lowers it (the tests do).
+pub fn map_budget() -> usize {
+    const DEFAULT: usize = 8192;
+    std::env::var("BT86_MAP_BUDGET").ok().and_then(|v| v.parse().ok()).map_or(DEFAULT, |b: usize| b.clamp(1, DEFAULT))
+}
+
 /// The address space a view (guest or linear) takes: `RESERVE` bytes of
 /// PROT_NONE, its base `BELOW` bytes in, for one machine's RAM. Unmapped,
 /// with everything mapped inside it, when dropped.
@@ -108,6 +119,14 @@ pub struct GuestView {
     protected: Vec<u8>,
     /// `Mmu::code_changes` when the protections were last synced.
     synced: u64,
+    /// Pages whose protection differs from the page before: the RAM
+    /// mapping is in `edges + 1` pieces, each a host mapping.
+    edges: usize,
+    /// `map_budget()`, read once.
+    budget: usize,
+    /// The host refused a protection change, or the budget ran out: the
+    /// view no longer mirrors the code pages and must not be used.
+    broken: bool,
 }
 
 /// `len` bytes of PROT_NONE address space (at `at`, replacing what is
@@ -156,14 +175,25 @@ impl GuestView {
             // The space is unmapped as it drops.
             return Err(format!("cannot map guest RAM into the guest view: {}", std::io::Error::last_os_error()));
         }
-        Ok(GuestView { space, ram_size, protected: vec![0; ram_size.div_ceil(4096)], synced: 0 })
+        let pages = ram_size.div_ceil(4096);
+        Ok(GuestView {
+            space,
+            ram_size,
+            protected: vec![0; pages],
+            synced: 0,
+            edges: 0,
+            budget: map_budget(),
+            broken: false,
+        })
     }
 
     /// Makes the view's page protections match the MMU's code pages
     /// (`code`: one byte per page, non-zero = code) if they changed since
-    /// the last call (`changes`: `Mmu::code_changes`).
+    /// the last call (`changes`: `Mmu::code_changes`). If the host refuses
+    /// a change, or the pieces would pass the mapping budget, the view is
+    /// [`broken`](Self::broken) from then on.
     pub fn sync(&mut self, code: &[u8], changes: u64) {
-        if changes == self.synced {
+        if changes == self.synced || self.broken {
             return;
         }
         self.synced = changes;
@@ -178,7 +208,7 @@ impl GuestView {
             // A run of pages that all change the same way, in one call.
             let start = p;
             while p < pages && (code[p] != 0) == want && (self.protected[p] != 0) != want {
-                self.protected[p] = want as u8;
+                self.flip(p);
                 p += 1;
             }
             let prot = if want { libc::PROT_READ } else { libc::PROT_READ | libc::PROT_WRITE };
@@ -186,8 +216,27 @@ impl GuestView {
             // SAFETY: the range lies inside the RAM mapping at the start of
             // our reservation (pages below `ram_size`); only its protection
             // changes.
-            unsafe { libc::mprotect(self.space.base.add(start * 4096) as *mut libc::c_void, len, prot) };
+            let r = unsafe { libc::mprotect(self.space.base.add(start * 4096) as *mut libc::c_void, len, prot) };
+            if r != 0 || self.edges > self.budget {
+                self.broken = true;
+                return;
+            }
         }
+    }
+
+    /// Flips page `p`'s protection in `protected`, keeping `edges`.
+    fn flip(&mut self, p: usize) {
+        let differs = |v: &[u8], a: usize, b: usize| b < v.len() && (v[a] != 0) != (v[b] != 0);
+        let around = |v: &[u8]| (p > 0 && differs(v, p - 1, p)) as usize + differs(v, p, p + 1) as usize;
+        let before = around(&self.protected);
+        self.protected[p] ^= 1;
+        self.edges = self.edges + around(&self.protected) - before;
+    }
+
+    /// Whether the view stopped mirroring the code pages: it must be
+    /// dropped (the bounds-checked path takes over).
+    pub fn broken(&self) -> bool {
+        self.broken
     }
 }
 
@@ -218,6 +267,13 @@ pub struct LinearView {
     /// Pages mapped again after they had been unmapped (by INVLPG or a
     /// flush): what page-table churn costs this view.
     churn: u64,
+    /// `map_budget()`, read once.
+    budget: usize,
+    /// Times the view started over at its budget.
+    pub budget_clears: u64,
+    /// The host refused to unmap (re-reserve) or re-protect: stale pages
+    /// may remain, so the view must not be used again.
+    broken: bool,
 }
 
 impl LinearView {
@@ -231,6 +287,9 @@ impl LinearView {
             code_synced: 0,
             seen: vec![0; 1 << 14],
             churn: 0,
+            budget: map_budget(),
+            budget_clears: 0,
+            broken: false,
         })
     }
 
@@ -239,13 +298,23 @@ impl LinearView {
         self.churn
     }
 
+    /// Whether the view may hold stale pages: it must be dropped.
+    pub fn broken(&self) -> bool {
+        self.broken
+    }
+
     /// Maps linear page `lin` to physical page `phys` (which must lie in
-    /// RAM), writable or read-only. If the host refuses (it limits the
-    /// mappings a process has), the view is emptied and the page mapped
-    /// into the empty view; false if even that fails.
+    /// RAM), writable or read-only. With `map_budget()` pages mapped the
+    /// view starts over first; if the host refuses (it limits the mappings
+    /// a process has), the view is emptied and the page mapped into the
+    /// empty view; false if even that fails.
     pub fn map(&mut self, lin: u32, phys: u32, writable: bool) -> bool {
-        if (phys as u64 + 1) << 12 > self.ram_size {
+        if (phys as u64 + 1) << 12 > self.ram_size || self.broken {
             return false;
+        }
+        if self.mapped.len() >= self.budget && !self.mapped.contains_key(&lin) {
+            self.clear();
+            self.budget_clears += 1;
         }
         if self.mapped.get(&lin) == Some(&(phys, writable)) {
             return true;
@@ -253,6 +322,9 @@ impl LinearView {
         for attempt in 0..2 {
             if attempt == 1 {
                 self.clear();
+            }
+            if self.broken {
+                return false;
             }
             let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
             // SAFETY: one page inside our own reservation (linear page
@@ -300,9 +372,11 @@ impl LinearView {
             return;
         }
         self.mapped.clear();
-        // The whole reservation at once; on failure the old mappings
-        // would stay, so there is no way on but to stop.
-        self.space.clear().expect("re-reserving a linear view");
+        // The whole reservation at once; on failure the old mappings may
+        // stay, so the view is given up.
+        if self.space.clear().is_err() {
+            self.broken = true;
+        }
     }
 
     /// Makes writable pages that now hold code read-only (`code`: one
@@ -318,13 +392,17 @@ impl LinearView {
                 e.1 = false;
                 // SAFETY: a page of our own reservation that is mapped
                 // (from the RAM memfd); only its protection changes.
-                unsafe {
+                let r = unsafe {
                     libc::mprotect(
                         self.space.base.add((lin as usize) << 12) as *mut libc::c_void,
                         4096,
                         libc::PROT_READ,
                     )
                 };
+                if r != 0 {
+                    // Still writable: a store into code would go unseen.
+                    self.broken = true;
+                }
             }
         }
     }

@@ -71,6 +71,11 @@ pub struct BtStats {
     /// Blocks that could not cover their charge (a fault in the budget
     /// window) and left, refunded.
     pub budget_exits: u64,
+    /// Guest or linear views given up (the host refused a mapping change,
+    /// or the mapping budget ran out): the checked paths took over.
+    pub views_given_up: u64,
+    /// Times a linear view started over at the mapping budget.
+    pub view_budget_clears: u64,
     pub invalidations: u64,
     pub flushes: u64,
     pub insns_in_translated_blocks: u64,
@@ -485,6 +490,7 @@ impl Bt {
         self.stats.chains = self.chains.links;
         self.stats.guest_view_faults = self.sites.mem_faults();
         self.stats.budget_exits = self.sites.budget_faults();
+        self.stats.view_budget_clears = self.ctx.linear.iter().flatten().map(|v| v.budget_clears).sum();
         let mut kinds: Vec<(String, u64)> = iced_x86::Mnemonic::values()
             .zip(self.ctx.by_mnemonic.iter())
             .filter(|(_, &n)| n > 0)
@@ -687,6 +693,31 @@ impl Bt {
     /// Drops inline-TLB and indirect-branch-cache entries the MMU no
     /// longer vouches for: all of them after a flush of the whole TLB,
     /// those of the pages INVLPG named otherwise.
+    /// Drops a guest or linear view the host stopped cooperating on (a
+    /// refused protection change or unmap) or whose mappings outgrew the
+    /// budget (`guard::map_budget`): translations made for it go too, and
+    /// the bounds-checked path and the inline TLB take over for good.
+    /// Whether one was dropped.
+    fn give_up_broken_views(&mut self) -> bool {
+        let mut dropped = false;
+        if self.view.as_ref().is_some_and(|v| v.broken()) {
+            self.view = None;
+            self.guard = false;
+            dropped = true;
+        }
+        if self.ctx.linear.as_ref().is_some_and(|v| v.iter().any(|v| v.broken())) {
+            self.ctx.linear = None;
+            self.ctx.linear_on = false;
+            self.linear = false;
+            dropped = true;
+        }
+        if dropped {
+            self.stats.views_given_up += 1;
+            self.flush();
+        }
+        dropped
+    }
+
     fn sync_tlb(&mut self, m: &mut Machine) {
         let (gen, full, code) = (m.mmu.generation, m.mmu.full_generation, m.mmu.code_generation);
         if gen != self.tlb_generation.0 {
@@ -750,6 +781,13 @@ impl Accel for Bt {
             return false;
         }
         self.sync_tlb(m);
+        if let (Some(v), Mode::Physical) = (self.view.as_mut(), mode) {
+            v.sync(m.mmu.code_pages(), m.mmu.code_changes);
+        }
+        if self.give_up_broken_views() {
+            self.stats.interp_fallbacks += 1;
+            return false;
+        }
         if (mode, key.code32) != self.ibtc_mode {
             self.clear_ibtc();
             self.ibtc_mode = (mode, key.code32);
@@ -781,10 +819,7 @@ impl Accel for Bt {
             m.cpu.int_shadow = 0;
         }
         let membase = match (&mut self.view, &self.ctx.linear, mode) {
-            (Some(v), _, Mode::Physical) => {
-                v.sync(m.mmu.code_pages(), m.mmu.code_changes);
-                v.space.base()
-            }
+            (Some(v), _, Mode::Physical) => v.space.base(),
             (_, Some(v), Mode::PagedUser) if self.ctx.linear_on => v[0].space.base(),
             (_, Some(v), Mode::PagedSupervisor) if self.ctx.linear_on => v[1].space.base(),
             _ => m.ram.bytes_mut().as_mut_ptr(),
