@@ -37,8 +37,25 @@ const LIMITS: Limits = Limits { max_insns: Some(100_000), timeout: None, max_exc
 /// (4.5); fstp qword [DATA+16]; fnstenv [ENV]; fnstsw ax; hlt. Returns the
 /// code and the address of the FSTP.
 fn arithmetic() -> Result<(Vec<u8>, u32), IcedError> {
+    arithmetic_with(false)
+}
+
+/// `arithmetic`, with paging on first (`paging`: one identity 4 MiB page,
+/// so the memory operands go through the linear views under bt).
+fn arithmetic_with(paging: bool) -> Result<(Vec<u8>, u32), IcedError> {
     let mut a = CodeAssembler::new(32)?;
     let mut fstp = a.create_label();
+    if paging {
+        a.mov(dword_ptr(0x10000), 0x83u32)?; // PDE 0: 4 MiB, present, writable
+        a.mov(eax, cr4)?;
+        a.or(eax, 0x10)?;
+        a.mov(cr4, eax)?;
+        a.mov(eax, 0x10000u32)?;
+        a.mov(cr3, eax)?;
+        a.mov(eax, cr0)?;
+        a.or(eax, 0x8000_0000u32 as i32)?;
+        a.mov(cr0, eax)?;
+    }
     a.fninit()?;
     a.fld1()?;
     a.fild(dword_ptr(DATA))?;
@@ -233,7 +250,21 @@ fn register_forms_run_inline_under_bt() {
     let (exit, stats) = guest::run_bt(&mut m, LIMITS);
     assert_eq!(exit, Exit::HaltForever);
     assert_eq!(m.ram.read_u32(PhysAddr(DATA + 32)), 1000);
-    // Only the memory form (FISTP) and the control instruction (FNINIT)
-    // are callouts: the 9000 register-form instructions of the loop are not.
+    // At most the control instruction (FNINIT) is a callout: the 9000
+    // register-form instructions of the loop are not.
     assert!(stats.callout_insns < 10, "{} callouts: {:?}", stats.callout_insns, stats.callouts_by_kind);
+}
+
+#[test]
+fn memory_forms_with_paging_on() {
+    // The same arithmetic through the linear views (bt's guarded path with
+    // paging on) as under the interpreter, stopped at every instruction.
+    let (code, fstp) = arithmetic_with(true).expect("asm");
+    let (exit, m) = compare_stopped(|| machine(&code), LIMITS, 30, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever);
+    let mut got = [0u8; 8];
+    m.ram.read_bytes(PhysAddr(DATA + 16), &mut got);
+    assert_eq!(f64::from_le_bytes(got), 4.5);
+    assert_eq!(m.ram.read_u32(PhysAddr(ENV + 12)), fstp, "FIP");
+    assert_eq!(m.ram.read_u32(PhysAddr(ENV + 20)), DATA + 16, "FDP");
 }

@@ -633,8 +633,25 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                 kind: SlowKind::RepMovs(copy),
             });
             kinds.push(Kind::Inline);
-        } else if let Some((slow, cont)) = crate::x87::emit(&mut e.ops, env, i) {
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None, kind: SlowKind::Memory });
+        } else if let Some(x) = crate::x87::emit(&mut e.ops, env, i) {
+            slow_paths.push(SlowPath {
+                slow: x.checks,
+                cont: x.cont,
+                arg: g.arg,
+                index,
+                site: None,
+                kind: SlowKind::Memory,
+            });
+            if let Some((slow, site)) = x.site {
+                slow_paths.push(SlowPath {
+                    slow,
+                    cont: x.cont,
+                    arg: g.arg,
+                    index,
+                    site: Some(site),
+                    kind: SlowKind::Memory,
+                });
+            }
             kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
             let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize]);

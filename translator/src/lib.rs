@@ -79,8 +79,10 @@ pub struct Layout {
     pub shadow_at: i32,
     /// Offset of the guest x87 state: FNSAVE's 108-byte image (`x87`).
     pub fpu: i32,
-    /// Offset of the guest CS selector (u16).
-    pub cs_selector: i32,
+    /// Offset of the guest ES selector (u16); the other segment registers
+    /// follow every `seg_size` bytes in the order ES, CS, SS, DS, FS, GS.
+    pub seg_selector: i32,
+    pub seg_size: i32,
 }
 
 impl Layout {
@@ -105,7 +107,8 @@ impl Layout {
             irq_pending: 0x60,
             shadow_at: 0x58,
             fpu: 0x200,
-            cs_selector: 0x48,
+            seg_selector: 0x48,
+            seg_size: 12,
         }
     }
 }

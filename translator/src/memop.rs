@@ -175,6 +175,43 @@ pub fn direct_operand(i: &Instruction) -> Option<MemoryOperand> {
     Some(MemoryOperand::new(Register::R15, regs::map(r)?.full_register(), scale, disp, size, false, Register::None))
 }
 
+/// `lea r8d, [EA]` with the guest's address registers in their host
+/// registers (or `mov r8d, imm32` for an absolute address): the guest
+/// address of `i`'s memory operand, wrapping at 4 GiB as the guest's does.
+/// 32-bit addressing only; `None` when a register cannot be mapped.
+pub fn lea_r8(i: &Instruction) -> Option<HostBytes> {
+    let (b, x) = (i.memory_base(), i.memory_index());
+    if b.is_gpr16() || x.is_gpr16() || (b == Register::None && x == Register::None && i.memory_displ_size() == 2) {
+        return None;
+    }
+    if b == Register::None && x == Register::None {
+        return encode(&Instruction::with2(Code::Mov_r32_imm32, Register::R8D, i.memory_displacement32()).ok()?);
+    }
+    let m = MemoryOperand::new(
+        regs::map(b)?,
+        regs::map(x)?,
+        i.memory_index_scale(),
+        i.memory_displacement32() as i32 as i64,
+        if i.memory_displacement32() == 0 { 0 } else { 4 },
+        false,
+        Register::None,
+    );
+    encode(&Instruction::with2(Code::Lea_r32_m, Register::R8D, m).ok()?)
+}
+
+/// `i` with its memory operand at `[r15 + r8]` (r8: the guest address,
+/// r15: where guest address 0 is on the host) and no segment prefix.
+pub fn at_r15_r8(i: &Instruction) -> Option<HostBytes> {
+    let mut j = *i;
+    j.set_segment_prefix(Register::None);
+    j.set_memory_base(Register::R15);
+    j.set_memory_index(Register::R8);
+    j.set_memory_index_scale(1);
+    j.set_memory_displacement64(0);
+    j.set_memory_displ_size(0);
+    encode(&j)
+}
+
 /// Which of the two forms of the operation `plan_forms` encodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Forms {
@@ -232,20 +269,7 @@ pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
     if !regs::mappable(&used[..nused]) {
         return None;
     }
-    let lea = if b == Register::None && x == Register::None {
-        encode(&Instruction::with2(Code::Mov_r32_imm32, Register::R8D, i.memory_displacement32()).ok()?)?
-    } else {
-        let m = MemoryOperand::new(
-            regs::map(b)?,
-            regs::map(x)?,
-            i.memory_index_scale(),
-            i.memory_displacement32() as i32 as i64,
-            if i.memory_displacement32() == 0 { 0 } else { 4 },
-            false,
-            Register::None,
-        );
-        encode(&Instruction::with2(Code::Lea_r32_m, Register::R8D, m).ok()?)?
-    };
+    let lea = lea_r8(i)?;
     j.set_segment_prefix(Register::None);
     let direct = match direct_operand(i).filter(|_| forms != Forms::Host) {
         Some(m) => {

@@ -24,7 +24,8 @@
 //! instruction: the host would raise #MF (SIGFPE) inside the stub. The
 //! guest's #MF is decided before, from the guest state.
 
-use crate::block::Env;
+use crate::block::{Env, MemPath};
+use crate::memop;
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{Code, Encoder, Instruction, Mnemonic as M, OpCodeTableKind, OpKind, Register};
 
@@ -100,55 +101,107 @@ pub fn fop(i: &Instruction) -> u16 {
     }
 }
 
-/// Emits an x87 instruction without a memory operand (and not a control
-/// instruction) inline: the guest FPU state loaded into the host FPU, the
-/// instruction itself, the state saved back with the guest's FIP, FCS and
-/// FOP (FDP and FDS kept). With CR0.EM or CR0.TS set or an exception
-/// pending it takes the slow path (the interpreter's handler raises #NM or
-/// #MF, or takes the legacy path), with the guest flags parked in r10 as
-/// for a memory access. Returns the slow path's labels, or `None` for an
-/// instruction this does not cover (it stays a callout).
-pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -> Option<(DynamicLabel, DynamicLabel)> {
+/// The labels of an x87 instruction emitted inline (`emit`).
+pub struct Inline {
+    /// The slow path for CR0.EM or CR0.TS set or an exception pending,
+    /// entered with the guest flags parked in r10.
+    pub checks: DynamicLabel,
+    /// For a memory operand: the guarded access's offset, a memory site
+    /// whose fault (past RAM, a store into code, an unmapped page)
+    /// resumes at this label, flags untouched.
+    pub site: Option<(DynamicLabel, usize)>,
+    /// Where both slow paths go on.
+    pub cont: DynamicLabel,
+}
+
+/// Emits an x87 instruction (not a control instruction) inline: the
+/// guest FPU state loaded into the host FPU from the guest state, the
+/// instruction itself, the state saved back, and the guest's FIP, FCS and
+/// FOP written over the host's (with a memory operand FDP and FDS too,
+/// else they are kept):
+///
+/// ```text
+///   park flags; r9 = guest state
+///   CR0.EM|TS or SW.ES ─► checks: the callout (the interpreter raises
+///                         #NM or #MF, or takes the legacy path)
+///   flags back; (lea r8d, [EA])
+///   frstor [r9 + fpu]
+///   the instruction, its operand at [r15 + r8]   (a memory site)
+///   fnsave [r9 + fpu]; FIP, FCS, FOP (FDP = r8d, FDS) stored
+/// ```
+///
+/// A memory operand only on the guarded path (the guest or linear view,
+/// where a bad access faults) with 32-bit addressing and DS, ES or SS;
+/// anything else stays a callout (`None`).
+pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -> Option<Inline> {
     if !is_escape(i.code())
         || is_control(i.mnemonic())
         || matches!(i.mnemonic(), M::Fisttp | M::Frstpm | M::Fnstdw | M::Fstdw | M::Fnstsg | M::Fstsg)
-        || (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory)
     {
         return None;
     }
-    let mut e = Encoder::new(64);
-    e.encode(i, 0).ok()?;
-    let insn = e.take_buffer();
+    let mem = (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory);
+    let (lea, insn) = if mem {
+        let seg_ok = matches!(i.memory_segment(), Register::DS | Register::ES | Register::SS);
+        if env.mem != MemPath::Guarded || !seg_ok {
+            return None;
+        }
+        (Some(memop::lea_r8(i)?), memop::at_r15_r8(i)?.to_vec())
+    } else {
+        let mut e = Encoder::new(64);
+        e.encode(i, 0).ok()?;
+        (None, e.take_buffer())
+    };
     let (l, fpu) = (env.layout, env.layout.fpu);
+    let selector = |seg: Register| l.seg_selector + l.seg_size * (seg as i32 - Register::ES as i32);
     let fop = fop(i) as i16;
-    let slow = ops.new_dynamic_label();
+    let checks = ops.new_dynamic_label();
     let cont = ops.new_dynamic_label();
     crate::inline::park_flags(ops);
     asm!(ops
-        ; mov r8, [r14 + l.state]
-        ; test BYTE [r8 + l.cr0], EM_TS
-        ; jnz =>slow
-        ; test BYTE [r8 + fpu + SW], ES
-        ; jnz =>slow
+        ; mov r9, [r14 + l.state]
+        ; test BYTE [r9 + l.cr0], EM_TS
+        ; jnz =>checks
+        ; test BYTE [r9 + fpu + SW], ES
+        ; jnz =>checks
     );
     crate::inline::unpark_flags(ops);
-    asm!(ops
-        ; mov r9d, [r8 + fpu + FDP]
-        ; mov r11d, [r8 + fpu + FDS]
-        ; frstor [r8 + fpu]
-    );
+    match &lea {
+        Some(lea) => ops.extend(lea.iter().copied()),
+        None => asm!(ops
+            ; mov r8d, [r9 + fpu + FDP]
+            ; mov r11d, [r9 + fpu + FDS]
+        ),
+    }
+    asm!(ops ; frstor [r9 + fpu]);
+    let site = ops.offset().0;
     ops.extend(insn);
     asm!(ops
-        ; fnsave [r8 + fpu]
-        ; mov DWORD [r8 + fpu + FIP], i.ip32() as i32
-        ; mov [r8 + fpu + FDP], r9d
-        ; mov [r8 + fpu + FDS], r11d
-        ; movzx r9d, WORD [r8 + l.cs_selector]
-        ; mov [r8 + fpu + FCS], r9w
-        ; mov WORD [r8 + fpu + FOP], fop
+        ; fnsave [r9 + fpu]
+        ; mov DWORD [r9 + fpu + FIP], i.ip32() as i32
+        ; mov WORD [r9 + fpu + FOP], fop
+    );
+    if mem {
+        let data_sel = selector(i.memory_segment());
+        asm!(ops
+            ; mov [r9 + fpu + FDP], r8d
+            ; movzx r11d, WORD [r9 + data_sel]
+            ; mov [r9 + fpu + FDS], r11w
+        );
+    } else {
+        asm!(ops
+            ; mov [r9 + fpu + FDP], r8d
+            ; mov [r9 + fpu + FDS], r11d
+        );
+    }
+    let code_sel = selector(Register::CS);
+    asm!(ops
+        ; movzx r11d, WORD [r9 + code_sel]
+        ; mov [r9 + fpu + FCS], r11w
         ; =>cont
     );
-    Some((slow, cont))
+    let site = mem.then(|| (ops.new_dynamic_label(), site));
+    Some(Inline { checks, site, cont })
 }
 
 /// The stub for `i` (an x87 instruction), or `None` when iced cannot

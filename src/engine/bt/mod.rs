@@ -314,7 +314,8 @@ fn layout() -> translator::Layout {
         irq_pending: offset_of!(Scratch, irq_pending) as i32,
         shadow_at: offset_of!(Scratch, shadow_at) as i32,
         fpu: cpu.fpu as i32,
-        cs_selector: (cpu.seg + Seg::Cs as usize * cpu.seg_size + cpu.seg_selector) as i32,
+        seg_selector: (cpu.seg + cpu.seg_selector) as i32,
+        seg_size: cpu.seg_size as i32,
     }
 }
 
