@@ -75,7 +75,7 @@ fn rotate_flags(v: Vendor, s: &Shifted, eflags: u32) -> u32 {
     }
 }
 
-/// A single-operand shift or rotate of `a` by the masked count `n`.
+/// A shift or rotate of `a` by `count` (SHLD and SHRD add their source).
 #[inline]
 fn shifted(op: ShiftOp, w: Width, a: u32, count: Count, eflags: u32, r: u32, cf: u32) -> Shifted {
     Shifted {
@@ -208,17 +208,7 @@ pub fn shld(v: Vendor, w: Width, dest: u32, src: u32, count: Count, eflags: u32)
     };
     let r = ((t << n) >> (64 - w.bits())) as u32;
     let cf = ((t << (n - 1)) >> 63) as u32;
-    let sh = Shifted {
-        op: ShiftOp::Shld,
-        w,
-        n,
-        imm_to_register: count.imm_to_register,
-        a: d as u32,
-        src: s as u32,
-        cf_in: eflags & CF,
-        r,
-        cf,
-    };
+    let sh = Shifted { src: s as u32, ..shifted(ShiftOp::Shld, w, d as u32, count, eflags, r, cf) };
     (r, shift_flags(v, &sh, eflags))
 }
 
@@ -239,17 +229,7 @@ pub fn shrd(v: Vendor, w: Width, dest: u32, src: u32, count: Count, eflags: u32)
     };
     let r = (t >> n) as u32 & w.mask();
     let cf = (t >> (n - 1)) as u32 & 1;
-    let sh = Shifted {
-        op: ShiftOp::Shrd,
-        w,
-        n,
-        imm_to_register: count.imm_to_register,
-        a: d as u32,
-        src: s as u32,
-        cf_in: eflags & CF,
-        r,
-        cf,
-    };
+    let sh = Shifted { src: s as u32, ..shifted(ShiftOp::Shrd, w, d as u32, count, eflags, r, cf) };
     (r, shift_flags(v, &sh, eflags))
 }
 
