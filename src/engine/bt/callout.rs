@@ -122,6 +122,13 @@ impl Context {
         }
     }
 
+    /// Whether a linear view may hold stale pages (the host refused an
+    /// unmap or a protection change): translated code must leave at once,
+    /// and the dispatcher gives the views up (`Bt::give_up_broken_views`).
+    pub fn views_broken(&self) -> bool {
+        self.linear.as_ref().is_some_and(|v| v.iter().any(|v| v.broken()))
+    }
+
     /// Whether the indirect-branch cache may hold an EIP in one of `pages`.
     pub fn ibtc_holds_any(&self, pages: &[u32]) -> bool {
         self.ibtc_pages.len() > super::IBTC_PAGES || pages.iter().any(|p| self.ibtc_pages.contains(p))
@@ -236,7 +243,12 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
         // needs the run loop.
         s.budget += n - k - delta;
         let limit = interp.exception_limit.is_some_and(|l| interp.stats.exceptions >= l);
-        let go_on = m.fatal.is_none() && !limit && flat(ctx) && settled(m, ctx) && quiet(m, interp, None);
+        let go_on = m.fatal.is_none()
+            && !limit
+            && !ctx.views_broken()
+            && flat(ctx)
+            && settled(m, ctx)
+            && quiet(m, interp, None);
         return if go_on { 2 } else { 1 };
     }
     let mn = d.insn.mnemonic();
@@ -263,6 +275,7 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     let leave = !ok
         || overran
         || ctx.churn_due()
+        || ctx.views_broken()
         || branched
         || !m.mmu.smc_pages.is_empty()
         || m.cpu.int_shadow != 0
