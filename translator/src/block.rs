@@ -150,6 +150,10 @@ pub struct Translated {
     /// raises #DE exactly when the guest's would, and of the slow path its
     /// fault (SIGFPE) resumes at.
     pub div_sites: Vec<(usize, usize)>,
+    /// x87 sites (`translator::x87`): offset of each inline x87
+    /// instruction, whose host #MF (SIGFPE) or, with a memory operand,
+    /// page fault in a view resumes at the slow path's offset.
+    pub x87_sites: Vec<(usize, usize)>,
 }
 
 /// Offset of a translation's indirect entry (`Emitter::indirect_entry`),
@@ -272,6 +276,10 @@ enum SlowKind {
     Memory,
     /// A divide site (a host #DE).
     Divide,
+    /// An x87 site (a host #MF, or a page fault for a memory operand).
+    X87,
+    /// No site, and the flags were never parked: just the callout.
+    Plain,
     /// A host REP MOVS (`Emitter::rep_movs`): `site` is its budget probe;
     /// the copy at this offset is a memory site of its own, resuming at a
     /// fixup emitted just before the slow path, which falls into it.
@@ -634,24 +642,10 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             });
             kinds.push(Kind::Inline);
         } else if let Some(x) = crate::x87::emit(&mut e.ops, env, i) {
-            slow_paths.push(SlowPath {
-                slow: x.checks,
-                cont: x.cont,
-                arg: g.arg,
-                index,
-                site: None,
-                kind: SlowKind::Memory,
-            });
-            if let Some((slow, site)) = x.site {
-                slow_paths.push(SlowPath {
-                    slow,
-                    cont: x.cont,
-                    arg: g.arg,
-                    index,
-                    site: Some(site),
-                    kind: SlowKind::Memory,
-                });
-            }
+            let (cont, arg) = (x.cont, g.arg);
+            slow_paths.push(SlowPath { slow: x.checks, cont, arg, index, site: None, kind: SlowKind::Plain });
+            let (slow, site) = x.site;
+            slow_paths.push(SlowPath { slow, cont, arg, index, site: Some(site), kind: SlowKind::X87 });
             kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
             let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize]);
@@ -681,7 +675,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         }
         exits.extend(e.leave(target, own));
     }
-    let (mut mem_sites, mut div_sites) = (Vec::new(), Vec::new());
+    let (mut mem_sites, mut div_sites, mut x87_sites) = (Vec::new(), Vec::new(), Vec::new());
     for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
         if let SlowKind::RepMovs(copy) = p.kind {
@@ -691,7 +685,9 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         asm!(ops ; =>p.slow);
         match p.site {
             Some(site) if p.kind == SlowKind::Divide => div_sites.push((site, ops.offset().0)),
+            Some(site) if p.kind == SlowKind::X87 => x87_sites.push((site, ops.offset().0)),
             Some(site) => mem_sites.push((site, ops.offset().0)),
+            None if p.kind == SlowKind::Plain => {}
             None => restore_flags_from_r10(ops),
         }
         e.callout(p.arg, p.index);
@@ -712,7 +708,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         let rel = (stub as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }
-    Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites, entry, div_sites })
+    Ok(Translated { bytes, kinds, exits, starts, traps, mem_sites, entry, div_sites, x87_sites })
 }
 
 mod memory;

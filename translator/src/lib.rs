@@ -79,6 +79,14 @@ pub struct Layout {
     pub shadow_at: i32,
     /// Offset of the guest x87 state: FNSAVE's 108-byte image (`x87`).
     pub fpu: i32,
+    /// Scratch: the routine an inline x87 instruction calls first (u64):
+    /// the runtime's `x87_load` while the guest FPU state is in the guest
+    /// state, its `x87_ready` while the host FPU holds it (`runtime`).
+    pub x87_load: i32,
+    /// Scratch: the guest's x87 pointers while the host FPU holds its
+    /// state: FIP (u32), FOP (u16), FDS (u16), FDP (u32), at this offset
+    /// and the next 4, 6 and 8 bytes.
+    pub x87_ptrs: i32,
     /// Offset of the guest ES selector (u16); the other segment registers
     /// follow every `seg_size` bytes in the order ES, CS, SS, DS, FS, GS.
     pub seg_selector: i32,
@@ -107,6 +115,8 @@ impl Layout {
             irq_pending: 0x60,
             shadow_at: 0x58,
             fpu: 0x200,
+            x87_load: 0x70,
+            x87_ptrs: 0x78,
             seg_selector: 0x48,
             seg_size: 12,
         }

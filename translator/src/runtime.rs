@@ -120,9 +120,107 @@ fn budget_from_window(ops: &mut VecAssembler<X64Relocation>, l: &Layout) {
 
 /// Emits the runtime routines for a buffer that starts at host address
 /// `base`.
+/// FNSAVE image offsets (SDM Vol. 1 Figure 8-11).
+const FIP: i32 = 12;
+const FCS: i32 = 16;
+const FOP: i32 = 18;
+const FDP: i32 = 20;
+const FDS: i32 = 24;
+
+/// The routines that put the guest's x87 state into the host FPU
+/// (`translator::x87`). An inline x87 instruction first calls the routine
+/// at `Layout::x87_load`, which returns r11 = 0 when it may run and 1 when
+/// the slow path must (CR0.EM or CR0.TS set, or an exception pending),
+/// touching nothing else (flags included):
+///
+/// - `x87_load`: checks, FRSTOR from the guest state, the guest's
+///   pointers into the scratch area, and `x87_ready` in its place;
+/// - `x87_ready`: the state is in the host FPU already.
+///
+/// `save_x87` undoes it wherever translated code gives way to Rust (the
+/// exit and callout routines).
+fn emit_x87_load(
+    ops: &mut VecAssembler<X64Relocation>,
+    l: &Layout,
+    x87_load: dynasmrt::DynamicLabel,
+    x87_ready: dynasmrt::DynamicLabel,
+) {
+    let blocked = ops.new_dynamic_label();
+    let (fpu, p) = (l.fpu, l.x87_ptrs);
+    asm!(ops
+        ; =>x87_load
+        ; pushfq
+        ; push rax
+        ; mov rax, [r14 + l.state]
+        ; test BYTE [rax + l.cr0], 0x0c
+        ; jnz =>blocked
+        ; test BYTE [rax + fpu + 4], -0x80i8
+        ; jnz =>blocked
+        ; frstor [rax + fpu]
+        ; mov r11d, [rax + fpu + FIP]
+        ; mov [r14 + p], r11d
+        ; mov r11w, [rax + fpu + FOP]
+        ; mov [r14 + p + 4], r11w
+        ; mov r11w, [rax + fpu + FDS]
+        ; mov [r14 + p + 6], r11w
+        ; mov r11d, [rax + fpu + FDP]
+        ; mov [r14 + p + 8], r11d
+        ; lea r11, [=>x87_ready]
+        ; mov [r14 + l.x87_load], r11
+        ; mov r11d, 0
+        ; pop rax
+        ; popfq
+        ; ret
+        ; =>blocked
+        ; mov r11d, 1
+        ; pop rax
+        ; popfq
+        ; ret
+        ; =>x87_ready
+        ; mov r11d, 0
+        ; ret
+    );
+}
+
+/// If the host FPU holds the guest's x87 state: FNSAVE it into the guest
+/// state (no-wait: a pending exception stays pending), with the guest's
+/// pointers over the host's (FCS: the CS of the code that ran), and mark
+/// it unloaded. r13 holds the guest state; clobbers r9 and RFLAGS.
+fn save_x87(
+    ops: &mut VecAssembler<X64Relocation>,
+    l: &Layout,
+    x87_load: dynasmrt::DynamicLabel,
+    x87_ready: dynasmrt::DynamicLabel,
+) {
+    let skip = ops.new_dynamic_label();
+    let (fpu, p) = (l.fpu, l.x87_ptrs);
+    let code_sel = l.seg_selector + l.seg_size;
+    asm!(ops
+        ; lea r9, [=>x87_ready]
+        ; cmp [r14 + l.x87_load], r9
+        ; jne =>skip
+        ; fnsave [r13 + fpu]
+        ; mov r9d, [r14 + p]
+        ; mov [r13 + fpu + FIP], r9d
+        ; mov r9w, [r13 + code_sel]
+        ; mov [r13 + fpu + FCS], r9w
+        ; mov r9w, [r14 + p + 4]
+        ; mov [r13 + fpu + FOP], r9w
+        ; mov r9w, [r14 + p + 6]
+        ; mov [r13 + fpu + FDS], r9w
+        ; mov r9d, [r14 + p + 8]
+        ; mov [r13 + fpu + FDP], r9d
+        ; lea r9, [=>x87_load]
+        ; mov [r14 + l.x87_load], r9
+        ; =>skip
+    );
+}
+
 pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     let mut ops = VecAssembler::<X64Relocation>::new(base);
     let leave = ops.new_dynamic_label();
+    let x87_load = ops.new_dynamic_label();
+    let x87_ready = ops.new_dynamic_label();
 
     let enter = ops.offset().0;
     asm!(ops
@@ -138,6 +236,8 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r15, rdx
         ; mov r11, rcx
         ; mov [r14 + l.state], r13
+        ; lea r9, [=>x87_load]
+        ; mov [r14 + l.x87_load], r9
     );
     load_guest_and_budget(&mut ops, l);
     asm!(ops
@@ -156,6 +256,7 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov [r13 + l.eip], r9d
     );
     store_guest(&mut ops, l);
+    save_x87(&mut ops, l, x87_load, x87_ready);
     budget_from_window(&mut ops, l);
     asm!(ops
         ; =>leave
@@ -184,6 +285,7 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r13, [r14 + l.state]
     );
     store_guest(&mut ops, l);
+    save_x87(&mut ops, l, x87_load, x87_ready);
     budget_from_window(&mut ops, l);
     asm!(ops
         ; cld
@@ -225,6 +327,8 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov [r14 + l.exit_eip], r9d
         ; jmp =>exit_label
     );
+
+    emit_x87_load(&mut ops, l, x87_load, x87_ready);
 
     let bytes = ops.finalize().map_err(|e| format!("runtime routines: {e:?}"))?;
     Ok(Runtime { bytes, enter, exit, callout, ibtc_miss })

@@ -35,17 +35,6 @@ macro_rules! asm {
     };
 }
 
-/// Offsets in the FNSAVE image (SDM Vol. 1 Figure 8-11).
-const SW: i32 = 4;
-const FIP: i32 = 12;
-const FCS: i32 = 16;
-const FOP: i32 = 18;
-const FDP: i32 = 20;
-const FDS: i32 = 24;
-/// CR0.EM | CR0.TS; SW.ES.
-const EM_TS: i8 = 0x0c;
-const ES: i8 = -0x80;
-
 /// Whether `code` is an x87 instruction: an escape opcode, D8–DF (iced
 /// gives the register forms' two bytes, D9C0 for FLD ST(i)).
 pub fn is_escape(code: Code) -> bool {
@@ -103,31 +92,34 @@ pub fn fop(i: &Instruction) -> u16 {
 
 /// The labels of an x87 instruction emitted inline (`emit`).
 pub struct Inline {
-    /// The slow path for CR0.EM or CR0.TS set or an exception pending,
-    /// entered with the guest flags parked in r10.
+    /// The slow path for CR0.EM or CR0.TS set or an exception pending
+    /// when the state is loaded: a callout, flags untouched.
     pub checks: DynamicLabel,
-    /// For a memory operand: the guarded access's offset, a memory site
-    /// whose fault (past RAM, a store into code, an unmapped page)
+    /// The instruction's offset: a site whose host #MF (SIGFPE: an
+    /// exception pending from an earlier instruction) or, for a memory
+    /// operand, page fault (past RAM, a store into code, an unmapped page)
     /// resumes at this label, flags untouched.
-    pub site: Option<(DynamicLabel, usize)>,
+    pub site: (DynamicLabel, usize),
     /// Where both slow paths go on.
     pub cont: DynamicLabel,
 }
 
-/// Emits an x87 instruction (not a control instruction) inline: the
-/// guest FPU state loaded into the host FPU from the guest state, the
-/// instruction itself, the state saved back, and the guest's FIP, FCS and
-/// FOP written over the host's (with a memory operand FDP and FDS too,
-/// else they are kept):
+/// Emits an x87 instruction (not a control instruction) inline, running
+/// on the host FPU, which holds the guest's x87 state from the first x87
+/// instruction of a run of translated code to its next exit or callout
+/// (`runtime`: `x87_load`, `save_x87`):
 ///
 /// ```text
-///   park flags; r9 = guest state
-///   CR0.EM|TS or SW.ES ─► checks: the callout (the interpreter raises
-///                         #NM or #MF, or takes the legacy path)
-///   flags back; (lea r8d, [EA])
-///   frstor [r9 + fpu]
-///   the instruction, its operand at [r15 + r8]   (a memory site)
-///   fnsave [r9 + fpu]; FIP, FCS, FOP (FDP = r8d, FDS) stored
+///   call [r14 + x87_load]      ; loads the state if it is not loaded yet;
+///                              ; r11 = 1: CR0.EM|TS, or an exception pending
+///   r11 != 0 ─► checks: the callout (the interpreter raises #NM or #MF, or
+///               takes the legacy path)          (flag-free: JRCXZ)
+///   (lea r8d, [EA])            ; memory forms
+///   the instruction            ; operand at [r15 + r8]; a site: its host #MF
+///                              ; (pending from an earlier one) or page fault
+///                              ; resumes at a callout, the state saved first
+///   FIP, FOP (FDP = r8d, FDS) into the scratch area; the save writes them
+///   (and FCS) into the guest state
 /// ```
 ///
 /// A memory operand only on the guarded path (the guest or linear view,
@@ -152,55 +144,41 @@ pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -
         e.encode(i, 0).ok()?;
         (None, e.take_buffer())
     };
-    let (l, fpu) = (env.layout, env.layout.fpu);
-    let selector = |seg: Register| l.seg_selector + l.seg_size * (seg as i32 - Register::ES as i32);
+    let (l, p) = (env.layout, env.layout.x87_ptrs);
     let fop = fop(i) as i16;
     let checks = ops.new_dynamic_label();
     let cont = ops.new_dynamic_label();
-    crate::inline::park_flags(ops);
+    let ok = ops.new_dynamic_label();
     asm!(ops
-        ; mov r9, [r14 + l.state]
-        ; test BYTE [r9 + l.cr0], EM_TS
-        ; jnz =>checks
-        ; test BYTE [r9 + fpu + SW], ES
-        ; jnz =>checks
+        ; call QWORD [r14 + l.x87_load]
+        ; mov r10, rcx
+        ; mov rcx, r11
+        ; jrcxz =>ok
+        ; mov rcx, r10
+        ; jmp =>checks
+        ; =>ok
+        ; mov rcx, r10
     );
-    crate::inline::unpark_flags(ops);
-    match &lea {
-        Some(lea) => ops.extend(lea.iter().copied()),
-        None => asm!(ops
-            ; mov r8d, [r9 + fpu + FDP]
-            ; mov r11d, [r9 + fpu + FDS]
-        ),
+    if let Some(lea) = &lea {
+        ops.extend(lea.iter().copied());
     }
-    asm!(ops ; frstor [r9 + fpu]);
     let site = ops.offset().0;
     ops.extend(insn);
     asm!(ops
-        ; fnsave [r9 + fpu]
-        ; mov DWORD [r9 + fpu + FIP], i.ip32() as i32
-        ; mov WORD [r9 + fpu + FOP], fop
+        ; mov DWORD [r14 + p], i.ip32() as i32
+        ; mov WORD [r14 + p + 4], fop
     );
     if mem {
-        let data_sel = selector(i.memory_segment());
+        let data_sel = l.seg_selector + l.seg_size * (i.memory_segment() as i32 - Register::ES as i32);
         asm!(ops
-            ; mov [r9 + fpu + FDP], r8d
+            ; mov [r14 + p + 8], r8d
+            ; mov r9, [r14 + l.state]
             ; movzx r11d, WORD [r9 + data_sel]
-            ; mov [r9 + fpu + FDS], r11w
-        );
-    } else {
-        asm!(ops
-            ; mov [r9 + fpu + FDP], r8d
-            ; mov [r9 + fpu + FDS], r11d
+            ; mov [r14 + p + 6], r11w
         );
     }
-    let code_sel = selector(Register::CS);
-    asm!(ops
-        ; movzx r11d, WORD [r9 + code_sel]
-        ; mov [r9 + fpu + FCS], r11w
-        ; =>cont
-    );
-    let site = mem.then(|| (ops.new_dynamic_label(), site));
+    asm!(ops ; =>cont);
+    let site = (ops.new_dynamic_label(), site);
     Some(Inline { checks, site, cont })
 }
 

@@ -59,6 +59,16 @@ pub struct Scratch {
     /// on entry, refreshed by callouts after I/O.
     pub irq_pending: u8,
     pub _pad2: [u8; 7],
+    /// The runtime routine inline x87 code calls first (`x87_load` or
+    /// `x87_ready`); set by the entry routine.
+    pub x87_load: u64,
+    /// The guest's FIP, FOP, FDS and FDP while the host FPU holds its
+    /// state (`translator::Layout::x87_ptrs`).
+    pub x87_fip: u32,
+    pub x87_fop: u16,
+    pub x87_fds: u16,
+    pub x87_fdp: u32,
+    pub _pad5: u32,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: per low 16 bits of a guest EIP, the
@@ -66,6 +76,13 @@ pub struct Scratch {
     /// code (which checks the whole EIP), or the runtime's `ibtc_miss`.
     pub ibtc: [u64; IBTC_ENTRIES],
 }
+
+// The x87 pointers' layout `translator::Layout::x87_ptrs` promises.
+const _: () = assert!(
+    std::mem::offset_of!(Scratch, x87_fop) == std::mem::offset_of!(Scratch, x87_fip) + 4
+        && std::mem::offset_of!(Scratch, x87_fds) == std::mem::offset_of!(Scratch, x87_fip) + 6
+        && std::mem::offset_of!(Scratch, x87_fdp) == std::mem::offset_of!(Scratch, x87_fip) + 8
+);
 
 /// `Scratch::shadow_at` when no STI is waiting for its next instruction:
 /// no budget translated code exits with.

@@ -314,6 +314,8 @@ fn layout() -> translator::Layout {
         irq_pending: offset_of!(Scratch, irq_pending) as i32,
         shadow_at: offset_of!(Scratch, shadow_at) as i32,
         fpu: cpu.fpu as i32,
+        x87_load: offset_of!(Scratch, x87_load) as i32,
+        x87_ptrs: offset_of!(Scratch, x87_fip) as i32,
         seg_selector: (cpu.seg + cpu.seg_selector) as i32,
         seg_size: cpu.seg_size as i32,
     }
@@ -548,6 +550,7 @@ impl Bt {
             t.traps.iter().map(|&(at, len)| (start + at, len)),
             t.mem_sites.iter().map(|&(at, slow)| (start + at, start + slow)),
             t.div_sites.iter().map(|&(at, slow)| (start + at, start + slow)),
+            t.x87_sites.iter().map(|&(at, slow)| (start + at, start + slow)),
         );
         if let Some(map) = &mut self.perf_map {
             map.symbol(start, t.bytes.len(), &format!("bt:{:08x}/{}", key.eip, insns.len()));

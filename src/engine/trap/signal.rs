@@ -36,6 +36,9 @@ enum Kind {
     Memory,
     /// A divide error (SIGFPE).
     Divide,
+    /// An inline x87 instruction: a host #MF (SIGFPE), or a page fault
+    /// in a view for a memory operand (SIGSEGV).
+    X87,
 }
 
 /// A host instruction that may fault on purpose.
@@ -132,7 +135,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
             let _ = PENDING.try_with(|p| p.set(true));
             let _ = TRAPS.try_with(|t| t.set(t.get() + 1));
         }
-        Some(Kind::Memory) if segv && in_view(addr) => {
+        Some(Kind::Memory | Kind::X87) if segv && in_view(addr) => {
             let _ = MEM_FAULTS.try_with(|t| t.set(t.get() + 1));
             // The page-fault error code's W bit (x86 #PF error code bit 1).
             let write = uc.uc_mcontext.gregs[libc::REG_ERR as usize] & 2 != 0;
@@ -141,7 +144,7 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         Some(Kind::Memory) if segv && within(&BUDGET, addr) => {
             let _ = BUDGET_FAULTS.try_with(|t| t.set(t.get() + 1));
         }
-        Some(Kind::Divide) if sig == libc::SIGFPE => {}
+        Some(Kind::Divide | Kind::X87) if sig == libc::SIGFPE => {}
         _ => return forward(sig, info, ctx),
     }
     if let Some(s) = site {
@@ -245,6 +248,7 @@ impl Sites {
         traps: impl Iterator<Item = (usize, usize)>,
         mem: impl Iterator<Item = (usize, usize)>,
         div: impl Iterator<Item = (usize, usize)>,
+        x87: impl Iterator<Item = (usize, usize)>,
     ) {
         SITES.with(|s| {
             let mut s = s.borrow_mut();
@@ -252,6 +256,7 @@ impl Sites {
             s.extend(traps.map(|(at, len)| Site { at, resume: at + len, kind: Kind::Trap }));
             s.extend(mem.map(|(at, resume)| Site { at, resume, kind: Kind::Memory }));
             s.extend(div.map(|(at, resume)| Site { at, resume, kind: Kind::Divide }));
+            s.extend(x87.map(|(at, resume)| Site { at, resume, kind: Kind::X87 }));
             s[from..].sort_unstable_by_key(|x| x.at);
             debug_assert!(from == 0 || s.len() == from || s[from - 1].at < s[from].at);
         });
