@@ -664,9 +664,9 @@ fn end_insns(value: u32) -> Vec<Instruction> {
     ]
 }
 
-/// `x87`: the x87 codes and, for an x87 sequence, its CR0 bits.
-fn generate(seed: u64, generic: &[Code], x87: (&[Code], Option<u32>), len: u32) -> Program {
-    let (x87, x87_cr0) = x87;
+/// `x87`: the x87 codes and, for an x87 sequence, its plan.
+fn generate(seed: u64, generic: &[Code], x87: (&[Code], Option<x87::Plan>), len: u32) -> Program {
+    let (x87, plan) = x87;
     let mut g = Gen { rng: Rng::new(seed), generic, x87, out: Vec::new(), gs_limited: false, cs_writes: cs_writes() };
     g.gs_limited = g.rng.chance(30);
     let mut pro = vec![mov_imm(Register::ESP, STACK_TOP)];
@@ -681,11 +681,11 @@ fn generate(seed: u64, generic: &[Code], x87: (&[Code], Option<u32>), len: u32) 
         let v = g.rng.value();
         pro.push(mov_imm(r, v));
     }
-    if x87_cr0.is_some() {
+    if plan.is_some() {
         g.x87_prologue();
     }
     for _ in 0..len {
-        if x87_cr0.is_some() && g.rng.chance(50) {
+        if plan.is_some_and(|p| g.rng.chance(p.density)) {
             g.x87_step();
         } else {
             g.step();
@@ -698,7 +698,7 @@ fn generate(seed: u64, generic: &[Code], x87: (&[Code], Option<u32>), len: u32) 
     let seq = start..image.len();
     encode_all(&end_insns(END_VALUE), CODE, &mut image);
     let data = (0..DATA_SIZE).map(|_| g.rng.next() as u8).collect();
-    Program { image, seq, data, gs_limited: g.gs_limited, cr0: x87_cr0.unwrap_or(0) }
+    Program { image, seq, data, gs_limited: g.gs_limited, cr0: plan.map_or(0, |p| p.cr0) }
 }
 
 /// IDT and handlers, the same for every program.

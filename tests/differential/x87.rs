@@ -3,8 +3,9 @@
 //! A sequence is an x87 one with probability `BT86_DIFF_X87` percent
 //! (default [`DEFAULT_SHARE`]), decided from its seed by a generator of its
 //! own, so the integer sequences are the same as without x87. In an x87
-//! sequence half of the steps are x87 steps, the others the usual integer
-//! ones (which feed FCMOVcc's flags and read FCOMI's):
+//! sequence 30, 50 or 85% of the steps are x87 steps (the denser ones keep
+//! more of the register stack full), the others the usual integer ones
+//! (which feed FCMOVcc's flags and read FCOMI's):
 //!
 //! ```text
 //!   load      FLD/FILD/FBLD of a value just stored into the data area
@@ -36,9 +37,17 @@ pub fn share() -> u32 {
     std::env::var("BT86_DIFF_X87").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SHARE).min(100)
 }
 
-/// Whether the sequence with this seed is an x87 one, and the CR0 bits
-/// (NE, EM, TS, MP) its machine runs with.
-pub fn plan(seed: u64, share: u32) -> Option<u32> {
+/// An x87 sequence's machine and mix.
+#[derive(Clone, Copy)]
+pub struct Plan {
+    /// CR0 bits set in the machine: NE, sometimes EM, TS, MP.
+    pub cr0: u32,
+    /// The share of x87 steps, in percent.
+    pub density: u32,
+}
+
+/// Whether the sequence with this seed is an x87 one, and its plan.
+pub fn plan(seed: u64, share: u32) -> Option<Plan> {
     use bt86::cpu::state::cr0;
     let mut r = Rng::new(seed ^ 0x87_87_87_87);
     if !r.chance(share) {
@@ -48,7 +57,7 @@ pub fn plan(seed: u64, share: u32) -> Option<u32> {
     if r.chance(4) {
         bits |= r.pick(&[cr0::EM, cr0::TS, cr0::TS | cr0::MP, cr0::MP]);
     }
-    Some(bits)
+    Some(Plan { cr0: bits, density: r.pick(&[30, 50, 50, 85]) })
 }
 
 /// Every legacy x87 encoding (escape opcodes D8-DF, also with WAIT
