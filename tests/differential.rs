@@ -21,6 +21,10 @@
 //! `0x201 + 2*vector` (an exception or `int n` stopped it). The number of
 //! sequences can be changed with `BT86_DIFF_SEQS`, the base seed with
 //! `BT86_DIFF_SEED`.
+//!
+//! A share of the sequences (`BT86_DIFF_X87` percent, default 25) mix x87
+//! instructions in, with the exceptions sometimes unmasked (#MF) and CR0's
+//! NE/EM/TS/MP varied: `differential/x87.rs`.
 
 use bt86::cpu::state::TableReg;
 use bt86::engine::Limits;
@@ -33,6 +37,9 @@ use iced_x86::{
     IntelFormatter, MemoryOperand, Mnemonic, OpAccess, OpCodeOperandKind, Register, RepPrefixKind,
 };
 use std::collections::{BTreeMap, BTreeSet};
+
+#[path = "differential/x87.rs"]
+mod x87;
 
 const MEM_SIZE: u32 = 2 << 20;
 const CODE: u32 = 0x10_0000;
@@ -297,6 +304,8 @@ fn mov_imm(reg: Register, v: u32) -> Instruction {
 struct Gen<'a> {
     rng: Rng,
     generic: &'a [Code],
+    /// The x87 codes `x87_any` picks from.
+    x87: &'a [Code],
     out: Vec<Instruction>,
     /// GS holds the 64 KiB data segment (selector 0x20) in this sequence.
     gs_limited: bool,
@@ -633,6 +642,8 @@ struct Program {
     seq: std::ops::Range<usize>,
     data: Vec<u8>,
     gs_limited: bool,
+    /// CR0 bits set in the machine (x87 sequences: NE, EM, TS, MP).
+    cr0: u32,
 }
 
 fn encode_all(insns: &[Instruction], ip: u32, out: &mut Vec<u8>) {
@@ -653,8 +664,10 @@ fn end_insns(value: u32) -> Vec<Instruction> {
     ]
 }
 
-fn generate(seed: u64, generic: &[Code], len: u32) -> Program {
-    let mut g = Gen { rng: Rng::new(seed), generic, out: Vec::new(), gs_limited: false, cs_writes: cs_writes() };
+/// `x87`: the x87 codes and, for an x87 sequence, its plan.
+fn generate(seed: u64, generic: &[Code], x87: (&[Code], Option<x87::Plan>), len: u32) -> Program {
+    let (x87, plan) = x87;
+    let mut g = Gen { rng: Rng::new(seed), generic, x87, out: Vec::new(), gs_limited: false, cs_writes: cs_writes() };
     g.gs_limited = g.rng.chance(30);
     let mut pro = vec![mov_imm(Register::ESP, STACK_TOP)];
     if g.gs_limited {
@@ -668,8 +681,15 @@ fn generate(seed: u64, generic: &[Code], len: u32) -> Program {
         let v = g.rng.value();
         pro.push(mov_imm(r, v));
     }
+    if plan.is_some() {
+        g.x87_prologue();
+    }
     for _ in 0..len {
-        g.step();
+        if plan.is_some_and(|p| g.rng.chance(p.density)) {
+            g.x87_step();
+        } else {
+            g.step();
+        }
     }
     let mut image = Vec::new();
     encode_all(&pro, CODE, &mut image);
@@ -678,7 +698,7 @@ fn generate(seed: u64, generic: &[Code], len: u32) -> Program {
     let seq = start..image.len();
     encode_all(&end_insns(END_VALUE), CODE, &mut image);
     let data = (0..DATA_SIZE).map(|_| g.rng.next() as u8).collect();
-    Program { image, seq, data, gs_limited: g.gs_limited }
+    Program { image, seq, data, gs_limited: g.gs_limited, cr0: plan.map_or(0, |p| p.cr0) }
 }
 
 /// IDT and handlers, the same for every program.
@@ -709,6 +729,7 @@ fn machine(p: &Program, sys: &(Vec<u8>, Vec<u8>)) -> Machine {
     m.ram.slice_mut(PhysAddr(HANDLERS), sys.1.len()).expect("handlers").copy_from_slice(&sys.1);
     m.ram.slice_mut(PhysAddr(DATA), p.data.len()).expect("data").copy_from_slice(&p.data);
     m.cpu.idtr = TableReg { base: IDT, limit: 0x7ff };
+    m.cpu.cr0 |= p.cr0;
     m
 }
 
@@ -776,6 +797,8 @@ fn random_sequences_agree_under_bt_and_interp() {
     let seqs: u64 = std::env::var("BT86_DIFF_SEQS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
     let base: u64 = std::env::var("BT86_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x0bad_5eed);
     let generic = generic_codes();
+    let (x87_codes, x87_share) = (x87::codes(), x87::share());
+    let mut x87_seqs = 0u64;
     let sys = system_area();
     let limits = Limits { max_insns: Some(MAX_INSNS), timeout: None, max_exceptions: Some(4) };
     let cfg = |engine| RunConfig { engine, mem_size: MEM_SIZE, limits, ..RunConfig::default() };
@@ -792,7 +815,9 @@ fn random_sequences_agree_under_bt_and_interp() {
     for n in 0..seqs {
         let seed = base.wrapping_add(n);
         let len = 20 + (seed % 41) as u32;
-        let p = generate(seed, &generic, len);
+        let plan = x87::plan(seed, x87_share);
+        x87_seqs += u64::from(plan.is_some());
+        let p = generate(seed, &generic, (&x87_codes, plan), len);
         for i in Decoder::with_ip(32, &p.image[p.seq.clone()], 0, DecoderOptions::NONE) {
             codes.insert(i.code());
             mnemonics.insert(format!("{:?}", i.mnemonic()).to_lowercase());
@@ -834,9 +859,10 @@ fn random_sequences_agree_under_bt_and_interp() {
                 it.machine.ram.bytes()[(it.machine.cpu.gpr[4] + err) as usize..][..4].try_into().unwrap_or([0; 4]),
             );
             failures.push(format!(
-                "seed {seed} (BT86_DIFF_SEED={seed} BT86_DIFF_SEQS=1), GS {}: \n{}\nsequence (=> where interp's \
+                "seed {seed} (BT86_DIFF_SEED={seed} BT86_DIFF_SEQS=1), GS {}, CR0 bits {:#x}: \n{}\nsequence (=> where interp's \
                  exception frame points, if it stopped on one):\n{}",
                 if p.gs_limited { "64 KiB" } else { "flat" },
+                p.cr0,
                 diffs.join("\n"),
                 disassemble(&p.image[p.seq.clone()], u64::from(CODE) + p.seq.start as u64, Some(frame_eip))
             ));
@@ -845,7 +871,8 @@ fn random_sequences_agree_under_bt_and_interp() {
     }
 
     println!(
-        "differential: {seqs} sequences, {retired} instructions retired (interp), {lockstep_blocks} lockstep blocks"
+        "differential: {seqs} sequences ({x87_seqs} with x87), {retired} instructions retired (interp), \
+         {lockstep_blocks} lockstep blocks"
     );
     println!("endings: {endings:?}");
     println!("{} distinct iced Codes covered, {} mnemonics:", codes.len(), mnemonics.len());

@@ -25,6 +25,7 @@ const FAITHFUL: &[&str] = &[
     "bytecode",
     "lz",
     "memcpy",
+    "flops",
     "fpu",
 ];
 
