@@ -165,6 +165,9 @@ fn emit_x87_load(
         ; mov [r14 + p + 6], r11w
         ; mov r11d, [rax + fpu + FDP]
         ; mov [r14 + p + 8], r11d
+        ; mov r11w, [rax + fpu + FCS]
+        ; mov [r14 + p + 12], r11w
+        ; mov BYTE [r14 + p + 14], 0
         ; lea r11, [=>x87_ready]
         ; mov [r14 + l.x87_load], r11
         ; mov r11d, 0
@@ -184,8 +187,8 @@ fn emit_x87_load(
 
 /// If the host FPU holds the guest's x87 state: FNSAVE it into the guest
 /// state (no-wait: a pending exception stays pending), with the guest's
-/// pointers over the host's (FCS: the CS of the code that ran), and mark
-/// it unloaded. r13 holds the guest state; clobbers r9 and RFLAGS.
+/// pointers over the host's (FCS: the CS of the code that ran, if a
+/// non-control x87 instruction did), and mark it unloaded. r13 holds the guest state; clobbers r9 and RFLAGS.
 fn save_x87(
     ops: &mut VecAssembler<X64Relocation>,
     l: &Layout,
@@ -193,6 +196,7 @@ fn save_x87(
     x87_ready: dynasmrt::DynamicLabel,
 ) {
     let skip = ops.new_dynamic_label();
+    let fcs = ops.new_dynamic_label();
     let (fpu, p) = (l.fpu, l.x87_ptrs);
     let code_sel = l.seg_selector + l.seg_size;
     asm!(ops
@@ -202,7 +206,11 @@ fn save_x87(
         ; fnsave [r13 + fpu]
         ; mov r9d, [r14 + p]
         ; mov [r13 + fpu + FIP], r9d
+        ; mov r9w, [r14 + p + 12]
+        ; cmp BYTE [r14 + p + 14], 0
+        ; je =>fcs
         ; mov r9w, [r13 + code_sel]
+        ; =>fcs
         ; mov [r13 + fpu + FCS], r9w
         ; mov r9w, [r14 + p + 4]
         ; mov [r13 + fpu + FOP], r9w

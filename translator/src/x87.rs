@@ -104,7 +104,8 @@ pub struct Inline {
     pub cont: DynamicLabel,
 }
 
-/// Emits an x87 instruction (not a control instruction) inline, running
+/// Emits an x87 instruction inline (not FNINIT, FNSTENV, FLDENV, FNSAVE or
+/// FRSTOR, which change the pointers or the whole state), running
 /// on the host FPU, which holds the guest's x87 state from the first x87
 /// instruction of a run of translated code to its next exit or callout
 /// (`runtime`: `x87_load`, `save_x87`):
@@ -126,8 +127,12 @@ pub struct Inline {
 /// where a bad access faults) with 32-bit addressing and DS, ES or SS;
 /// anything else stays a callout (`None`).
 pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -> Option<Inline> {
+    // The control instructions that only move a word between the FPU and
+    // a register or memory run as they are too (without pointer updates);
+    // the others change the pointers or the whole state (callouts).
+    let control = is_control(i.mnemonic());
     if !is_escape(i.code())
-        || is_control(i.mnemonic())
+        || (control && !matches!(i.mnemonic(), M::Fldcw | M::Fnstcw | M::Fnstsw | M::Fnclex))
         || matches!(i.mnemonic(), M::Fisttp | M::Frstpm | M::Fnstdw | M::Fstdw | M::Fnstsg | M::Fstsg)
     {
         return None;
@@ -164,11 +169,14 @@ pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -
     }
     let site = ops.offset().0;
     ops.extend(insn);
-    asm!(ops
-        ; mov DWORD [r14 + p], i.ip32() as i32
-        ; mov WORD [r14 + p + 4], fop
-    );
-    if mem {
+    if !control {
+        asm!(ops
+            ; mov DWORD [r14 + p], i.ip32() as i32
+            ; mov WORD [r14 + p + 4], fop
+            ; mov BYTE [r14 + p + 14], 1
+        );
+    }
+    if mem && !control {
         let data_sel = l.seg_selector + l.seg_size * (i.memory_segment() as i32 - Register::ES as i32);
         asm!(ops
             ; mov [r14 + p + 8], r8d

@@ -68,7 +68,11 @@ pub struct Scratch {
     pub x87_fop: u16,
     pub x87_fds: u16,
     pub x87_fdp: u32,
-    pub _pad5: u32,
+    /// FCS as loaded, and whether a non-control x87 instruction ran since
+    /// (then FCS is the running code's CS).
+    pub x87_fcs: u16,
+    pub x87_cs_ran: u8,
+    pub _pad5: u8,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: per low 16 bits of a guest EIP, the
@@ -82,6 +86,8 @@ const _: () = assert!(
     std::mem::offset_of!(Scratch, x87_fop) == std::mem::offset_of!(Scratch, x87_fip) + 4
         && std::mem::offset_of!(Scratch, x87_fds) == std::mem::offset_of!(Scratch, x87_fip) + 6
         && std::mem::offset_of!(Scratch, x87_fdp) == std::mem::offset_of!(Scratch, x87_fip) + 8
+        && std::mem::offset_of!(Scratch, x87_fcs) == std::mem::offset_of!(Scratch, x87_fip) + 12
+        && std::mem::offset_of!(Scratch, x87_cs_ran) == std::mem::offset_of!(Scratch, x87_fip) + 14
 );
 
 /// `Scratch::shadow_at` when no STI is waiting for its next instruction:
