@@ -228,7 +228,7 @@ fn build(case: Case) -> (Machine, u32) {
     let (_, [user, ..]) = program(case, CODE).expect("first pass");
     let (code, [user2, insn, pf_handler, gp_handler]) = program(case, user).expect("second pass");
     assert_eq!(user, user2, "the second pass moved the ring-3 code");
-    let cfg = MachineConfig { mem_size: RAM, realtime: false };
+    let cfg = MachineConfig { mem_size: RAM, realtime: false, ..MachineConfig::default() };
     let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("machine");
     load_flat(&mut m, &code, PhysAddr(CODE)).expect("fits");
     // GDT: null, ring-0 code and data, ring-3 code and data, the TSS; its
