@@ -141,8 +141,8 @@ fn debian_kernel_early_boot() {
     assert_eq!(status, 12, "expected the instruction limit; stderr: {err}\n{text}");
     for want in [
         "Linux version 6.1",
-        "BIOS-e820: [mem 0x0000000000100000-0x0000000007fdffff] usable",
-        "RAMDISK: [mem 0x",
+        "BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable",
+        "RAMDISK: [mem 0x07efc000-0x07ffffff]", // where QEMU puts it
         "Kernel command line: console=ttyS0 earlyprintk=serial,ttyS0",
     ] {
         assert!(text.contains(want), "{want:?} not in the boot log:\n{text}");

@@ -20,7 +20,7 @@
 //! image (0x1f1 up to 0x202 + the byte at 0x201, as boot.rst says), with
 //! the fields a loader writes (`type_of_loader` 0xff "undefined",
 //! `cmd_line_ptr`, `ramdisk_image`/`ramdisk_size`); the e820 map QEMU
-//! gives for the RAM size (`e820_entries` at 0x1e8, the table at 0x2d0).
+//! gives a kernel under `-M isapc` for the RAM size (`e820_entries` at 0x1e8, the table at 0x2d0).
 //! `CAN_USE_HEAP` and `heap_end_ptr` are left as the image has them
 //! (clear): the heap is the 16-bit setup code's, which this entry skips.
 //!
@@ -182,8 +182,26 @@ struct Plan {
     map: Vec<E820Entry>,
 }
 
+/// The e820 map `qemu-system-i386 -M isapc` (QEMU 7.2, SeaBIOS) gives a
+/// Linux kernel: the default machine's ([`e820_map`]) without the range
+/// SeaBIOS reserves at the top of low RAM for ACPI tables, which isapc
+/// has none of. At `-m 128` QEMU's kernel prints 0x100000-0x7ffffff
+/// usable, then only 0xfffc0000-0xffffffff reserved above 1 MiB.
+pub fn isapc_e820_map(ram_size: u64) -> Option<Vec<E820Entry>> {
+    let mut map = e820_map(ram_size)?;
+    let high = u64::from(HIGH_MEM_START);
+    let i = map.iter().position(|e| e.kind == E820Type::Ram && e.base == high)?;
+    if let Some(&next) = map.get(i + 1) {
+        if next.kind == E820Type::Reserved && next.base == map[i].base + map[i].len && next.base + next.len <= 1 << 32 {
+            map[i].len += next.len;
+            map.remove(i + 1);
+        }
+    }
+    Some(map)
+}
+
 fn plan(image: &[u8], h: &SetupHeader, ram_size: u32, p: &BootParams) -> Result<Plan, LoadError> {
-    let map = e820_map(u64::from(ram_size)).ok_or(LoadError::RamTooSmall(ram_size))?;
+    let map = isapc_e820_map(u64::from(ram_size)).ok_or(LoadError::RamTooSmall(ram_size))?;
     let pm_len = (image.len() - h.pm_offset) as u64;
     let kernel_end = u64::from(KERNEL_ADDR) + pm_len.max(u64::from(h.init_size));
     // The end of the RAM entry at 1 MiB: QEMU keeps the initrd below it.
@@ -214,15 +232,16 @@ fn plan(image: &[u8], h: &SetupHeader, ram_size: u32, p: &BootParams) -> Result<
 }
 
 /// The initrd's (address, size): page-aligned, as high as RAM and
-/// `initrd_addr_max` allow (as QEMU places it), above the kernel.
+/// `initrd_addr_max` allow, as QEMU's x86_load_linux computes it
+/// (`(initrd_max - size) & ~4095`, initrd_max the last usable byte), and
+/// above the kernel.
 fn place_initrd(len: usize, h: &SetupHeader, ram_top: u64, kernel_end: u64) -> Result<(u32, u32), LoadError> {
     let size = u32::try_from(len).map_err(|_| LoadError::TooBig("initrd larger than 4 GiB".into()))?;
-    let limit = ram_top.min(u64::from(h.initrd_addr_max) + 1);
-    let addr = limit.checked_sub(u64::from(size)).map(|a| a & !0xfff);
-    match addr {
+    let max = ram_top.saturating_sub(1).min(u64::from(h.initrd_addr_max));
+    match max.checked_sub(u64::from(size)).map(|a| a & !0xfff) {
         Some(a) if a >= kernel_end => Ok((a as u32, size)),
         _ => Err(LoadError::TooBig(format!(
-            "initrd of {size:#x} bytes does not fit between the kernel's end {kernel_end:#x} and {limit:#x}"
+            "initrd of {size:#x} bytes does not fit between the kernel's end {kernel_end:#x} and {max:#x}"
         ))),
     }
 }

@@ -5,8 +5,10 @@
 
 use super::{cstr, dwords, machine, MIB};
 use crate::cpu::state::{reg, Seg};
-use crate::loader::linux::{SetupHeader, BOOT_CS, BOOT_DS, CMDLINE_ADDR, GDT_ADDR, KERNEL_ADDR, ZERO_PAGE};
-use crate::loader::{e820_map, is_bzimage, load_linux, BootParams, LoadError};
+use crate::loader::linux::{
+    isapc_e820_map, SetupHeader, BOOT_CS, BOOT_DS, CMDLINE_ADDR, GDT_ADDR, KERNEL_ADDR, ZERO_PAGE,
+};
+use crate::loader::{is_bzimage, load_linux, BootParams, LoadError};
 
 /// A bzImage with protocol `version`, `sects` setup sectors and `pm` as
 /// its protected-mode kernel; the header runs to 0x26c (the jump's
@@ -96,7 +98,7 @@ fn entry_state_zero_page_and_ram() {
     assert_eq!(&m.ram.bytes()[rd as usize..][..initrd.len()], &initrd[..]);
 
     // The initrd is as high as the RAM entry at 1 MiB allows.
-    let map = e820_map(32 << 20).unwrap();
+    let map = isapc_e820_map(32 << 20).unwrap();
     let top = map.iter().find(|e| e.base == 0x10_0000).map(|e| e.base + e.len).unwrap();
     assert!(u64::from(rd + rd_size) <= top && u64::from(rd + rd_size) + 4096 > top, "{rd:#x} {top:#x}");
 
@@ -108,6 +110,21 @@ fn entry_state_zero_page_and_ram() {
         let len = u64::from(zp(at + 8)) | u64::from(zp(at + 12)) << 32;
         assert_eq!((base, len, zp(at + 16)), (e.base, e.len, e.kind as u32), "entry {i}");
     }
+}
+
+#[test]
+fn e820_is_what_qemu_isapc_gives_linux() {
+    // QEMU 7.2 -M isapc -m 128, as the Debian kernel prints it.
+    let want = [
+        (0, 0x9fc00, 1),
+        (0x9fc00, 0x400, 2),
+        (0xf0000, 0x10000, 2),
+        (0x10_0000, 0x7f0_0000, 1),
+        (0xfffc_0000, 0x4_0000, 2),
+    ];
+    let got: Vec<(u64, u64, u32)> =
+        isapc_e820_map(128 << 20).unwrap().iter().map(|e| (e.base, e.len, e.kind as u32)).collect();
+    assert_eq!(got, want);
 }
 
 #[test]
