@@ -4,7 +4,9 @@
 # and sha256, and builds a reproducible initramfs around scripts/linux/init.
 #
 #   scripts/fetch-linux.sh           fetch (or reuse) the pinned files, build the initramfs
-#   scripts/fetch-linux.sh --repin   pin what Debian bookworm ships today, then fetch
+#   scripts/fetch-linux.sh --repin   pin what Debian bookworm ships today, fetch, and
+#                                    regenerate tests/linux/init.expected under QEMU
+#   scripts/fetch-linux.sh --expected  only that regeneration (QEMU 7.2, qemu-system-x86)
 #
 # Files are cached outside git, in $BT86_LINUX_CACHE (default target/linux):
 #   vmlinuz               the bzImage (from the .deb, by dpkg-deb -x)
@@ -27,7 +29,7 @@ BUSYBOX_SHA256=725ef9e6fbac4ab79b353165b05005e8c140d6e42177ebbc202ff1e13ded8b7c
 # -----------------------------------------------------------------------
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-SELF="$REPO/scripts/fetch-linux.sh"
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 CACHE=${BT86_LINUX_CACHE:-$REPO/target/linux}
 APTDIR="$CACHE/apt"
 mkdir -p "$APTDIR/empty" "$CACHE/debs" "$APTDIR/state/lists/partial" "$APTDIR/cache/archives/partial"
@@ -53,8 +55,22 @@ if [ "${1:-}" = "--repin" ]; then
     sed -i -e "s/^KERNEL_PKG=.*/KERNEL_PKG=$kpkg/" -e "s/^KERNEL_VERSION=.*/KERNEL_VERSION=$kver/" \
         -e "s/^KERNEL_SHA256=.*/KERNEL_SHA256=$ksha/" -e "s/^BUSYBOX_VERSION=.*/BUSYBOX_VERSION=$bver/" \
         -e "s/^BUSYBOX_SHA256=.*/BUSYBOX_SHA256=$bsha/" "$SELF"
-    echo "fetch-linux: pinned $kpkg $kver and busybox-static $bver in scripts/fetch-linux.sh"
-    exec "$SELF"
+    echo "fetch-linux: pinned $kpkg $kver and busybox-static $bver in $SELF"
+    "$SELF"
+    exec "$SELF" --expected
+fi
+
+# The /init output under QEMU (-M isapc, a CPU with bt86's CPUID flags),
+# from the start marker to the end marker: tests/linux/init.expected.
+if [ "${1:-}" = "--expected" ]; then
+    cpu=pentium3,-mmx,-sse,-fxsr,-apic,-pae,-mce,-pat,-pse36,-vme,-mtrr,-mca,-hypervisor,+sep
+    timeout 300 qemu-system-i386 -M isapc -cpu "$cpu" -m 128 -kernel "$CACHE/vmlinuz" \
+        -initrd "$CACHE/initramfs.cpio.gz" -append "console=ttyS0 quiet" -display none \
+        -serial stdio -monitor none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+        </dev/null | tr -d '\r' | sed -n '/^=== bt86 init: start ===$/,/^=== bt86 init: end ===$/p' \
+        >"$REPO/tests/linux/init.expected"
+    echo "fetch-linux: wrote tests/linux/init.expected ($(wc -l <"$REPO/tests/linux/init.expected") lines)"
+    exit 0
 fi
 
 # deb_path PKG VERSION: where the .deb is cached.
