@@ -186,3 +186,43 @@ fn debian_kernel_init_under_bt86_is_qemus() {
         assert_eq!(status, 1, "{engine}: {err}");
     }
 }
+
+/// `rep; bsf` (Linux's `__ffs`, which iced names TZCNT) and `rep; bsr`
+/// are BSF and BSR on bt86's CPU, which reports neither BMI1 nor ABM:
+/// with a zero source ZF is set and the destination kept, and the result
+/// is a bit index, not a count (a host with BMI1 would give 32 and 25).
+#[test]
+fn tzcnt_and_lzcnt_encodings_are_bsf_and_bsr_under_every_engine() {
+    let code = || -> Result<Vec<u8>, IcedError> {
+        let mut a = CodeAssembler::new(32)?;
+        let mut fail = a.create_label();
+        a.mov(ecx, 0x55)?;
+        a.xor(eax, eax)?;
+        a.tzcnt(ecx, eax)?; // f3 0f bc c8
+        a.mov(bl, 1)?;
+        a.jne(fail)?;
+        a.cmp(ecx, 0x55)?;
+        a.mov(bl, 2)?;
+        a.jne(fail)?;
+        a.mov(eax, 0x50)?;
+        a.lzcnt(edx, eax)?; // f3 0f bd d0
+        a.cmp(edx, 6)?;
+        a.mov(bl, 3)?;
+        a.jne(fail)?;
+        a.tzcnt(edx, eax)?;
+        a.cmp(edx, 4)?;
+        a.mov(bl, 4)?;
+        a.jne(fail)?;
+        a.mov(bl, 0x21)?;
+        a.set_label(&mut fail)?;
+        a.mov(al, bl)?;
+        a.out(0xf4, al)?;
+        a.hlt()?;
+        a.assemble(u64::from(common::KERNEL_ENTRY))
+    };
+    let kernel = common::multiboot_kernel("tzcnt", &code().expect("assemble"));
+    for engine in ["interp", "bt", "trap"] {
+        let (_, status, err) = run_bt86_kernel(&kernel, &["--engine", engine]);
+        assert_eq!(status, 0x43, "{engine}: check {} failed; stderr: {err}", (status - 1) / 2);
+    }
+}
