@@ -154,6 +154,9 @@ impl SetupHeader {
             Some(n) => usize::from(n),
             None => return Err(malformed("truncated setup header")),
         };
+        if hdr_end < hdr::CMD_LINE_PTR + 4 {
+            return Err(malformed(format!("setup header ends at {hdr_end:#x}, before protocol 2.02's cmd_line_ptr")));
+        }
         let pm_offset = (sects + 1) * 512;
         if hdr_end > pm_offset || image.len() < hdr_end {
             return Err(malformed(format!("setup header ends at {hdr_end:#x}, past the setup code or the file")));

@@ -149,6 +149,9 @@ fn malformed_bzimages_are_refused() {
     let mut old = good.clone();
     old[0x206..0x208].copy_from_slice(&0x0201u16.to_le_bytes());
     assert!(matches!(reject(&old, &none), LoadError::Unsupported(_)));
+    let mut short = good.clone();
+    short[0x201] = 0x20; // the header would end at 0x222, before cmd_line_ptr
+    assert!(matches!(reject(&short, &none), LoadError::Malformed(_)));
     let mut zimage = good.clone();
     zimage[0x211] = 0;
     assert!(matches!(reject(&zimage, &none), LoadError::Unsupported(_)));
