@@ -173,10 +173,11 @@ fn debian_kernel_init_under_qemu_is_the_expected_output() {
 }
 
 /// A whole boot through /init under `engine`, against QEMU's output.
-fn init_like_qemu(test: &str, engine: &str) {
+fn init_like_qemu(test: &str, engine: &str, extra: &[&str]) {
     let Some((kernel, initrd)) = debian_kernel(test) else { return };
     let i = initrd.display().to_string();
-    let args = ["--engine", engine, "--initrd", &i, "--append", APPEND, "-m", "128M", "--timeout", "900"];
+    let mut args = vec!["--engine", engine, "--initrd", &i, "--append", APPEND, "-m", "128M", "--timeout", "900"];
+    args.extend_from_slice(extra);
     let (out, status, err) = run_bt86_kernel(&kernel, &args);
     assert_eq!(init_section(&out), include_str!("linux/init.expected"), "{engine}: {err}");
     assert_eq!(status, 1, "{engine}: {err}");
@@ -185,7 +186,7 @@ fn init_like_qemu(test: &str, engine: &str) {
 /// Seven thousand million instructions: about ten seconds under bt.
 #[test]
 fn debian_kernel_init_under_bt_is_qemus() {
-    init_like_qemu("debian_kernel_init_under_bt", "bt");
+    init_like_qemu("debian_kernel_init_under_bt", "bt", &[]);
 }
 
 /// Two minutes and more under the interpreter, so only on request
@@ -193,7 +194,15 @@ fn debian_kernel_init_under_bt_is_qemus() {
 #[test]
 #[ignore]
 fn debian_kernel_init_under_interp_is_qemus() {
-    init_like_qemu("debian_kernel_init_under_interp", "interp");
+    init_like_qemu("debian_kernel_init_under_interp", "interp", &[]);
+}
+
+/// bt against the interpreter at every block boundary, the whole boot
+/// (326 M blocks, about three minutes in release): only on request.
+#[test]
+#[ignore]
+fn debian_kernel_init_under_lockstep_is_qemus() {
+    init_like_qemu("debian_kernel_init_under_lockstep", "bt", &["--lockstep"]);
 }
 
 /// `rep; bsf` (Linux's `__ffs`, which iced names TZCNT) and `rep; bsr`
