@@ -81,16 +81,19 @@ fn unsupported_instruction() {
 
 #[test]
 fn unsupported_instruction_under_lockstep() {
-    // mov eax, 1; fninit: the translated block's callout meets the
+    // mov eax, 1; movaps xmm0, xmm1: the translated block's callout meets the
     // unsupported instruction, which does not execute (EIP stays on it);
     // lockstep follows the interpreter to the same point and the run ends
     // with status 8, not as a divergence (16).
-    let k = kernel("x87-lockstep", &[0xb8, 0x01, 0x00, 0x00, 0x00, 0xdb, 0xe3]);
+    let k = kernel("sse-lockstep", &[0xb8, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x28, 0xc1]);
     for engine in ["bt", "trap"] {
         let out = bt86(&["run", k.to_str().unwrap(), "--engine", engine, "--lockstep"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(8), "{engine}: {err}");
-        assert!(err.contains("unsupported instruction `fninit` at 0x00100025 (at 0008:00100025)"), "{engine}: {err}");
+        assert!(
+            err.contains("unsupported instruction `movaps xmm0,xmm1` at 0x00100025 (at 0008:00100025)"),
+            "{engine}: {err}"
+        );
         assert!(err.contains("no divergence"), "{engine}: {err}");
     }
 }
