@@ -177,7 +177,8 @@ struct RunArgs {
     /// Kernel command line (after the kernel path, as QEMU passes it).
     #[arg(long)]
     append: Option<String>,
-    /// Multiboot modules, comma separated, as QEMU's -initrd.
+    /// Multiboot modules, comma separated, as QEMU's -initrd; for a Linux
+    /// bzImage, the one initrd file.
     #[arg(long)]
     initrd: Option<String>,
     /// Stop after this many guest instructions.

@@ -187,7 +187,8 @@ impl Write for Capture {
     }
 }
 
-/// Builds a machine and loads a Multiboot kernel into it.
+/// Builds a machine and loads a kernel into it: a Linux bzImage when the
+/// image has a Linux setup header, a Multiboot kernel otherwise.
 pub fn boot(
     kernel_path: &str,
     image: &[u8],
@@ -199,7 +200,11 @@ pub fn boot(
     let mut m = Machine::new(&mc, serial_out)?;
     let params =
         BootParams { kernel_path: kernel_path.to_string(), append: cfg.append.clone(), modules: cfg.initrd.clone() };
-    loader::load_multiboot(&mut m, image, &params)?;
+    if loader::is_bzimage(image) {
+        loader::load_linux(&mut m, image, &params)?;
+    } else {
+        loader::load_multiboot(&mut m, image, &params)?;
+    }
     Ok(m)
 }
 

@@ -1,5 +1,6 @@
 //! Loading guest images into a [`Machine`]: Multiboot v1 kernels (ELF32 and
-//! the a.out kludge) and flat binaries.
+//! the a.out kludge), Linux bzImages (the 32-bit boot protocol, `linux.rs`)
+//! and flat binaries.
 //!
 //! The Multiboot loader reproduces what `qemu-system-i386 -kernel` (QEMU
 //! 7.2, its `multiboot_dma.bin` option ROM and SeaBIOS) leaves in guest
@@ -24,12 +25,14 @@ mod elf;
 pub mod entry;
 mod flat;
 pub mod info;
+pub mod linux;
 pub mod multiboot;
 #[cfg(test)]
 mod tests;
 
 pub use flat::load_flat;
 pub use info::{e820_map, E820Entry, E820Type};
+pub use linux::{is_bzimage, load_linux};
 
 use crate::machine::Machine;
 use crate::memory::ram::{HIGH_MEM_START, LOW_MEM_END};
@@ -61,7 +64,7 @@ pub struct BootParams {
     pub kernel_path: String,
     /// `--append`.
     pub append: Option<String>,
-    /// `--initrd` modules: (module string as given — the path, then
+    /// `--initrd` modules (for a bzImage: at most one, the initrd): (module string as given — the path, then
     /// optional arguments after a space — and the file's contents).
     pub modules: Vec<(String, Vec<u8>)>,
 }

@@ -169,6 +169,7 @@ impl DecodeCache {
         let mut i = Instruction::default();
         while dec.can_decode() && insns.len() < MAX_BLOCK {
             dec.decode_out(&mut i);
+            super::p6::as_p6(&mut i);
             if i.is_invalid() && dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
                 break;
             }

@@ -19,6 +19,7 @@
 pub mod cache;
 pub mod exec;
 pub mod operand;
+pub mod p6;
 
 use crate::cpu::state::{flags, Seg};
 use crate::cpu::Exception;
@@ -377,5 +378,6 @@ pub(crate) fn fetch_key(m: &mut Machine) -> Result<(BlockKey, LinAddr), Exceptio
 fn decodes(bitness: u32, bytes: &[u8], eip: u32, out: &mut Instruction) -> bool {
     let mut d = Decoder::with_ip(bitness, bytes, eip as u64, DecoderOptions::NONE);
     d.decode_out(out);
+    p6::as_p6(out);
     !(out.is_invalid() && d.last_error() == iced_x86::DecoderError::NoMoreBytes)
 }

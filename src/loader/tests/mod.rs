@@ -4,6 +4,7 @@
 //! and hostile images.
 
 mod build;
+mod linux;
 mod malformed;
 mod qemu;
 

@@ -1,0 +1,246 @@
+//! Linux bzImages through the command line: synthetic ones (always run)
+//! check the 32-bit boot protocol's entry state and the one-line error on
+//! a broken image; Debian's i386 kernel (run only when
+//! `scripts/fetch-linux.sh` has put it in `target/linux/` or
+//! `$BT86_LINUX_CACHE`, and saying so plainly when it has not) checks the
+//! early boot and a whole boot through `/init` under bt (and, with
+//! `--ignored`, under interp), whose output between the markers must be
+//! `tests/linux/init.expected` (QEMU's).
+
+mod common;
+
+use common::{qemu_available, run_bt86_kernel};
+use iced_x86::code_asm::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A bzImage (protocol 2.15 header, one setup sector) whose
+/// protected-mode code is `pm`.
+fn bzimage(tag: &str, pm: &[u8]) -> PathBuf {
+    let mut img = vec![0u8; 1024];
+    img[0x1f1] = 1;
+    img[0x1fe..0x200].copy_from_slice(&[0x55, 0xaa]);
+    img[0x200..0x208].copy_from_slice(&[0xeb, 0x6a, b'H', b'd', b'r', b'S', 0x0f, 0x02]);
+    img[0x211] = 1; // LOADED_HIGH
+    img[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes());
+    img[0x22c..0x230].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    img[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes());
+    img.extend_from_slice(pm);
+    let path = std::env::temp_dir().join(format!("bt86-linux-{}-{tag}.bin", std::process::id()));
+    std::fs::write(&path, img).expect("write bzImage");
+    path
+}
+
+/// Protected-mode code that checks boot.rst's 32-bit entry state and
+/// exits through port 0xf4 with 0x21 when all holds, or with the number
+/// of the first check that failed.
+fn entry_checker() -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let mut fail = a.create_label();
+    let check = |a: &mut CodeAssembler, n: u32| -> Result<(), IcedError> {
+        a.mov(al, n)?;
+        a.jne(fail)
+    };
+    a.mov(eax, cs)?;
+    a.cmp(ax, 0x10)?;
+    check(&mut a, 1)?;
+    for (n, s) in [(2, ds), (3, es), (4, ss)] {
+        a.mov(eax, s)?;
+        a.cmp(ax, 0x18)?;
+        check(&mut a, n)?;
+    }
+    a.cmp(esi, 0x7000)?;
+    check(&mut a, 5)?;
+    for (n, r) in [(6, ebx), (7, edi), (8, ebp)] {
+        a.test(r, r)?;
+        check(&mut a, n)?;
+    }
+    a.pushfd()?;
+    a.pop(eax)?;
+    a.test(eax, 0x200)?; // IF
+    check(&mut a, 9)?;
+    a.mov(eax, cr0)?;
+    a.test(eax, 0x8000_0000u32 as i32)?; // PG
+    check(&mut a, 10)?;
+    a.cmp(byte_ptr(esi + 0x210), 0xff)?; // type_of_loader
+    check(&mut a, 11)?;
+    a.mov(edx, dword_ptr(esi + 0x228))?; // cmd_line_ptr
+    a.cmp(dword_ptr(edx), u32::from_le_bytes(*b"quie") as i32)?;
+    check(&mut a, 12)?;
+    a.mov(edx, dword_ptr(esi + 0x218))?; // ramdisk_image
+    a.cmp(dword_ptr(edx), 0x1234_5678)?;
+    check(&mut a, 13)?;
+    a.cmp(dword_ptr(esi + 0x21c), 4)?; // ramdisk_size
+    check(&mut a, 14)?;
+    a.mov(al, 0x21)?;
+    a.set_label(&mut fail)?;
+    a.out(0xf4, al)?;
+    a.hlt()?;
+    a.assemble(0x10_0000)
+}
+
+#[test]
+fn synthetic_bzimage_is_entered_as_boot_rst_says() {
+    let kernel = bzimage("entry", &entry_checker().expect("assemble"));
+    let initrd = std::env::temp_dir().join(format!("bt86-linux-{}-initrd", std::process::id()));
+    std::fs::write(&initrd, 0x1234_5678u32.to_le_bytes()).expect("write initrd");
+    let initrd_arg = initrd.display().to_string();
+    for engine in ["interp", "bt"] {
+        let args = ["--engine", engine, "--initrd", &initrd_arg, "--append", "quiet console=ttyS0", "-m", "32M"];
+        let (_, status, err) = run_bt86_kernel(&kernel, &args);
+        assert_eq!(status, 0x43, "{engine}: check {} failed; stderr: {err}", (status - 1) / 2);
+    }
+}
+
+#[test]
+fn truncated_bzimage_is_a_one_line_error_with_status_4() {
+    let whole = std::fs::read(bzimage("whole", &[0xf4; 16])).expect("read");
+    let path = std::env::temp_dir().join(format!("bt86-linux-{}-cut.bin", std::process::id()));
+    std::fs::write(&path, &whole[..0x300]).expect("write");
+    let (_, status, err) = run_bt86_kernel(&path, &[]);
+    assert_eq!(status, 4, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bzImage") && !err.contains("panicked"), "{err}");
+}
+
+/// The fetched kernel and initramfs, or `None` after saying plainly that
+/// they are not there.
+fn debian_kernel(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = std::env::var_os("BT86_LINUX_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/linux"));
+    let (k, i) = (dir.join("vmlinuz"), dir.join("initramfs.cpio.gz"));
+    if k.is_file() && i.is_file() {
+        return Some((k, i));
+    }
+    println!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
+    eprintln!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
+    None
+}
+
+const APPEND: &str = "console=ttyS0 quiet";
+
+/// The lines from the start marker to the end marker, without CRs.
+fn init_section(out: &[u8]) -> String {
+    let text = String::from_utf8_lossy(out).replace('\r', "");
+    let start = text.find("=== bt86 init: start ===").unwrap_or(text.len());
+    let end = text.find("=== bt86 init: end ===").map_or(text.len(), |e| e + "=== bt86 init: end ===\n".len());
+    text.get(start..end.min(text.len())).unwrap_or("").to_string()
+}
+
+#[test]
+fn debian_kernel_early_boot() {
+    let Some((kernel, initrd)) = debian_kernel("debian_kernel_early_boot") else { return };
+    let i = initrd.display().to_string();
+    // Under bt, 2.6 G instructions (a few seconds) take the kernel through
+    // its XZ decompressor into setup_arch and the command line.
+    let append = "console=ttyS0 earlyprintk=serial,ttyS0";
+    let args = ["--engine", "bt", "--initrd", &i, "--append", append, "-m", "128M", "--max-insns", "2600000000"];
+    let (out, status, err) = run_bt86_kernel(&kernel, &args);
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(status, 12, "expected the instruction limit; stderr: {err}\n{text}");
+    for want in [
+        "Linux version 6.1",
+        "BIOS-e820: [mem 0x0000000000100000-0x0000000007ffffff] usable",
+        "RAMDISK: [mem 0x07efc000-0x07ffffff]", // where QEMU puts it
+        "Kernel command line: console=ttyS0 earlyprintk=serial,ttyS0",
+    ] {
+        assert!(text.contains(want), "{want:?} not in the boot log:\n{text}");
+    }
+}
+
+#[test]
+fn debian_kernel_init_under_qemu_is_the_expected_output() {
+    let Some((kernel, initrd)) = debian_kernel("debian_kernel_init_under_qemu") else { return };
+    if !qemu_available() {
+        println!("debian_kernel_init_under_qemu: NOT RUN: qemu-system-i386 is not installed");
+        return;
+    }
+    let cpu = "pentium3,-mmx,-sse,-fxsr,-apic,-pae,-mce,-pat,-pse36,-vme,-mtrr,-mca,-hypervisor,+sep";
+    let out = Command::new("timeout")
+        .args(["120", "qemu-system-i386", "-M", "isapc", "-cpu", cpu, "-m", "128"])
+        .arg("-kernel")
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .args(["-append", APPEND, "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run qemu");
+    assert_eq!(init_section(&out.stdout), include_str!("linux/init.expected"));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// A whole boot through /init under `engine`, against QEMU's output.
+fn init_like_qemu(test: &str, engine: &str, extra: &[&str]) {
+    let Some((kernel, initrd)) = debian_kernel(test) else { return };
+    let i = initrd.display().to_string();
+    let mut args = vec!["--engine", engine, "--initrd", &i, "--append", APPEND, "-m", "128M", "--timeout", "900"];
+    args.extend_from_slice(extra);
+    let (out, status, err) = run_bt86_kernel(&kernel, &args);
+    assert_eq!(init_section(&out), include_str!("linux/init.expected"), "{engine}: {err}");
+    assert_eq!(status, 1, "{engine}: {err}");
+}
+
+/// Seven thousand million instructions: about ten seconds under bt.
+#[test]
+fn debian_kernel_init_under_bt_is_qemus() {
+    init_like_qemu("debian_kernel_init_under_bt", "bt", &[]);
+}
+
+/// Two minutes and more under the interpreter, so only on request
+/// (`cargo test --release --test linux -- --ignored`).
+#[test]
+#[ignore]
+fn debian_kernel_init_under_interp_is_qemus() {
+    init_like_qemu("debian_kernel_init_under_interp", "interp", &[]);
+}
+
+/// bt against the interpreter at every block boundary, the whole boot
+/// (326 M blocks, about three minutes in release): only on request.
+#[test]
+#[ignore]
+fn debian_kernel_init_under_lockstep_is_qemus() {
+    init_like_qemu("debian_kernel_init_under_lockstep", "bt", &["--lockstep"]);
+}
+
+/// `rep; bsf` (Linux's `__ffs`, which iced names TZCNT) and `rep; bsr`
+/// are BSF and BSR on bt86's CPU, which reports neither BMI1 nor ABM:
+/// with a zero source ZF is set and the destination kept, and the result
+/// is a bit index, not a count (a host with BMI1 would give 32 and 25).
+#[test]
+fn tzcnt_and_lzcnt_encodings_are_bsf_and_bsr_under_every_engine() {
+    let code = || -> Result<Vec<u8>, IcedError> {
+        let mut a = CodeAssembler::new(32)?;
+        let mut fail = a.create_label();
+        a.mov(ecx, 0x55)?;
+        a.xor(eax, eax)?;
+        a.tzcnt(ecx, eax)?; // f3 0f bc c8
+        a.mov(bl, 1)?;
+        a.jne(fail)?;
+        a.cmp(ecx, 0x55)?;
+        a.mov(bl, 2)?;
+        a.jne(fail)?;
+        a.mov(eax, 0x50)?;
+        a.lzcnt(edx, eax)?; // f3 0f bd d0
+        a.cmp(edx, 6)?;
+        a.mov(bl, 3)?;
+        a.jne(fail)?;
+        a.tzcnt(edx, eax)?;
+        a.cmp(edx, 4)?;
+        a.mov(bl, 4)?;
+        a.jne(fail)?;
+        a.mov(bl, 0x21)?;
+        a.set_label(&mut fail)?;
+        a.mov(al, bl)?;
+        a.out(0xf4, al)?;
+        a.hlt()?;
+        a.assemble(u64::from(common::KERNEL_ENTRY))
+    };
+    let kernel = common::multiboot_kernel("tzcnt", &code().expect("assemble"));
+    for engine in ["interp", "bt", "trap"] {
+        let (_, status, err) = run_bt86_kernel(&kernel, &["--engine", engine]);
+        assert_eq!(status, 0x43, "{engine}: check {} failed; stderr: {err}", (status - 1) / 2);
+    }
+}
