@@ -135,7 +135,16 @@ pub fn compare_within(build: impl Fn() -> Machine, limits: Limits) -> Result<(Ex
         return Err(ends("the retired counts differ"));
     }
     if b.cpu != i.cpu {
-        return Err(ends("the CPU states differ"));
+        // The differing lines of the two states, pretty-printed.
+        let (sb, si) = (format!("{:#?}", b.cpu), format!("{:#?}", i.cpu));
+        let diff: Vec<String> = sb
+            .lines()
+            .zip(si.lines())
+            .filter(|(x, y)| x != y)
+            .take(8)
+            .map(|(x, y)| format!("bt {} / interp {}", x.trim(), y.trim()))
+            .collect();
+        return Err(format!("{}: {}", ends("the CPU states differ"), diff.join("; ")));
     }
     if b.ram.bytes() != i.ram.bytes() {
         let at = b.ram.bytes().iter().zip(i.ram.bytes()).position(|(x, y)| x != y).unwrap_or(0);
