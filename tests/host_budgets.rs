@@ -56,14 +56,7 @@ fn many_linear_pages() -> Result<Vec<u8>, IcedError> {
         a.mov(dword_ptr(0x20_0004 + 4 * k), 0x20_1003 + 0x1000 * k)?;
     }
     a.mov(dword_ptr(0x30_0000), 0x1234u32)?;
-    a.mov(eax, cr4)?;
-    a.or(eax, 0x10)?; // PSE
-    a.mov(cr4, eax)?;
-    a.mov(eax, 0x20_0000u32)?;
-    a.mov(cr3, eax)?;
-    a.mov(eax, cr0)?;
-    a.or(eax, 0x8000_0000u32 as i32)?;
-    a.mov(cr0, eax)?;
+    common::guest::paging_on(&mut a, 0x20_0000)?;
     a.mov(esi, 0x40_0000u32)?;
     a.mov(ecx, 4096u32)?;
     a.set_label(&mut top)?;

@@ -47,14 +47,7 @@ fn arithmetic_with(paging: bool) -> Result<(Vec<u8>, u32), IcedError> {
     let mut fstp = a.create_label();
     if paging {
         a.mov(dword_ptr(0x10000), 0x83u32)?; // PDE 0: 4 MiB, present, writable
-        a.mov(eax, cr4)?;
-        a.or(eax, 0x10)?;
-        a.mov(cr4, eax)?;
-        a.mov(eax, 0x10000u32)?;
-        a.mov(cr3, eax)?;
-        a.mov(eax, cr0)?;
-        a.or(eax, 0x8000_0000u32 as i32)?;
-        a.mov(cr0, eax)?;
+        guest::paging_on(&mut a, 0x10000)?;
     }
     a.fninit()?;
     a.fld1()?;

@@ -134,8 +134,14 @@ pub fn multiboot_kernel(tag: &str, code: &[u8]) -> PathBuf {
 /// Runs a kernel file under QEMU as `run_qemu` runs the images: its serial
 /// output and exit status.
 pub fn run_qemu_kernel(path: &Path) -> (Vec<u8>, i32) {
+    qemu(path, 60)
+}
+
+/// `qemu-system-i386 -kernel PATH` with the isa-debug-exit device and
+/// `-m 128`, stopped after `timeout` seconds.
+fn qemu(path: &Path, timeout: u32) -> (Vec<u8>, i32) {
     let out = Command::new("timeout")
-        .arg("60")
+        .arg(timeout.to_string())
         .arg("qemu-system-i386")
         .arg("-kernel")
         .arg(path)
@@ -162,18 +168,7 @@ pub fn run_bt86_kernel(path: &Path, args: &[&str]) -> (Vec<u8>, i32, String) {
 
 /// Runs a kernel under QEMU exactly as guest-images/regen-expected.sh does.
 pub fn run_qemu(name: &str) -> (Vec<u8>, i32) {
-    let path = images_dir().join("bin").join(format!("{name}.elf"));
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg("qemu-system-i386")
-        .arg("-kernel")
-        .arg(&path)
-        .args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "128"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run qemu");
-    (out.stdout, out.status.code().unwrap_or(-1))
+    qemu(&images_dir().join("bin").join(format!("{name}.elf")), 120)
 }
 
 /// A readable first difference between two outputs.
@@ -243,6 +238,19 @@ pub mod guest {
         let mut bt = bt86::engine::bt::Bt::new().expect("a translator");
         let exit = bt.run(&mut bt86::engine::interp::Interp::new(true), m, limits);
         (exit, bt.collect_stats())
+    }
+
+    /// Paging on with the page directory at `pd` (CR4.PSE set, for the
+    /// 4 MiB pages the callers' directories use): `mov cr4/cr3/cr0`.
+    pub fn paging_on(a: &mut CodeAssembler, pd: u32) -> Result<(), IcedError> {
+        a.mov(eax, cr4)?;
+        a.or(eax, 0x10)?;
+        a.mov(cr4, eax)?;
+        a.mov(eax, pd)?;
+        a.mov(cr3, eax)?;
+        a.mov(eax, cr0)?;
+        a.or(eax, 0x8000_0000u32 as i32)?;
+        a.mov(cr0, eax)
     }
 
     /// `words` words of a fixed pseudo-random pattern at `at`.
