@@ -23,5 +23,6 @@ pub mod memory;
 pub mod pitfalls;
 pub mod session;
 pub mod system;
+pub mod terminal;
 
 pub use machine::{Machine, MachineConfig};

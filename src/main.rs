@@ -452,6 +452,18 @@ fn explain(args: ExplainArgs) -> i32 {
     }
 }
 
+/// Connects standard input to COM1's receiver and, when it is a terminal,
+/// puts it in raw mode (see `devices::serial_input`, `terminal`).
+fn attach_console(m: &mut bt86::Machine) -> std::io::Result<Option<bt86::terminal::RawTerminal>> {
+    let stdin = std::io::stdin();
+    let raw = bt86::terminal::RawTerminal::enter(&stdin)?;
+    if raw.is_some() {
+        eprint!("bt86: the guest's serial console is on this terminal; Ctrl-A x quits, Ctrl-A h lists the keys\r\n");
+    }
+    m.platform.attach_serial_input(bt86::devices::serial_input::SerialInput::spawn(stdin)?);
+    Ok(raw)
+}
+
 fn run(args: RunArgs) -> i32 {
     if args.trace.is_some() && matches!(args.engine, Engine::Interp) {
         eprintln!("bt86: --trace reports what the translator does: use it with --engine bt or trap");
@@ -501,9 +513,24 @@ fn run(args: RunArgs) -> i32 {
     if let Some(w) = cfg.host_warning() {
         eprintln!("bt86: warning: {w}");
     }
-    let machine = match boot(&path, &image, &cfg, Box::new(std::io::stdout())) {
+    let mut machine = match boot(&path, &image, &cfg, Box::new(std::io::stdout())) {
         Ok(m) => m,
         Err(code) => return code,
+    };
+    // The console: stdin feeds COM1 (not under --lockstep, whose shadow
+    // machine could not be given the same bytes at the same instruction).
+    // The terminal, if it is one, is raw until `_terminal` drops, after
+    // the run.
+    let _terminal = if args.lockstep {
+        None
+    } else {
+        match attach_console(&mut machine) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("bt86: cannot attach the console to standard input: {e}");
+                return status::HOST;
+            }
+        }
     };
     let out = if args.lockstep {
         if cfg.engine == EngineKind::Interp {

@@ -16,6 +16,8 @@ use std::io::Write;
 pub mod status {
     /// The guest asked for a reset; like `qemu-system-i386 -no-reboot`.
     pub const RESET: i32 = 0;
+    /// The console's escape ended the run (`Ctrl-A x`); 0, as QEMU.
+    pub const QUIT: i32 = 0;
     /// Bad command line (clap's own status).
     pub const USAGE: i32 = 2;
     /// The image is missing, unreadable or not a loadable kernel.
@@ -309,6 +311,7 @@ impl Exit {
         match self {
             Exit::GuestExit(s) => *s,
             Exit::Reset => status::RESET,
+            Exit::Quit => status::QUIT,
             Exit::Fatal(Fatal::TripleFault) => status::TRIPLE_FAULT,
             Exit::Fatal(Fatal::Unsupported(_)) => status::UNSUPPORTED,
             Exit::Fatal(Fatal::Host(_)) => status::HOST,
@@ -334,6 +337,7 @@ impl Exit {
             Exit::InsnLimit => Some(format!("instruction limit reached {at}")),
             Exit::ExceptionLimit => Some(format!("exception limit reached {at}")),
             Exit::Timeout => Some(format!("timeout reached {at}")),
+            Exit::Quit => Some(format!("terminated from the console (Ctrl-A x) {at}")),
         }
     }
 }

@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{qemu_available, run_bt86_kernel};
+use common::{debian_kernel, qemu_available, run_bt86_kernel};
 use iced_x86::code_asm::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// A bzImage (protocol 2.15 header, one setup sector) whose
@@ -101,21 +101,6 @@ fn truncated_bzimage_is_a_one_line_error_with_status_4() {
     assert_eq!(status, 4, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("bzImage") && !err.contains("panicked"), "{err}");
-}
-
-/// The fetched kernel and initramfs, or `None` after saying plainly that
-/// they are not there.
-fn debian_kernel(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let dir = std::env::var_os("BT86_LINUX_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/linux"));
-    let (k, i) = (dir.join("vmlinuz"), dir.join("initramfs.cpio.gz"));
-    if k.is_file() && i.is_file() {
-        return Some((k, i));
-    }
-    println!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
-    eprintln!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
-    None
 }
 
 const APPEND: &str = "console=ttyS0 quiet";

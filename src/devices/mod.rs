@@ -14,6 +14,7 @@ pub mod i8042;
 pub mod pic;
 pub mod pit;
 pub mod platform;
+pub mod serial_input;
 pub mod uart;
 
 pub use platform::{Platform, PlatformEvent};

@@ -25,6 +25,7 @@ use super::debug_exit::DebugExit;
 use super::i8042::I8042;
 use super::pic::PicPair;
 use super::pit::Pit;
+use super::serial_input::{self, SerialInput};
 use super::uart::Uart;
 use super::{IoSize, PioDevice};
 
@@ -37,6 +38,8 @@ pub enum PlatformEvent {
     Exit(i32),
     /// The guest asked for a system reset (i8042 command 0xFE).
     Reset,
+    /// The console's escape (`Ctrl-A x`) asked to end the run.
+    Quit,
 }
 
 /// Default RAM size reported in CMOS by [`Platform::new`] (QEMU's `-m`).
@@ -123,6 +126,8 @@ pub struct Platform {
     debug_exit: DebugExit,
     post: PostPort,
     fpu: CoprocessorPorts,
+    /// What the host sends to COM1's receiver (`bt86 run`'s stdin).
+    input: Option<SerialInput>,
     decode: Vec<Dev>,
     event: Option<PlatformEvent>,
     last_sample: u64,
@@ -176,6 +181,7 @@ impl Platform {
             debug_exit: DebugExit::default(),
             post: PostPort::default(),
             fpu: CoprocessorPorts::default(),
+            input: None,
             decode: vec![Dev::None; 0x10000],
             event: None,
             last_sample: 0,
@@ -334,9 +340,44 @@ impl Platform {
         self.pic.set_irq(IRQ_FPU, level);
     }
 
-    /// Brings timers up to `now` and latches their interrupt lines.
+    /// Brings timers up to `now`, takes serial input as the receive FIFO
+    /// has room, and latches the interrupt lines.
     pub fn update(&mut self, now: u64) {
+        if let Some(input) = &mut self.input {
+            let bytes = input.take(self.uart.rx_room());
+            for b in bytes {
+                self.uart.receive(b, now);
+            }
+            if input.quit_requested() {
+                self.event.get_or_insert(PlatformEvent::Quit);
+            }
+            // Someone may be reading as they type: what the guest wrote
+            // shows within a poll, not at the next newline.
+            self.uart.flush();
+        }
         self.sample_lines(now);
+    }
+
+    /// Connects the host's input to COM1's receiver.
+    pub fn attach_serial_input(&mut self, input: SerialInput) {
+        self.input = Some(input);
+    }
+
+    /// Whether serial input may still arrive: a halted CPU with interrupts
+    /// enabled may be waiting for it, so it is not halted for good.
+    pub fn serial_input_open(&self) -> bool {
+        self.input.as_ref().is_some_and(SerialInput::open)
+    }
+
+    /// A halted CPU waits up to `max_ns` of host time for serial input
+    /// (see [`SerialInput::wait`]); returns the nanoseconds it waited, or
+    /// `None` when there was nothing to wait for.
+    pub fn wait_for_serial_input(&mut self, max_ns: u64) -> Option<u64> {
+        if self.input.is_some() {
+            self.uart.flush();
+        }
+        let waited = self.input.as_mut()?.wait(std::time::Duration::from_nanos(max_ns))?;
+        Some(waited.as_nanos() as u64)
     }
 
     /// Whether an exit or reset request is waiting for the run loop.
@@ -353,7 +394,10 @@ impl Platform {
     /// The earliest virtual time after `now` at which a device's interrupt
     /// line may change without an I/O access (u64::MAX if none).
     pub fn next_deadline(&self, now: u64) -> u64 {
-        let d = self.pit.next_out0_change(now).min(self.uart.next_deadline());
+        let mut d = self.pit.next_out0_change(now).min(self.uart.next_deadline());
+        if self.input.as_ref().is_some_and(SerialInput::polling) {
+            d = d.min(now.saturating_add(serial_input::POLL_NS));
+        }
         if d == u64::MAX {
             d
         } else {

@@ -28,6 +28,8 @@ pub enum Exit {
     ExceptionLimit,
     /// `--timeout` reached (host time).
     Timeout,
+    /// The person at the console typed the escape to quit (`Ctrl-A x`).
+    Quit,
 }
 
 /// Limits on a run.

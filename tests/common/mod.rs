@@ -260,3 +260,18 @@ pub mod guest {
         }
     }
 }
+
+/// The fetched kernel and initramfs, or `None` after saying plainly that
+/// they are not there.
+pub fn debian_kernel(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = std::env::var_os("BT86_LINUX_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/linux"));
+    let (k, i) = (dir.join("vmlinuz"), dir.join("initramfs.cpio.gz"));
+    if k.is_file() && i.is_file() {
+        return Some((k, i));
+    }
+    println!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
+    eprintln!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
+    None
+}

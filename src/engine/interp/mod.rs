@@ -190,6 +190,7 @@ impl Interp {
         match m.platform.take_event() {
             Some(PlatformEvent::Exit(status)) => return Some(Exit::GuestExit(status)),
             Some(PlatformEvent::Reset) => return Some(Exit::Reset),
+            Some(PlatformEvent::Quit) => return Some(Exit::Quit),
             None => {}
         }
         if limits.max_insns.is_some_and(|n| m.clock.retired >= n) {
@@ -215,10 +216,22 @@ impl Interp {
         }
         if m.cpu.halted != 0 {
             self.idle_deadlines += 1;
-            if m.cpu.eflags & flags::IF == 0 || self.deadline == u64::MAX || self.idle_deadlines > MAX_IDLE_DEADLINES {
+            // Serial input that may still come can wake a CPU whose timers
+            // are all masked (the console's COM1 interrupt).
+            let input = m.platform.serial_input_open();
+            if m.cpu.eflags & flags::IF == 0
+                || (!input && (self.deadline == u64::MAX || self.idle_deadlines > MAX_IDLE_DEADLINES))
+            {
                 return Some(Exit::HaltForever);
             }
-            m.clock.idle_until(self.deadline);
+            // With the console open the idle time passes in host time,
+            // waiting for a key (a halted guest at a prompt); otherwise
+            // virtual time jumps to the deadline.
+            let until = match m.platform.wait_for_serial_input(self.deadline.saturating_sub(now)) {
+                Some(waited) => now.saturating_add(waited),
+                None => self.deadline,
+            };
+            m.clock.idle_until(until.min(self.deadline));
         } else {
             self.idle_deadlines = 0;
         }
