@@ -547,6 +547,9 @@ fn run(args: RunArgs) -> i32 {
     if let Some(msg) = out.exit.message(&out.machine) {
         eprintln!("bt86: {msg}");
     }
+    if let Some(hint) = out.silent_stop_hint(&image) {
+        eprintln!("bt86: {hint}");
+    }
     if let Some((compared, report)) = &out.lockstep {
         match report {
             Some(r) => {

@@ -343,6 +343,17 @@ impl Exit {
 }
 
 impl Outcome {
+    /// For a Linux kernel (`image`) that stopped for good before it wrote a
+    /// byte to the serial port: the likely cause, since it said nothing.
+    pub fn silent_stop_hint(&self, image: &[u8]) -> Option<String> {
+        let stopped = matches!(
+            self.exit,
+            Exit::HaltForever | Exit::Fatal(Fatal::TripleFault) | Exit::Fatal(Fatal::Unsupported(_))
+        );
+        let silent = self.machine.platform.serial_bytes_sent() == 0;
+        (stopped && silent && loader::is_bzimage(image)).then(|| loader::silent_stop_cause(image)).flatten()
+    }
+
     /// The `--stats` report.
     pub fn stats_report(&self) -> String {
         let mut s = String::new();

@@ -124,6 +124,7 @@ fn trace_perf_names_every_translation_in_a_perf_map() {
     let k = kernel("perfmap", &code);
     let child = Command::new(env!("CARGO_BIN_EXE_bt86"))
         .args(["run", k.to_str().unwrap(), "--engine", "bt", "--trace", "perf"])
+        .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run bt86");

@@ -103,6 +103,42 @@ fn truncated_bzimage_is_a_one_line_error_with_status_4() {
     assert!(err.contains("bzImage") && !err.contains("panicked"), "{err}");
 }
 
+/// A kernel that stops before it prints anything gets bt86's guess at why,
+/// beside the halt or fault itself: an x86-64 bzImage (xloadflags bit 0,
+/// boot.rst) halts with interrupts off in its 32-bit entry when CPUID has
+/// no long mode (arch/x86/boot/compressed/head_64.S); any other is named
+/// with its version string and bt86's CPU features. A kernel that printed
+/// first gets no guess.
+#[test]
+fn a_kernel_that_stops_silently_is_told_why() {
+    let stop = |tag: &str, pm: &[u8], patch: &dyn Fn(&mut Vec<u8>)| {
+        let path = bzimage(tag, pm);
+        let mut img = std::fs::read(&path).expect("read");
+        patch(&mut img);
+        std::fs::write(&path, img).expect("write");
+        let (_, status, err) = run_bt86_kernel(&path, &["--engine", "bt"]);
+        (status, err)
+    };
+    let cli_hlt = [0xfa, 0xf4];
+    let (status, err) = stop("x86-64", &cli_hlt, &|img| {
+        img[0x236] = 1;
+        // kernel_version -> 0x100 + 0x200: "6.1.0-50-amd64 (debian-kernel@...)".
+        img[0x20e..0x210].copy_from_slice(&0x100u16.to_le_bytes());
+        img[0x300..0x300 + 22].copy_from_slice(b"6.1.0-50-amd64 (debian");
+    });
+    assert_eq!(status, 10, "{err}");
+    assert!(err.contains("6.1.0-50-amd64") && err.contains("x86-64 kernel") && err.contains("long mode"), "{err}");
+    // A triple fault: a #GP from CR4.PAE with no IDT (mov eax, 0x20; mov cr4, eax).
+    let (status, err) = stop("pae", &[0xb8, 0x20, 0, 0, 0, 0x0f, 0x22, 0xe0, 0xf4], &|_| {});
+    assert_eq!(status, 6, "{err}");
+    assert!(err.contains("stopped before it wrote anything") && err.contains("no pae"), "{err}");
+    assert!(err.contains("fpu de pse tsc msr cx8 sep pge cmov"), "{err}");
+    // mov dx, 0x3f8; mov al, '!'; out dx, al; cli; hlt: it spoke, no guess.
+    let (status, err) = stop("spoke", &[0x66, 0xba, 0xf8, 0x03, 0xb0, 0x21, 0xee, 0xfa, 0xf4], &|_| {});
+    assert_eq!(status, 10, "{err}");
+    assert_eq!(err.lines().count(), 1, "only the halt: {err}");
+}
+
 const APPEND: &str = "console=ttyS0 quiet";
 
 /// The lines from the start marker to the end marker, without CRs.

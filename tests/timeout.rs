@@ -27,6 +27,7 @@ fn timeout_ends_a_rep_stosb_over_4_gib_under_every_engine() {
         .map(|engine| {
             let child = Command::new(env!("CARGO_BIN_EXE_bt86"))
                 .args(["run", k.to_str().expect("path"), "--engine", engine, "--timeout", "2"])
+                .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()

@@ -437,6 +437,11 @@ impl Platform {
         n
     }
 
+    /// Bytes the guest has sent on COM1.
+    pub fn serial_bytes_sent(&self) -> u64 {
+        self.uart.transmitted
+    }
+
     /// Room left in the UART's receive FIFO.
     pub fn serial_rx_room(&self) -> usize {
         self.uart.rx_room()

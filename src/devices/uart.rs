@@ -121,6 +121,8 @@ pub struct Uart {
     out2_gate: bool,
     /// Bytes written to the output that the writer refused.
     pub write_errors: u64,
+    /// Bytes the guest sent (loopback excluded).
+    pub transmitted: u64,
 }
 
 impl Uart {
@@ -144,6 +146,7 @@ impl Uart {
             timeout_pending: false,
             out2_gate: true,
             write_errors: 0,
+            transmitted: 0,
         }
     }
 
@@ -301,8 +304,11 @@ impl Uart {
     fn write_thr(&mut self, v: u8, now: u64) {
         if self.loopback() {
             self.receive(v, now);
-        } else if self.out.write_all(&[v]).is_err() {
-            self.write_errors += 1;
+        } else {
+            self.transmitted += 1;
+            if self.out.write_all(&[v]).is_err() {
+                self.write_errors += 1;
+            }
         }
         // The byte left at once: THR is empty again, which raises THRE.
         self.thre_pending = true;

@@ -48,11 +48,13 @@ mod hdr {
     pub const VERSION: usize = 0x206;
     pub const TYPE_OF_LOADER: usize = 0x210;
     pub const LOADFLAGS: usize = 0x211;
+    pub const KERNEL_VERSION: usize = 0x20e;
     pub const CODE32_START: usize = 0x214;
     pub const RAMDISK_IMAGE: usize = 0x218;
     pub const RAMDISK_SIZE: usize = 0x21c;
     pub const CMD_LINE_PTR: usize = 0x228;
     pub const INITRD_ADDR_MAX: usize = 0x22c;
+    pub const XLOADFLAGS: usize = 0x236;
     pub const CMDLINE_SIZE: usize = 0x238;
     pub const INIT_SIZE: usize = 0x260;
 }
@@ -69,6 +71,9 @@ mod zp {
 const HDRS: u32 = 0x5372_6448;
 /// `loadflags` bit 0: the protected-mode code is loaded at 0x100000.
 const LOADED_HIGH: u8 = 1 << 0;
+/// `xloadflags` bit 0 (protocol 2.12+): the kernel has the 64-bit entry
+/// point, so it is an x86-64 kernel.
+const XLF_KERNEL_64: u16 = 1 << 0;
 /// `type_of_loader` for a loader without an assigned ID.
 const LOADER_UNDEFINED: u8 = 0xff;
 
@@ -175,6 +180,59 @@ impl SetupHeader {
         let code32_start = field(hdr::CODE32_START).ok_or_else(trunc)?;
         Ok(SetupHeader { version, pm_offset, hdr_end, code32_start, initrd_addr_max, cmdline_size, init_size })
     }
+}
+
+/// What bt86 adds when a bzImage stops (halts for good, triple-faults or
+/// needs something unimplemented) before writing a byte to the serial
+/// port: the likely cause, since such a kernel says nothing itself.
+///
+/// Entering at `code32_start` skips the setup code's CPU check
+/// (arch/x86/boot/cpucheck.c), which would have printed what is missing,
+/// so a kernel built for more than bt86's CPU finds out later and in
+/// silence: an x86-64 kernel's 32-bit entry (compressed/head_64.S) looks
+/// for long mode and halts with interrupts off; a PAE kernel's first write
+/// of CR4.PAE faults before it has an IDT, a triple fault.
+pub fn silent_stop_cause(image: &[u8]) -> Option<String> {
+    let h = SetupHeader::parse(image).ok()?;
+    let version = kernel_version(image).map(|v| format!(" ({v})")).unwrap_or_default();
+    let xloadflags = if h.version >= 0x020c { u16_at(image, hdr::XLOADFLAGS).unwrap_or(0) } else { 0 };
+    if xloadflags & XLF_KERNEL_64 != 0 {
+        return Some(format!(
+            "the kernel{version} is an x86-64 kernel (setup header xloadflags: XLF_KERNEL_64); its 32-bit entry \
+             looks for long mode, which bt86's 32-bit i686 CPU lacks, and halts without a word: boot an i386 kernel"
+        ));
+    }
+    Some(format!(
+        "the kernel{version} stopped before it wrote anything to the serial port. A kernel built for a CPU with \
+         more than bt86's i686 (CPUID: {}; no pae, mmx, fxsr or sse) stops this way, since the 32-bit entry \
+         skips the setup code's CPU check; add earlyprintk=serial,ttyS0 to --append to see how far it got",
+        cpu_features()
+    ))
+}
+
+/// The CPUID leaf 1 EDX features bt86 reports, by their /proc/cpuinfo
+/// names.
+fn cpu_features() -> String {
+    const NAMES: [&str; 16] =
+        ["fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "", "sep", "mtrr", "pge", "mca", "cmov"];
+    let edx = crate::system::control::CPUID_1_EDX;
+    let known = NAMES.iter().enumerate().filter(|(bit, n)| !n.is_empty() && edx & (1 << bit) != 0);
+    let names: Vec<&str> = known.map(|(_, n)| *n).collect();
+    debug_assert_eq!(edx >> NAMES.len(), 0, "a feature past the table");
+    names.join(" ")
+}
+
+/// The setup header's kernel version string (`kernel_version` points to it,
+/// 0x200 bytes before its offset), as far as its first space.
+fn kernel_version(image: &[u8]) -> Option<String> {
+    let ptr = usize::from(u16_at(image, hdr::KERNEL_VERSION)?);
+    if ptr == 0 {
+        return None;
+    }
+    let text = image.get(ptr + 0x200..)?;
+    let end = text.iter().take(128).position(|&b| b == 0 || b == b' ')?;
+    let v = std::str::from_utf8(&text[..end]).ok()?;
+    (!v.is_empty() && v.chars().all(|c| c.is_ascii_graphic())).then(|| v.to_string())
 }
 
 /// Where everything goes, decided before anything is written.

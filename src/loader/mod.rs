@@ -32,7 +32,7 @@ mod tests;
 
 pub use flat::load_flat;
 pub use info::{e820_map, E820Entry, E820Type};
-pub use linux::{is_bzimage, load_linux};
+pub use linux::{is_bzimage, load_linux, silent_stop_cause};
 
 use crate::machine::Machine;
 use crate::memory::ram::{HIGH_MEM_START, LOW_MEM_END};
