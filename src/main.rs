@@ -11,9 +11,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const EXIT_STATUSES: &str = "\
+Console: standard input feeds the guest's COM1 (raw mode on a terminal);
+  Ctrl-A x quits, Ctrl-A h lists the keys, Ctrl-A Ctrl-A sends Ctrl-A.
+
 Exit status:
   odd     the guest's isa-debug-exit status: (v << 1) | 1 for a write of v to port 0xf4
-  0       the guest requested a reset (as qemu-system-i386 -no-reboot)
+  0       the guest requested a reset (as qemu-system-i386 -no-reboot), or Ctrl-A x on the console
   2       bad command line
   4       missing, unreadable or malformed kernel image
   6       the guest triple-faulted
@@ -32,7 +35,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Boot a Multiboot kernel, as `qemu-system-i386 -kernel` would.
+    /// Boot a Multiboot kernel or a Linux bzImage, as `qemu-system-i386 -kernel` would.
     #[command(after_help = EXIT_STATUSES)]
     Run(RunArgs),
     /// Time CPU-bound guest workloads under each engine, under QEMU and natively
