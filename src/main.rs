@@ -99,7 +99,8 @@ enum TraceArg {
 struct BenchArgs {
     /// What to run each workload on (qemu only if installed; native is
     /// the workload's static i386 Linux build, embedded in bt86).
-    /// Default: interp,bt,qemu,native; with --nano: interp,bt,trap,trap-sim,qemu.
+    /// Default: interp,bt,qemu,native; with --nano: interp,bt,trap,trap-sim,qemu;
+    /// with --linux: interp,bt,qemu.
     #[arg(long, value_delimiter = ',')]
     engines: Option<Vec<BenchRunner>>,
     /// Workloads to run (default: all); with --nano, nanobenchmarks.

@@ -408,8 +408,16 @@ pub fn cli(runners: &[Runner], repeat: usize, csv_path: Option<&Path>) -> i32 {
     for &r in runners {
         match r {
             Runner::Engine(EngineKind::Interp | EngineKind::Bt) | Runner::Qemu => kept.push(r),
-            r => eprintln!("bt86: bench --linux: {} left out (Linux rows are for interp, bt and qemu)", r.name()),
+            Runner::Native => eprintln!("bt86: bench --linux: native left out (it has no Linux boot to time)"),
+            r => eprintln!(
+                "bt86: bench --linux: {} left out (trap-and-emulate does not get through this boot: see docs/architecture.md)",
+                r.name()
+            ),
         }
+    }
+    if kept.is_empty() {
+        eprintln!("bt86: bench --linux: nothing to run (--engines interp,bt,qemu)");
+        return status::USAGE;
     }
     let cells = measure(&img, &kept, repeat, &mut std::io::stderr());
     print!("{}", report(&cells));
