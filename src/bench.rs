@@ -19,6 +19,7 @@
 //! a temporary file with execute permission; QEMU gets the kernel image the
 //! same way.
 
+pub mod linux;
 pub mod nano;
 pub mod plot;
 

@@ -102,7 +102,8 @@ enum TraceArg {
 struct BenchArgs {
     /// What to run each workload on (qemu only if installed; native is
     /// the workload's static i386 Linux build, embedded in bt86).
-    /// Default: interp,bt,qemu,native; with --nano: interp,bt,trap,trap-sim,qemu.
+    /// Default: interp,bt,qemu,native; with --nano: interp,bt,trap,trap-sim,qemu;
+    /// with --linux: interp,bt,qemu.
     #[arg(long, value_delimiter = ',')]
     engines: Option<Vec<BenchRunner>>,
     /// Workloads to run (default: all); with --nano, nanobenchmarks.
@@ -113,6 +114,12 @@ struct BenchArgs {
     /// engine, beside the paper's figures. See docs/benchmarks.md.
     #[arg(long)]
     nano: bool,
+    /// Boot Debian's i386 kernel through its initramfs's /init (fetched by
+    /// scripts/fetch-linux.sh into $BT86_LINUX_CACHE or ./target/linux)
+    /// and time the first user-space line and the end of /init, wall and
+    /// host CPU time. Default engines: interp,bt,qemu. See docs/benchmarks.md.
+    #[arg(long, conflicts_with_all = ["nano", "workload", "paging"])]
+    linux: bool,
     /// With --nano: operations per measured pair (default: calibrated per
     /// cell to about 0.25 s of work).
     #[arg(long, value_name = "N", requires = "nano", value_parser = clap::value_parser!(u32).range(1..=2_000_000_000))]
@@ -315,6 +322,16 @@ fn bench(args: BenchArgs) -> i32 {
         BenchRunner::Qemu => Runner::Qemu,
         BenchRunner::Native => Runner::Native,
     };
+    if args.linux {
+        use BenchRunner::*;
+        if args.scale != 1 {
+            eprintln!("bt86: --scale is for the workloads, not for --linux");
+            return status::USAGE;
+        }
+        let engines = args.engines.unwrap_or_else(|| vec![Interp, Bt, Qemu]);
+        let runners: Vec<Runner> = engines.iter().map(runner).collect();
+        return bench::linux::cli(&runners, args.repeat, args.csv.as_deref());
+    }
     if args.nano {
         use BenchRunner::*;
         if args.paging || args.scale != 1 {

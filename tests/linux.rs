@@ -5,10 +5,12 @@
 //! `$BT86_LINUX_CACHE`, and saying so plainly when it has not) checks the
 //! early boot and a whole boot through `/init` under bt (and, with
 //! `--ignored`, under interp), whose output between the markers must be
-//! `tests/linux/init.expected` (QEMU's).
+//! `tests/linux/init.expected` (QEMU's). The QEMU command line and the
+//! kernel's are `bt86::bench::linux`'s, which `bt86 bench --linux` times.
 
 mod common;
 
+use bt86::bench::linux::{qemu_args, APPEND, END_MARKER, START_MARKER};
 use common::{debian_kernel, qemu_available, run_bt86_kernel};
 use iced_x86::code_asm::*;
 use std::path::PathBuf;
@@ -139,13 +141,11 @@ fn a_kernel_that_stops_silently_is_told_why() {
     assert_eq!(err.lines().count(), 1, "only the halt: {err}");
 }
 
-const APPEND: &str = "console=ttyS0 quiet";
-
 /// The lines from the start marker to the end marker, without CRs.
 fn init_section(out: &[u8]) -> String {
     let text = String::from_utf8_lossy(out).replace('\r', "");
-    let start = text.find("=== bt86 init: start ===").unwrap_or(text.len());
-    let end = text.find("=== bt86 init: end ===").map_or(text.len(), |e| e + "=== bt86 init: end ===\n".len());
+    let start = text.find(START_MARKER).unwrap_or(text.len());
+    let end = text.find(END_MARKER).map_or(text.len(), |e| e + END_MARKER.len() + 1);
     text.get(start..end.min(text.len())).unwrap_or("").to_string()
 }
 
@@ -199,15 +199,9 @@ fn debian_kernel_init_under_qemu_is_the_expected_output() {
         println!("debian_kernel_init_under_qemu: NOT RUN: qemu-system-i386 is not installed");
         return;
     }
-    let cpu = "pentium3,-mmx,-sse,-fxsr,-apic,-pae,-mce,-pat,-pse36,-vme,-mtrr,-mca,-hypervisor,+sep";
     let out = Command::new("timeout")
-        .args(["120", "qemu-system-i386", "-M", "isapc", "-cpu", cpu, "-m", "128"])
-        .arg("-kernel")
-        .arg(&kernel)
-        .arg("-initrd")
-        .arg(&initrd)
-        .args(["-append", APPEND, "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(["120", "qemu-system-i386"])
+        .args(qemu_args(&kernel, &initrd))
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run qemu");
@@ -246,6 +240,44 @@ fn debian_kernel_init_under_interp_is_qemus() {
 #[ignore]
 fn debian_kernel_init_under_lockstep_is_qemus() {
     init_like_qemu("debian_kernel_init_under_lockstep", "bt", &["--lockstep"]);
+}
+
+/// `bt86 bench --linux` without the fetched kernel: one line naming the
+/// script, status 4 (no kernel image).
+#[test]
+fn bench_linux_without_the_kernel_is_a_one_line_error_with_status_4() {
+    let empty = std::env::temp_dir().join(format!("bt86-linux-{}-empty", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_bt86"))
+        .args(["bench", "--linux", "--engines", "bt"])
+        .env("BT86_LINUX_CACHE", &empty)
+        .output()
+        .expect("run bt86");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("scripts/fetch-linux.sh"), "{err}");
+}
+
+/// `bt86 bench --linux` end to end under bt, one boot: the table parses
+/// and its figures are in order. (Only that: timings are for benchmarks.)
+#[test]
+fn bench_linux_under_bt_prints_its_row() {
+    let Some((kernel, _)) = debian_kernel("bench_linux_under_bt") else { return };
+    let dir = kernel.parent().expect("cache dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_bt86"))
+        .args(["bench", "--linux", "--engines", "bt,native", "--repeat", "1"])
+        .env("BT86_LINUX_CACHE", dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bt86");
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+    assert!(err.contains("native left out"), "{err}");
+    let row: Vec<&str> = text.lines().find(|l| l.starts_with("bt ")).unwrap_or("").split_whitespace().collect();
+    let figures: Vec<f64> = row.iter().skip(1).filter_map(|f| f.parse().ok()).collect();
+    assert_eq!(figures.len(), 4, "{text}");
+    assert!(figures[0] > 0.0 && figures[0] < figures[1] && figures[2] <= figures[3], "{text}");
 }
 
 /// `rep; bsf` (Linux's `__ffs`, which iced names TZCNT) and `rep; bsr`
