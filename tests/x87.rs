@@ -261,3 +261,75 @@ fn memory_forms_with_paging_on() {
     assert_eq!(m.ram.read_u32(PhysAddr(ENV + 12)), fstp, "FIP");
     assert_eq!(m.ram.read_u32(PhysAddr(ENV + 20)), DATA + 16, "FDP");
 }
+
+/// Past the machine's 2 MiB of RAM: reads give all ones, and under bt an
+/// access there leaves the inline path for a callout (a view fault).
+const PAST_RAM: u32 = 0x30_0000;
+
+/// One straight-line block where bt stores the x87 pointers only where the
+/// guest can see them, and where its host FPU loses the guest state
+/// midway: an x87 memory operand past RAM (the instruction's own slow
+/// path), an integer one (another instruction's), an `out` (a callout),
+/// and, with CR0.NE set and ZM clear, 1 / 0 whose #MF comes at the next
+/// x87 instruction of the same block, whose handler stores the
+/// environment. Returns the code, the #MF handler, the FDIVP and the FABS.
+fn pointers_midblock() -> Result<(Vec<u8>, [u32; 3]), IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    let (mut mf, mut fdivp, mut fabs) = (a.create_label(), a.create_label(), a.create_label());
+    a.mov(esp, 0xf000u32)?;
+    a.mov(edi, LOG)?;
+    a.mov(eax, cr0)?;
+    a.or(eax, 0x20)?; // NE
+    a.mov(cr0, eax)?;
+    a.fninit()?;
+    a.fld1()?;
+    a.fild(dword_ptr(DATA))?; // 7
+    a.fadd(dword_ptr(PAST_RAM))?; // + NaN (all ones): a QNaN
+    a.fstp(dword_ptr(DATA + 0x20))?;
+    a.mov(eax, dword_ptr(PAST_RAM + 4))?;
+    a.fld1()?;
+    a.fnstenv(ptr(ENV))?; // pointers: the FLD1
+    a.fld1()?;
+    a.out(0x80, al)?;
+    a.fldcw(word_ptr(DATA + 8))?; // ZM clear
+    a.fld1()?;
+    a.fldz()?;
+    a.set_label(&mut fdivp)?;
+    a.fdivp(st1, st0)?; // ZE pending
+    a.set_label(&mut fabs)?;
+    a.fabs()?; // #MF: the handler stores the environment (FIP: the FDIVP)
+    a.fnstenv(ptr(ENV + 0x20))?;
+    a.hlt()?;
+    a.set_label(&mut mf)?;
+    a.fnstenv(ptr(edi))?;
+    a.fnclex()?;
+    a.iretd()?;
+    let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let at = [r.label_ip(&mf)?, r.label_ip(&fdivp)?, r.label_ip(&fabs)?].map(|v| v as u32);
+    Ok((r.inner.code_buffer, at))
+}
+
+#[test]
+fn pointers_where_the_guest_sees_them_in_the_middle_of_a_block() {
+    let (code, [mf, fdivp, fabs]) = pointers_midblock().expect("asm");
+    let build = || {
+        let mut m = machine(&code);
+        guest::interrupt_gate(&mut m, IDT, 16, mf);
+        m
+    };
+    // bt against the interpreter, stopped after every instruction.
+    let (exit, m) = compare_stopped(build, LIMITS, 40, 1).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever);
+    let env = |at: u32, k: u32| m.ram.read_u32(PhysAddr(at + k));
+    // The #MF handler's FNSTENV: FIP is the FDIVP that left ZE pending
+    // (FOP DE F9: 0x6F9), not the FABS the #MF came at; ES and ZE set.
+    assert_eq!(env(LOG, 12), fdivp, "FIP at #MF");
+    assert_eq!(env(LOG, 16) >> 16, 0x6f9, "FOP at #MF");
+    assert_eq!(env(LOG, 4) & 0x84, 0x84, "ES and ZE at #MF");
+    // After the handler, the FABS ran: the last pointers are its own
+    // (D9 E1: 0x1E1); the data pointer is the last memory operand of a
+    // non-control instruction, the FSTP's (FLDCW is a control one).
+    assert_eq!(env(ENV + 0x20, 12), fabs, "FIP after the FABS");
+    assert_eq!(env(ENV + 0x20, 16) >> 16, 0x1e1, "FOP after the FABS");
+    assert_eq!(env(ENV + 0x20, 20), DATA + 0x20, "FDP: the FSTP's operand");
+}

@@ -20,7 +20,7 @@
 //! callout in `src/engine/bt/callout.rs`).
 
 use crate::table::{self, Class};
-use crate::{liveness, memop, regs, stack, Layout};
+use crate::{liveness, memop, regs, stack, x87, Layout};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{Code, ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use memory::{host_rep_movs, rep_movs_fixup, restore_flags_from_r10};
@@ -268,6 +268,14 @@ struct SlowPath {
     site: Option<usize>,
     /// What the site is, and what runs before the callout.
     kind: SlowKind,
+    /// The x87 pointers of the instructions before this one
+    /// (`x87::materialize`, before the callout).
+    x87: x87::Pointers,
+    /// When the code after `cont` counts on the host FPU holding the
+    /// guest's x87 state (an inline x87 instruction ran before, or this is
+    /// one): the instructions after this one and the next EIP, to load it
+    /// again after the callout, or else to leave the block there.
+    reload: Option<(u32, u32)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -525,9 +533,14 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     // The exits of the block's Jccs (the last one's included, with nothing
     // after it to refund): the rel32 to patch, the target, the
     // instructions after the Jcc to refund.
-    let mut side_exits: Vec<(usize, u32, u32)> = Vec::new();
+    let mut side_exits: Vec<(usize, u32, u32, x87::Pointers)> = Vec::new();
     let slow_paths = &mut s.slow_paths;
     slow_paths.clear();
+    // The x87 state: whether the host FPU surely holds it here (an inline
+    // x87 instruction ran, no callout since), and the pointers of the
+    // inline ones to store where the guest can see them.
+    let mut x87_loaded = false;
+    let mut ptrs = x87::Pointers::NONE;
     let mut ends_with_jmp = false;
     let mut traps = Vec::new();
     for (k, g) in insns.iter().enumerate() {
@@ -542,6 +555,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             let target = i.near_branch_target() as u32;
             let Some(next) = next_ip else {
                 // The block's last instruction: its exit.
+                x87::materialize(&mut e.ops, env.layout, &ptrs);
                 exits.extend(e.leave(target, own));
                 kinds.push(Kind::Exit);
                 ends_with_jmp = true;
@@ -567,6 +581,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                     }
                     (cc, target) = (cc ^ 1, i.next_ip32());
                 } else if env.loops && target == first.insn.ip32() {
+                    x87::materialize(&mut e.ops, env.layout, &ptrs);
                     e.loop_back(cc, rest, entry);
                     kinds.push(Kind::Exit);
                     continue;
@@ -576,25 +591,31 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                 e.ops.push(0x80 + cc);
                 let at = e.ops.offset().0;
                 e.ops.push_i32(0);
-                side_exits.push((at, target, rest));
+                side_exits.push((at, target, rest, ptrs));
                 kinds.push(Kind::Exit);
                 continue;
             }
         }
         let index = callout_index(k as u32, n);
+        // Where a slow path goes on: with the x87 state as the main path
+        // has it after this instruction.
+        let reload = |loaded_after: bool| loaded_after.then_some((n - k as u32 - 1, i.next_ip32()));
         if let Some(op) = (env.mem != MemPath::None).then(|| stack::plan(i)).flatten() {
             let (slow, cont, site) = e.mem(&op.access, op.restore_flags || restore[k]);
             e.ops.extend(op.after.iter().copied());
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory });
+            let (x87, reload) = (ptrs, reload(x87_loaded));
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             match op.then {
                 stack::Then::Continue => {}
                 stack::Then::Exit(target) => {
+                    x87::materialize(&mut e.ops, env.layout, &ptrs);
                     exits.extend(e.leave(target, own));
                     ends_with_jmp = true;
                 }
                 stack::Then::Indirect => {
+                    x87::materialize(&mut e.ops, env.layout, &ptrs);
                     e.indirect();
                     ends_with_jmp = true;
                 }
@@ -613,12 +634,24 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
             let fill = if m.write { CALLOUT_MEM_WRITE } else { CALLOUT_MEM_READ };
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site, kind: SlowKind::Memory });
+            let (x87, reload) = (ptrs, reload(x87_loaded));
+            let kind = SlowKind::Memory;
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index: index | fill, site, kind, x87, reload });
             kinds.push(Kind::IdentMem);
         } else if let Some((slow, cont)) =
             env.inline_sensitive.then(|| crate::inline::emit(&mut e.ops, env, i, k as u32, n)).flatten()
         {
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: None, kind: SlowKind::Memory });
+            let (x87, reload) = (ptrs, reload(x87_loaded));
+            slow_paths.push(SlowPath {
+                slow,
+                cont,
+                arg: g.arg,
+                index,
+                site: None,
+                kind: SlowKind::Memory,
+                x87,
+                reload,
+            });
             kinds.push(Kind::Inline);
         } else if let Some((access, after)) = (env.inline_sensitive && env.mem != MemPath::None)
             .then(|| crate::inline::stack_plan(i, env, k as u32, n))
@@ -628,7 +661,8 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             e.ops.extend(after);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory });
+            let (x87, reload) = (ptrs, reload(x87_loaded));
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             kinds.push(Kind::Inline);
         } else if let Some(width) = (env.mem == MemPath::Guarded).then(|| host_rep_movs(i)).flatten() {
             let (slow, cont, probe, copy) = e.rep_movs(width);
@@ -639,19 +673,30 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                 index,
                 site: Some(probe),
                 kind: SlowKind::RepMovs(copy),
+                x87: ptrs,
+                reload: reload(x87_loaded),
             });
             kinds.push(Kind::Inline);
-        } else if let Some(x) = crate::x87::emit(&mut e.ops, env, i) {
-            let (cont, arg) = (x.cont, g.arg);
-            slow_paths.push(SlowPath { slow: x.checks, cont, arg, index, site: None, kind: SlowKind::Plain });
+        } else if let Some(x) = x87::emit(&mut e.ops, env, i, x87_loaded) {
+            let (cont, arg, x87, reload) = (x.cont, g.arg, ptrs, reload(true));
+            if let Some(slow) = x.checks {
+                slow_paths.push(SlowPath { slow, cont, arg, index, site: None, kind: SlowKind::Plain, x87, reload });
+            }
             let (slow, site) = x.site;
-            slow_paths.push(SlowPath { slow, cont, arg, index, site: Some(site), kind: SlowKind::X87 });
+            slow_paths.push(SlowPath { slow, cont, arg, index, site: Some(site), kind: SlowKind::X87, x87, reload });
+            x87_loaded = true;
+            ptrs.after(i);
             kinds.push(Kind::Inline);
         } else if let Some((from, to)) = divide[k] {
             let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize]);
-            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site: Some(site), kind: SlowKind::Divide });
+            let (x87, reload, site) = (ptrs, reload(x87_loaded), Some(site));
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Divide, x87, reload });
             kinds.push(Kind::Divide);
         } else {
+            // The callout saves the x87 state (with these pointers) and
+            // leaves it unloaded.
+            x87::materialize(&mut e.ops, env.layout, &ptrs);
+            (x87_loaded, ptrs) = (false, x87::Pointers::NONE);
             if let Some(site) = env.trap_sites.then(|| crate::trap::native(i)).flatten() {
                 traps.push((e.ops.offset().0, site.len()));
                 e.ops.extend(site);
@@ -663,17 +708,19 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     starts.push(e.ops.offset().0);
     let last = insns.last().ok_or("empty block")?;
     if !ends_with_jmp {
+        x87::materialize(&mut e.ops, env.layout, &ptrs);
         exits.extend(e.leave(last.insn.next_ip32(), own));
     }
     // Jcc exits: refund what the block did not run, then leave (chainable).
     let mut side_at = Vec::with_capacity(side_exits.len());
-    for &(_, target, rest) in &side_exits {
+    for (_, target, rest, ptrs) in &side_exits {
         side_at.push(e.ops.offset().0);
-        if rest > 0 {
+        x87::materialize(&mut e.ops, env.layout, ptrs);
+        if *rest > 0 {
             let ops = &mut e.ops;
-            asm!(ops ; lea r13, [r13 + rest as i32]);
+            asm!(ops ; lea r13, [r13 + *rest as i32]);
         }
-        exits.extend(e.leave(target, own));
+        exits.extend(e.leave(*target, own));
     }
     let (mut mem_sites, mut div_sites, mut x87_sites) = (Vec::new(), Vec::new(), Vec::new());
     for p in slow_paths.drain(..) {
@@ -690,9 +737,37 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             None if p.kind == SlowKind::Plain => {}
             None => restore_flags_from_r10(ops),
         }
+        x87::materialize(ops, env.layout, &p.x87);
         e.callout(p.arg, p.index);
-        let ops = &mut e.ops;
-        asm!(ops ; jmp =>p.cont);
+        match p.reload {
+            None => {
+                let ops = &mut e.ops;
+                asm!(ops ; jmp =>p.cont);
+            }
+            Some((rest, next)) => {
+                // The callout saved the x87 state: load it again for the
+                // inline x87 code after `cont`, or leave before it.
+                let back = e.ops.new_dynamic_label();
+                let ops = &mut e.ops;
+                asm!(ops
+                    ; call QWORD [r14 + env.layout.x87_load]
+                    ; mov r10, rcx
+                    ; mov rcx, r11
+                    ; jrcxz =>back
+                    ; mov rcx, r10
+                );
+                if rest > 0 {
+                    asm!(ops ; lea r13, [r13 + rest as i32]);
+                }
+                exits.extend(e.leave(next, None));
+                let ops = &mut e.ops;
+                asm!(ops
+                    ; =>back
+                    ; mov rcx, r10
+                    ; jmp =>p.cont
+                );
+            }
+        }
     }
     // Not enough budget: give it back and leave before the first instruction.
     let ops = &mut e.ops;
@@ -704,7 +779,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     e.exit(first.insn.ip32());
     let mut bytes = e.ops.take().map_err(|err| format!("block: {err:?}"))?;
     s.asm = Some(e.ops);
-    for (&(at, _, _), &stub) in side_exits.iter().zip(&side_at) {
+    for (&(at, _, _, _), &stub) in side_exits.iter().zip(&side_at) {
         let rel = (stub as i64 - (at as i64 + 4)) as i32;
         bytes[at..at + 4].copy_from_slice(&rel.to_le_bytes());
     }

@@ -86,7 +86,8 @@ pub struct Layout {
     /// Scratch: the guest's x87 pointers while the host FPU holds its
     /// state: FIP (u32), FOP (u16), FDS (u16), FDP (u32), FCS as loaded
     /// (u16) and whether a non-control instruction ran since (u8), at this
-    /// offset and the next 4, 6, 8, 12 and 14 bytes.
+    /// offset and the next 4, 6, 8, 12 and 14 bytes; at +15, 1 while the
+    /// host FPU does not hold the guest's state, 0 while it does (u8).
     pub x87_ptrs: i32,
     /// Offset of the guest ES selector (u16); the other segment registers
     /// follow every `seg_size` bytes in the order ES, CS, SS, DS, FS, GS.

@@ -168,6 +168,7 @@ fn emit_x87_load(
         ; mov r11w, [rax + fpu + FCS]
         ; mov [r14 + p + 12], r11w
         ; mov BYTE [r14 + p + 14], 0
+        ; mov BYTE [r14 + p + 15], 0
         ; lea r11, [=>x87_ready]
         ; mov [r14 + l.x87_load], r11
         ; mov r11d, 0
@@ -220,6 +221,7 @@ fn save_x87(
         ; mov [r13 + fpu + FDP], r9d
         ; lea r9, [=>x87_load]
         ; mov [r14 + l.x87_load], r9
+        ; mov BYTE [r14 + p + 15], 1
         ; =>skip
     );
 }
@@ -246,6 +248,7 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov [r14 + l.state], r13
         ; lea r9, [=>x87_load]
         ; mov [r14 + l.x87_load], r9
+        ; mov BYTE [r14 + l.x87_ptrs + 15], 1
     );
     load_guest_and_budget(&mut ops, l);
     asm!(ops

@@ -93,8 +93,9 @@ pub fn fop(i: &Instruction) -> u16 {
 /// The labels of an x87 instruction emitted inline (`emit`).
 pub struct Inline {
     /// The slow path for CR0.EM or CR0.TS set or an exception pending
-    /// when the state is loaded: a callout, flags untouched.
-    pub checks: DynamicLabel,
+    /// when the state is loaded: a callout, flags untouched. `None` when
+    /// the state was known to be loaded (no check emitted).
+    pub checks: Option<DynamicLabel>,
     /// The instruction's offset: a site whose host #MF (SIGFPE: an
     /// exception pending from an earlier instruction) or, for a memory
     /// operand, page fault (past RAM, a store into code, an unmapped page)
@@ -104,6 +105,83 @@ pub struct Inline {
     pub cont: DynamicLabel,
 }
 
+/// The guest's x87 pointers as inline instructions of a translation left
+/// them, for the scratch area, which the runtime's `save_x87` copies into
+/// the guest state. Inline instructions do not store their FIP and FOP
+/// (nor FDS) as they run: the translation stores those of the last one
+/// before each place where the guest can observe them (`materialize`):
+/// every exit, every callout and every slow path. FDP alone, an address
+/// known only at run time, is stored by the instruction itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pointers {
+    /// FIP and FOP of the last non-control x87 instruction run inline.
+    last: Option<(u32, u16)>,
+    /// The segment register of the last one with a memory operand (FDS).
+    data_seg: Option<Register>,
+}
+
+impl Pointers {
+    /// Nothing run inline since the state was last saved.
+    pub const NONE: Pointers = Pointers { last: None, data_seg: None };
+
+    /// After `i` ran inline (`emit`): the control instructions leave the
+    /// pointers alone, the others set FIP and FOP, and with a memory
+    /// operand FDS and FDP (the P6 model: SDM Vol. 1 §8.1.8).
+    pub fn after(&mut self, i: &Instruction) {
+        if is_control(i.mnemonic()) {
+            return;
+        }
+        self.last = Some((i.ip32(), fop(i)));
+        if (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::Memory) {
+            self.data_seg = Some(i.memory_segment());
+        }
+    }
+}
+
+/// Stores the pointers `p` describes into the scratch area (nothing when
+/// no inline instruction ran): FIP, FOP, the mark that FCS is the running
+/// code's CS, and FDS, the selector of the last memory operand's segment
+/// register (which cannot have changed since: that takes a callout, before
+/// which this runs). Clobbers r11 alone; flags untouched.
+pub fn materialize(ops: &mut VecAssembler<X64Relocation>, l: crate::Layout, p: &Pointers) {
+    let at = l.x87_ptrs;
+    let Some((fip, fop)) = p.last else { return };
+    asm!(ops
+        ; mov DWORD [r14 + at], fip as i32
+        ; mov WORD [r14 + at + 4], fop as i16
+        ; mov BYTE [r14 + at + 14], 1
+    );
+    if let Some(seg) = p.data_seg {
+        let sel = l.seg_selector + l.seg_size * (seg as i32 - Register::ES as i32);
+        asm!(ops
+            ; mov r11, [r14 + l.state]
+            ; movzx r11d, WORD [r11 + sel]
+            ; mov [r14 + at + 6], r11w
+        );
+    }
+}
+
+/// Makes sure the host FPU holds the guest's x87 state, without touching
+/// the flags: a byte test (`x87_unloaded`) that falls through when it
+/// does, else the runtime's `x87_load`. Jumps to `blocked` when the state
+/// cannot be used inline (CR0.EM or CR0.TS set, an exception pending);
+/// clobbers r10 and r11.
+pub fn ensure_loaded(ops: &mut VecAssembler<X64Relocation>, l: crate::Layout, blocked: DynamicLabel) {
+    let ok = ops.new_dynamic_label();
+    asm!(ops
+        ; mov r10, rcx
+        ; movzx ecx, BYTE [r14 + l.x87_ptrs + 15]
+        ; jrcxz =>ok
+        ; call QWORD [r14 + l.x87_load]
+        ; mov rcx, r11
+        ; jrcxz =>ok
+        ; mov rcx, r10
+        ; jmp =>blocked
+        ; =>ok
+        ; mov rcx, r10
+    );
+}
+
 /// Emits an x87 instruction inline (not FNINIT, FNSTENV, FLDENV, FNSAVE or
 /// FRSTOR, which change the pointers or the whole state), running
 /// on the host FPU, which holds the guest's x87 state from the first x87
@@ -111,22 +189,21 @@ pub struct Inline {
 /// (`runtime`: `x87_load`, `save_x87`):
 ///
 /// ```text
-///   call [r14 + x87_load]      ; loads the state if it is not loaded yet;
-///                              ; r11 = 1: CR0.EM|TS, or an exception pending
-///   r11 != 0 ─► checks: the callout (the interpreter raises #NM or #MF, or
-///               takes the legacy path)          (flag-free: JRCXZ)
+///   (ensure_loaded)            ; unless `loaded`: the translation knows
+///                              ; the state is loaded (an x87 instruction
+///                              ; before it, no callout between)
 ///   (lea r8d, [EA])            ; memory forms
 ///   the instruction            ; operand at [r15 + r8]; a site: its host #MF
 ///                              ; (pending from an earlier one) or page fault
 ///                              ; resumes at a callout, the state saved first
-///   FIP, FOP (FDP = r8d, FDS) into the scratch area; the save writes them
-///   (and FCS) into the guest state
+///   (mov [FDP], r8d)           ; memory forms but FLDCW/FNSTCW/FNSTSW
 /// ```
 ///
-/// A memory operand only on the guarded path (the guest or linear view,
-/// where a bad access faults) with 32-bit addressing and DS, ES or SS;
-/// anything else stays a callout (`None`).
-pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -> Option<Inline> {
+/// FIP, FOP and FDS are stored later (`Pointers`, `materialize`). A memory
+/// operand only on the guarded path (the guest or linear view, where a
+/// bad access faults) with 32-bit addressing and DS, ES or SS; anything
+/// else stays a callout (`None`).
+pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction, loaded: bool) -> Option<Inline> {
     // The control instructions that only move a word between the FPU and
     // a register or memory run as they are too (without pointer updates);
     // the others change the pointers or the whole state (callouts).
@@ -149,41 +226,20 @@ pub fn emit(ops: &mut VecAssembler<X64Relocation>, env: &Env, i: &Instruction) -
         e.encode(i, 0).ok()?;
         (None, e.take_buffer())
     };
-    let (l, p) = (env.layout, env.layout.x87_ptrs);
-    let fop = fop(i) as i16;
-    let checks = ops.new_dynamic_label();
+    let checks = (!loaded).then(|| {
+        let blocked = ops.new_dynamic_label();
+        ensure_loaded(ops, env.layout, blocked);
+        blocked
+    });
     let cont = ops.new_dynamic_label();
-    let ok = ops.new_dynamic_label();
-    asm!(ops
-        ; call QWORD [r14 + l.x87_load]
-        ; mov r10, rcx
-        ; mov rcx, r11
-        ; jrcxz =>ok
-        ; mov rcx, r10
-        ; jmp =>checks
-        ; =>ok
-        ; mov rcx, r10
-    );
     if let Some(lea) = &lea {
         ops.extend(lea.iter().copied());
     }
     let site = ops.offset().0;
     ops.extend(insn);
-    if !control {
-        asm!(ops
-            ; mov DWORD [r14 + p], i.ip32() as i32
-            ; mov WORD [r14 + p + 4], fop
-            ; mov BYTE [r14 + p + 14], 1
-        );
-    }
     if mem && !control {
-        let data_sel = l.seg_selector + l.seg_size * (i.memory_segment() as i32 - Register::ES as i32);
-        asm!(ops
-            ; mov [r14 + p + 8], r8d
-            ; mov r9, [r14 + l.state]
-            ; movzx r11d, WORD [r9 + data_sel]
-            ; mov [r14 + p + 6], r11w
-        );
+        let fdp = env.layout.x87_ptrs + 8;
+        asm!(ops ; mov [r14 + fdp], r8d);
     }
     asm!(ops ; =>cont);
     let site = (ops.new_dynamic_label(), site);

@@ -72,7 +72,9 @@ pub struct Scratch {
     /// (then FCS is the running code's CS).
     pub x87_fcs: u16,
     pub x87_cs_ran: u8,
-    pub _pad5: u8,
+    /// 0 while the host FPU holds the guest's state, 1 while it does not
+    /// (inline x87 code tests it without touching the flags).
+    pub x87_unloaded: u8,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: per low 16 bits of a guest EIP, the
@@ -88,6 +90,7 @@ const _: () = assert!(
         && std::mem::offset_of!(Scratch, x87_fdp) == std::mem::offset_of!(Scratch, x87_fip) + 8
         && std::mem::offset_of!(Scratch, x87_fcs) == std::mem::offset_of!(Scratch, x87_fip) + 12
         && std::mem::offset_of!(Scratch, x87_cs_ran) == std::mem::offset_of!(Scratch, x87_fip) + 14
+        && std::mem::offset_of!(Scratch, x87_unloaded) == std::mem::offset_of!(Scratch, x87_fip) + 15
 );
 
 /// `Scratch::shadow_at` when no STI is waiting for its next instruction:
