@@ -415,13 +415,16 @@ impl Emitter<'_> {
     /// The start of every block: a translation reached through the
     /// indirect-branch cache checks that r9d holds its own first EIP
     /// `eip`, without touching the flags: guest ECX is parked in r10, ECX
-    /// becomes `r9d - eip + 1` and LOOP, which decrements RCX and branches
-    /// unless it is zero, falls through exactly when they are equal. A
-    /// mismatch (another EIP with the same low bits) leaves for r9d
-    /// through the stub before it. Returns the entry's offset.
+    /// becomes `r9d - eip` and JRCXZ goes on exactly when they are equal.
+    /// A mismatch (another EIP with the same low bits) leaves for r9d
+    /// through the stub before it. (LOOP, which would fall through on a
+    /// match, is a microcoded instruction of several cycles on Intel
+    /// cores; JRCXZ is two micro-ops everywhere.) Returns the entry's
+    /// offset.
     fn indirect_entry(&mut self, eip: u32) -> usize {
         let l = self.env.layout;
         let miss = self.ops.new_dynamic_label();
+        let hit = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
         asm!(ops
             ; =>miss
@@ -435,8 +438,10 @@ impl Emitter<'_> {
         let ops = &mut self.ops;
         asm!(ops
             ; mov r10, rcx
-            ; lea ecx, [r9 + 1i32.wrapping_sub(eip as i32)]
-            ; loop =>miss
+            ; lea ecx, [r9 + 0i32.wrapping_sub(eip as i32)]
+            ; jrcxz =>hit
+            ; jmp =>miss
+            ; =>hit
             ; mov rcx, r10
         );
         ops.offset().0
@@ -600,6 +605,40 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         // Where a slow path goes on: with the x87 state as the main path
         // has it after this instruction.
         let reload = |loaded_after: bool| loaded_after.then_some((n - k as u32 - 1, i.next_ip32()));
+        // JMP r32: the target into r9d, then the indirect-branch cache.
+        if let Some(mov) = (env.mem != MemPath::None).then(|| stack::register_jump(i)).flatten() {
+            x87::materialize(&mut e.ops, env.layout, &ptrs);
+            e.ops.extend(mov.iter().copied());
+            e.indirect();
+            kinds.push(Kind::Inline);
+            ends_with_jmp = true;
+            break;
+        }
+        // CALL m32: load the target, push the return address, jump.
+        if let Some(c) = (env.mem != MemPath::None).then(|| stack::call_mem(i)).flatten() {
+            let l = env.layout;
+            let (x87, reload) = (ptrs, reload(x87_loaded));
+            let (slow, cont, site) = e.mem(&c.load, true);
+            let ops = &mut e.ops;
+            asm!(ops
+                ; =>cont
+                ; mov [r14 + l.exit_eip], r9d
+            );
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
+            let (slow, cont, site) = e.mem(&c.push, true);
+            e.ops.extend(c.after.iter().copied());
+            let ops = &mut e.ops;
+            asm!(ops
+                ; =>cont
+                ; mov r9d, [r14 + l.exit_eip]
+            );
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
+            x87::materialize(&mut e.ops, env.layout, &ptrs);
+            e.indirect();
+            kinds.push(Kind::IdentMem);
+            ends_with_jmp = true;
+            break;
+        }
         if let Some(op) = (env.mem != MemPath::None).then(|| stack::plan(i)).flatten() {
             let (slow, cont, site) = e.mem(&op.access, op.restore_flags || restore[k]);
             e.ops.extend(op.after.iter().copied());

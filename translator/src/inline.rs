@@ -335,6 +335,7 @@ pub fn stack_plan(i: &Instruction, env: &Env, index: u32, len: u32) -> Option<(M
         direct: HostBytes::default(),
         len: 4,
         write,
+        site_at: 0,
     };
     Some((access, bytes(after)?))
 }

@@ -109,6 +109,10 @@ pub struct MemOp {
     pub len: u32,
     /// Whether the instruction may write the memory operand.
     pub write: bool,
+    /// Where in `op`, `op_host` and `direct` the access itself starts (the
+    /// guarded path's memory site): after what reads a high-byte register
+    /// (`high_byte`); nothing before it changes guest state.
+    pub site_at: u8,
 }
 
 /// iced's encoder (64-bit) and a buffer for its output, kept per thread
@@ -229,7 +233,10 @@ pub fn plan(i: &Instruction) -> Option<MemOp> {
 
 /// `plan`, encoding only the form of the operation a block will use.
 pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
-    if table::classify_instruction(i).class != Class::Ident {
+    // The instruction's own class: its operands are this function's to
+    // fit (a high-byte register beside memory, which the table leaves to
+    // the interpreter for IDENT, goes through r11b here).
+    if table::classify(i.code()).class != Class::Ident {
         return None;
     }
     let mem = (0..i.op_count()).find(|&n| i.op_kind(n) == OpKind::Memory)?;
@@ -258,9 +265,16 @@ pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
     let mut nused = 2;
     let mut j = *i;
     j.set_code(table::host_code(i.code()));
+    let mut high = None;
     for n in 0..i.op_count() {
         if n != mem && i.op_kind(n) == OpKind::Register {
             let r = i.op_register(n);
+            if let Some(h) = HighByte::of(i, r) {
+                // In r11b: no REX conflict (see `HighByte`).
+                high = Some(h);
+                j.set_op_register(n, Register::R11L);
+                continue;
+            }
             used[nused] = r;
             nused += 1;
             j.set_op_register(n, regs::map(r)?);
@@ -299,7 +313,99 @@ pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
             matches!(u.access(), OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite)
         })
     });
-    Some(MemOp { lea, op, op_host, direct, len, write })
+    let (op, op_host, direct, site_at) = match high {
+        None => (op, op_host, direct, 0),
+        Some(h) => (h.wrap(op)?, h.wrap(op_host)?, h.wrap(direct)?, h.before()?.len() as u8),
+    };
+    Some(MemOp { lea, op, op_host, direct, len, write, site_at })
+}
+
+/// A high-byte register (AH, CH, DH, BH) beside a memory operand. The
+/// host cannot encode it in an instruction with a REX prefix, which
+/// `[r15 + r8]` needs, so the instruction runs on r11b instead:
+///
+/// ```text
+///   mov [rsp - 8], edx; movzx r11d, byte [rsp - 7]   DH into r11b, if read
+///   <the instruction, r11b for DH>                   the access: the site
+///   xchg dl, dh; mov dl, r11b; xchg dl, dh           r11b into DH, if written
+/// ```
+///
+/// Nothing before the access changes guest state (the host stack's red
+/// zone holds the copy: signal delivery skips it), so a faulting access
+/// needs no undoing; the exchanges and moves leave the flags as the
+/// instruction set them. Only for instructions whose one register operand
+/// it is, with no implicit use of its low partner (not CMPXCHG, whose
+/// comparand is AL).
+#[derive(Clone, Copy)]
+struct HighByte {
+    high: Register,
+    /// The low byte of the same register (AL for AH...).
+    low: Register,
+    full: Register,
+    read: bool,
+    written: bool,
+}
+
+impl HighByte {
+    fn of(i: &Instruction, r: Register) -> Option<HighByte> {
+        let (low, full) = match r {
+            Register::AH => (Register::AL, Register::EAX),
+            Register::CH => (Register::CL, Register::ECX),
+            Register::DH => (Register::DL, Register::EDX),
+            Register::BH => (Register::BL, Register::EBX),
+            _ => return None,
+        };
+        let dest = i.op0_kind() == OpKind::Register;
+        let (read, written) = match i.mnemonic() {
+            Mnemonic::Mov => (!dest, dest),
+            Mnemonic::Add
+            | Mnemonic::Adc
+            | Mnemonic::Sub
+            | Mnemonic::Sbb
+            | Mnemonic::And
+            | Mnemonic::Or
+            | Mnemonic::Xor => (true, dest),
+            Mnemonic::Cmp | Mnemonic::Test => (true, false),
+            Mnemonic::Xchg => (true, true),
+            _ => return None,
+        };
+        Some(HighByte { high: r, low, full, read, written })
+    }
+
+    /// The copy of the high byte into r11b.
+    fn before(self) -> Option<Vec<u8>> {
+        let mut v = Vec::new();
+        if self.read {
+            let slot = MemoryOperand::with_base_displ(Register::RSP, -8);
+            let byte = MemoryOperand::with_base_displ(Register::RSP, -7);
+            v.extend_from_slice(&encode(&Instruction::with2(Code::Mov_rm32_r32, slot, self.full).ok()?)?);
+            v.extend_from_slice(&encode(&Instruction::with2(Code::Movzx_r32_rm8, Register::R11D, byte).ok()?)?);
+        }
+        Some(v)
+    }
+
+    /// The copy of r11b into the high byte.
+    fn after(self) -> Option<Vec<u8>> {
+        let mut v = Vec::new();
+        if self.written {
+            let swap = encode(&Instruction::with2(Code::Xchg_rm8_r8, self.low, self.high).ok()?)?;
+            v.extend_from_slice(&swap);
+            v.extend_from_slice(&encode(&Instruction::with2(Code::Mov_r8_rm8, self.low, Register::R11L).ok()?)?);
+            v.extend_from_slice(&swap);
+        }
+        Some(v)
+    }
+
+    /// `access` between the two (empty stays empty).
+    fn wrap(self, access: HostBytes) -> Option<HostBytes> {
+        if access.is_empty() {
+            return Some(access);
+        }
+        let mut v = self.before()?;
+        v.extend_from_slice(&access);
+        v.extend_from_slice(&self.after()?);
+        HostBytes::try_new(&v)
+    }
 }
 
 #[cfg(test)]
@@ -351,10 +457,34 @@ mod tests {
 
     #[test]
     fn not_planned() {
-        // mov eax, fs:[0]; mov ax, [bx+si]; bt [eax], ecx; mov ah, [esp]
+        // mov eax, fs:[0]; mov ax, [bx+si]; bt [eax], ecx; cmpxchg [eax], ah
         assert!(plan_of(&[0x64, 0xa1, 0, 0, 0, 0]).is_none());
         assert!(plan_of(&[0x67, 0x66, 0x8b, 0x00]).is_none());
         assert!(plan_of(&[0x0f, 0xa3, 0x08]).is_none());
-        assert!(plan_of(&[0x8a, 0x24, 0x24]).is_none());
+        assert!(plan_of(&[0x0f, 0xb0, 0x20]).is_none());
+    }
+
+    #[test]
+    fn high_byte_registers_go_through_r11b() {
+        // mov [esi+0x265380], dh: DH copied out through the red zone, the
+        // store the site.
+        let p = plan_of(&[0x88, 0xb6, 0x80, 0x53, 0x26, 0x00]).unwrap();
+        assert_eq!(show(&p.op), "mov [rsp-8],edx; movzx r11d,byte ptr [rsp-7]; mov [r15+r8],r11b");
+        assert_eq!(usize::from(p.site_at), p.op.len() - 4);
+        assert_eq!(show(&p.direct), "mov [rsp-8],edx; movzx r11d,byte ptr [rsp-7]; mov [r15+rsi+265380h],r11b");
+        // mov ah, [esp]: the load first (the site), then into AH.
+        let p = plan_of(&[0x8a, 0x24, 0x24]).unwrap();
+        assert_eq!(show(&p.op), "mov r11b,[r15+r8]; xchg al,ah; mov al,r11b; xchg al,ah");
+        assert_eq!(p.site_at, 0);
+        // add bh, [eax]: BH read, the sum back into BH; cmp [ecx], ch: read only.
+        let p = plan_of(&[0x02, 0x38]).unwrap();
+        assert_eq!(
+            show(&p.op),
+            "mov [rsp-8],ebx; movzx r11d,byte ptr [rsp-7]; add r11b,[r15+r8]; xchg bl,bh; mov bl,r11b; xchg bl,bh"
+        );
+        assert_eq!(
+            show(&plan_of(&[0x38, 0x29]).unwrap().op_host),
+            "mov [rsp-8],ecx; movzx r11d,byte ptr [rsp-7]; cmp [r8],r11b"
+        );
     }
 }

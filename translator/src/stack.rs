@@ -145,14 +145,14 @@ fn push_of(code: Code, reg: Option<Register>, imm: u32) -> Option<MemOp> {
         (_, Some(r)) => (enc(Instruction::with2(code, phys(), r))?, enc(Instruction::with2(code, host(), r))?),
         (_, None) => (enc(Instruction::with2(code, phys(), imm))?, enc(Instruction::with2(code, host(), imm))?),
     };
-    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: true })
+    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: true, site_at: 0 })
 }
 
 /// A 4-byte load at ESP into `dst`.
 fn pop_into(dst: Register) -> Option<MemOp> {
     let lea = FORMS.with(|f| f.pop_lea)?;
     let (op, op_host) = reg_forms(|f| &f.load, dst)?;
-    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: false })
+    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: false, site_at: 0 })
 }
 
 /// The inline form of `i`, if it has one.
@@ -194,18 +194,75 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
                 restore_flags: true,
             })
         }
-        Code::Jmp_rm32 if i.op0_kind() == OpKind::Memory => {
-            let mut load = memop::plan(&Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem_of(i)?).ok()?)?;
-            load.op = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?;
-            load.op_host = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?;
-            load.direct = match memop::direct_operand(i) {
-                Some(m) => enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, m))?,
-                None => HostBytes::default(),
-            };
-            Some(StackOp { access: load, after: HostBytes::default(), then: Then::Indirect, restore_flags: true })
+        Code::Jmp_rm32 if i.op0_kind() == OpKind::Memory => Some(StackOp {
+            access: target_load(i)?,
+            after: HostBytes::default(),
+            then: Then::Indirect,
+            restore_flags: true,
+        }),
+        // CALL through a register: the return address pushed, then the
+        // register's value into r9d (after ESP moved: not CALL ESP).
+        Code::Call_rm32 if i.op0_kind() == OpKind::Register && i.op0_register() != Register::ESP => {
+            let target = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, reg0()?))?;
+            let mut after = adjust_esp(-4)?.to_vec();
+            after.extend_from_slice(&target);
+            Some(StackOp {
+                access: push_of(Code::Mov_rm32_imm32, None, i.next_ip32())?,
+                after: HostBytes::try_new(&after)?,
+                then: Then::Indirect,
+                restore_flags: true,
+            })
         }
         _ => None,
     }
+}
+
+/// The load of an indirect branch's memory operand into r9d (`JMP r/m32`,
+/// `CALL r/m32`).
+fn target_load(i: &Instruction) -> Option<MemOp> {
+    let mut load = memop::plan(&Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem_of(i)?).ok()?)?;
+    load.op = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?;
+    load.op_host = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?;
+    load.direct = match memop::direct_operand(i) {
+        Some(m) => enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, m))?,
+        None => HostBytes::default(),
+    };
+    Some(load)
+}
+
+/// `JMP r32`: `mov r9d, r32` (guest ESP is r12d), for the indirect-branch
+/// cache.
+pub fn register_jump(i: &Instruction) -> Option<HostBytes> {
+    if i.code() != Code::Jmp_rm32 || i.op0_kind() != OpKind::Register {
+        return None;
+    }
+    enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, regs::map(i.op0_register())?))
+}
+
+/// `CALL m32`, inline: two accesses, each with its own fast path (and a
+/// callout for the whole instruction as its slow path). The target is
+/// read first, as the CPU does, so a push that faults has changed
+/// nothing; it waits in the scratch area's exit EIP (which the indirect
+/// jump's miss path writes anyway) across the push, whose fast path
+/// clobbers r8–r11.
+pub struct CallMem {
+    /// Loads the target into r9d.
+    pub load: MemOp,
+    /// Pushes the return address.
+    pub push: MemOp,
+    /// ESP moved down after the push.
+    pub after: HostBytes,
+}
+
+pub fn call_mem(i: &Instruction) -> Option<CallMem> {
+    if i.code() != Code::Call_rm32 || i.op0_kind() != OpKind::Memory {
+        return None;
+    }
+    Some(CallMem {
+        load: target_load(i)?,
+        push: push_of(Code::Mov_rm32_imm32, None, i.next_ip32())?,
+        after: adjust_esp(-4)?,
+    })
 }
 
 /// The memory operand of `i` as a 32-bit-mode operand to rebuild with.

@@ -148,7 +148,7 @@ impl Emitter<'_> {
         if m.direct.is_empty() {
             self.ops.extend(m.lea.iter().copied());
         }
-        let site = self.ops.offset().0;
+        let site = self.ops.offset().0 + usize::from(m.site_at);
         let op = if m.direct.is_empty() { &m.op } else { &m.direct };
         self.ops.extend(op.iter().copied());
         (slow, cont, site)

@@ -96,7 +96,7 @@ fn a_branch_back_to_the_block_start_jumps_to_its_charge() {
     assert!(
         code.starts_with(
             "mov rcx,r10; mov [r14+38h],r9d; jmp 0000000070000000h; \
-             mov r10,rcx; lea ecx,[r9-0FFFh]; loop 0; mov rcx,r10; \
+             mov r10,rcx; lea ecx,[r9-1000h]; jrcxz 0000000000000020h; jmp 0; mov rcx,r10; \
              lea r13,[r13-4]; movzx r9d,byte ptr [r13]"
         ),
         "{code}"
