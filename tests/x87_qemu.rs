@@ -1,9 +1,10 @@
 //! The x87 image under QEMU: its output is committed
 //! (guest-images/expected/x87.qemu.out) though QEMU is not the image's
 //! oracle (the real CPU is, tests/images.rs `x87_kernel_matches_the_real_cpu`),
-//! and every way it differs from the real CPU's output is one of the QEMU
-//! soft-float errors guest-images/README.md lists ("The x87 images: QEMU is
-//! not their oracle"). The classifier below is that list: each category a
+//! and every way it differs from the real CPU's output is one of the
+//! differences guest-images/README.md lists ("The x87 images: QEMU is not
+//! their oracle"; QEMU's soft-float errors, and one place where QEMU is
+//! exact and the CPU within an ulp). The classifier below is that list: each category a
 //! name (the README's wording), the lines it may apply to and what it may
 //! explain there (status-word or EFLAGS bits, with the direction: set on the
 //! real CPU and clear under QEMU or the reverse; or whole fields).
@@ -145,8 +146,8 @@ fn trig_operand(at: &At) -> Option<u32> {
 /// tv[8] = 2^63 and tv[10] = +inf.
 const TRIG_2P63: u32 = 8;
 const TRIG_INF: u32 = 10;
-/// The low 11 bits of a register's significand: zero in a value that went
-/// through a host double.
+/// Whether a register (if not empty) has the low 11 bits of its significand
+/// zero, as a value that went through a host double does.
 fn double_tail(v: Option<&str>) -> bool {
     hex(v).is_none_or(|v| v & 0x7ff == 0)
 }
