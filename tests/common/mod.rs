@@ -24,7 +24,8 @@ pub const WORKLOADS: &[&str] = &["crc32", "sort", "sieve", "matmul", "bytecode",
 ///
 /// - `NATIVE_ORACLE`: the oracle is the real CPU, bin/NAME-native's stdout
 ///   (the same object file as the kernel, linked as a static i386 Linux
-///   program); there are no expected/NAME files.
+///   program); there are no expected/NAME.out or .status files (QEMU's
+///   output is kept as expected/x87.qemu.out for tests/x87_qemu.rs).
 pub const NATIVE_ORACLE: &[&str] = &["x87"];
 /// - `SDM_EXPECTED`: expected/NAME.out and .status are written from the
 ///   SDM (every check passing), not by QEMU; the engines are compared with
