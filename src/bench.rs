@@ -92,6 +92,8 @@ pub struct Sample {
     pub seconds: f64,
     /// Guest instructions retired (bt86 engines only).
     pub insns: Option<u64>,
+    /// Instructions the translator called out for (bt and trap only).
+    pub callouts: Option<u64>,
 }
 
 /// One cell of the table.
@@ -103,6 +105,8 @@ pub struct Measurement {
     pub seconds: f64,
     /// Guest instructions of that work (bt86 engines only).
     pub insns: Option<u64>,
+    /// Callouts during that work (the translating engines only).
+    pub callouts: Option<u64>,
     /// Why the measurement failed, if it did.
     pub error: Option<String>,
 }
@@ -111,6 +115,11 @@ impl Measurement {
     /// Millions of guest instructions per second of work.
     pub fn mips(&self) -> Option<f64> {
         self.insns.map(|n| n as f64 / self.seconds / 1e6)
+    }
+
+    /// Callouts per million guest instructions of work.
+    pub fn callouts_per_million(&self) -> Option<f64> {
+        Some(self.callouts? as f64 * 1e6 / self.insns?.max(1) as f64)
     }
 
     fn ok(&self) -> bool {
@@ -173,12 +182,13 @@ impl Prepared<'_> {
         })
     }
 
-    /// One complete run at `scale`: wall seconds and guest instructions.
-    fn run(&self, scale: u32) -> Result<(f64, Option<u64>), String> {
+    /// One complete run at `scale`: wall seconds, guest instructions and
+    /// callouts.
+    fn run(&self, scale: u32) -> Result<(f64, Option<u64>, Option<u64>), String> {
         match self {
-            Prepared::Engine(w, e) => run_engine(w, *e, scale).map(|(s, n)| (s, Some(n))),
-            Prepared::Qemu(f) => run_qemu(f.path(), scale).map(|s| (s, None)),
-            Prepared::Native(f) => run_native(f.path(), scale).map(|s| (s, None)),
+            Prepared::Engine(w, e) => run_engine(w, *e, scale).map(|(s, n, c)| (s, Some(n), c)),
+            Prepared::Qemu(f) => run_qemu(f.path(), scale).map(|s| (s, None, None)),
+            Prepared::Native(f) => run_native(f.path(), scale).map(|s| (s, None, None)),
         }
     }
 }
@@ -198,7 +208,7 @@ fn guest_cmdline(scale: u32) -> String {
     }
 }
 
-fn run_engine(w: &Workload, engine: EngineKind, scale: u32) -> Result<(f64, u64), String> {
+fn run_engine(w: &Workload, engine: EngineKind, scale: u32) -> Result<(f64, u64, Option<u64>), String> {
     let cfg = RunConfig {
         engine,
         append: Some(guest_cmdline(scale)),
@@ -212,7 +222,7 @@ fn run_engine(w: &Workload, engine: EngineKind, scale: u32) -> Result<(f64, u64)
     if out.exit.status() != 1 {
         return Err(format!("guest exit status {} (expected 1)", out.exit.status()));
     }
-    Ok((secs, out.retired))
+    Ok((secs, out.retired, out.bt.map(|b| b.callout_insns)))
 }
 
 /// Runs a command with no input or output; wall seconds and exit code.
@@ -261,7 +271,8 @@ pub fn qemu_available() -> bool {
 }
 
 /// One pair of runs of `prepared`, at scale 1 and 1+`scale`: the seconds
-/// of work between them and the guest instructions (bt86's engines).
+/// of work between them, and its guest instructions and callouts (bt86's
+/// engines).
 fn measure_pair(
     w: &Workload,
     r: Runner,
@@ -269,18 +280,15 @@ fn measure_pair(
     rep: usize,
     scale: u32,
     samples: &mut Vec<Sample>,
-) -> Result<(f64, Option<u64>), String> {
-    let mut pair = [(0.0, None); 2];
+) -> Result<(f64, Option<u64>, Option<u64>), String> {
+    let mut pair = [(0.0, None, None); 2];
     for (i, s) in [1, 1 + scale].into_iter().enumerate() {
-        let (seconds, insns) = prepared.run(s)?;
-        samples.push(Sample { workload: w.name, runner: r, rep, scale: s, seconds, insns });
-        pair[i] = (seconds, insns);
+        let (seconds, insns, callouts) = prepared.run(s)?;
+        samples.push(Sample { workload: w.name, runner: r, rep, scale: s, seconds, insns, callouts });
+        pair[i] = (seconds, insns, callouts);
     }
-    let insns = match (pair[0].1, pair[1].1) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => None,
-    };
-    Ok((pair[1].0 - pair[0].0, insns))
+    let work = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+    Ok((pair[1].0 - pair[0].0, work(pair[0].1, pair[1].1), work(pair[0].2, pair[1].2)))
 }
 
 /// Runs every workload on every runner: `repeat` pairs of runs, the
@@ -313,7 +321,14 @@ pub fn measure(
         let start = Instant::now();
         let mut cells: Vec<Measurement> = runners
             .iter()
-            .map(|&r| Measurement { workload: w.name, runner: r, seconds: f64::NAN, insns: None, error: None })
+            .map(|&r| Measurement {
+                workload: w.name,
+                runner: r,
+                seconds: f64::NAN,
+                insns: None,
+                callouts: None,
+                error: None,
+            })
             .collect();
         let prepared: Vec<Option<Prepared>> =
             cells.iter_mut().map(|c| Prepared::new(w, c.runner).map_err(|e| c.error = Some(e)).ok()).collect();
@@ -322,9 +337,10 @@ pub fn measure(
             for (k, cell) in cells.iter_mut().enumerate() {
                 let Some(p) = prepared[k].as_ref().filter(|_| cell.error.is_none()) else { continue };
                 match measure_pair(w, cell.runner, p, rep, scale, &mut res.samples) {
-                    Ok((seconds, insns)) => {
+                    Ok((seconds, insns, callouts)) => {
                         work[k].push(seconds);
                         cell.insns = insns.or(cell.insns);
+                        cell.callouts = callouts.or(cell.callouts);
                     }
                     Err(e) => cell.error = Some(e),
                 }
@@ -353,10 +369,12 @@ pub fn measure(
 
 /// The raw measurements as CSV: one line per run.
 pub fn csv(samples: &[Sample]) -> String {
-    let mut s = String::from("workload,runner,rep,scale,seconds,guest_insns\n");
+    let mut s = String::from("workload,runner,rep,scale,seconds,guest_insns,callouts\n");
     for x in samples {
         let insns = x.insns.map(|n| n.to_string()).unwrap_or_default();
-        s += &format!("{},{},{},{},{:.6},{insns}\n", x.workload, x.runner.name(), x.rep, x.scale, x.seconds);
+        let callouts = x.callouts.map(|n| n.to_string()).unwrap_or_default();
+        let (w, r) = (x.workload, x.runner.name());
+        s += &format!("{w},{r},{},{},{:.6},{insns},{callouts}\n", x.rep, x.scale, x.seconds);
     }
     s
 }
@@ -381,6 +399,9 @@ pub fn report(rows: &[Measurement], runners: &[Runner]) -> String {
     }
     if runners.contains(&interp) {
         line += &format!(" {:>14}", "interp Minsn/s");
+    }
+    if runners.contains(&bt) {
+        line += &format!(" {:>15}", "bt callouts/M");
     }
     let mut s = line.trim_end().to_string() + "\n";
     let mut workloads: Vec<&str> = Vec::new();
@@ -416,6 +437,12 @@ pub fn report(rows: &[Measurement], runners: &[Runner]) -> String {
                 None => format!(" {:>14}", "-"),
             };
         }
+        if runners.contains(&bt) {
+            line += &match cell(bt).and_then(|m| m.callouts_per_million()) {
+                Some(c) => format!(" {c:>15.2}"),
+                None => format!(" {:>15}", "-"),
+            };
+        }
         s += line.trim_end();
         s.push('\n');
     }
@@ -430,7 +457,7 @@ mod tests {
     use super::*;
 
     fn cell(w: &'static str, r: Runner, seconds: f64) -> Measurement {
-        Measurement { workload: w, runner: r, seconds, insns: Some(2_000_000), error: None }
+        Measurement { workload: w, runner: r, seconds, insns: Some(2_000_000), callouts: Some(3), error: None }
     }
 
     #[test]
@@ -447,9 +474,34 @@ mod tests {
     }
 
     #[test]
+    fn report_shows_bt_callouts_per_million_instructions() {
+        let bt = Runner::Engine(EngineKind::Bt);
+        let runners = [bt, Runner::Native];
+        // 3 callouts in 2 M instructions of work.
+        let rows = [cell("lz", bt, 0.2), cell("lz", Runner::Native, 0.1)];
+        let r = report(&rows, &runners);
+        let header = r.lines().next().unwrap();
+        let row = r.lines().nth(1).unwrap();
+        assert!(header.ends_with("bt callouts/M"), "{r}");
+        assert!(row.ends_with(" 1.50") && row.contains(" 2.00x"), "{r}");
+    }
+
+    #[test]
     fn csv_has_one_line_per_run() {
-        let s = Sample { workload: "lz", runner: Runner::Native, rep: 1, scale: 3, seconds: 0.25, insns: None };
-        assert_eq!(csv(&[s]), "workload,runner,rep,scale,seconds,guest_insns\nlz,native,1,3,0.250000,\n");
+        let s = Sample {
+            workload: "lz",
+            runner: Runner::Native,
+            rep: 1,
+            scale: 3,
+            seconds: 0.25,
+            insns: None,
+            callouts: None,
+        };
+        assert_eq!(csv(&[s]), "workload,runner,rep,scale,seconds,guest_insns,callouts\nlz,native,1,3,0.250000,,\n");
+        let bt = Runner::Engine(EngineKind::Bt);
+        let s =
+            Sample { workload: "lz", runner: bt, rep: 0, scale: 1, seconds: 0.5, insns: Some(9), callouts: Some(2) };
+        assert_eq!(csv(&[s]).lines().nth(1), Some("lz,bt,0,1,0.500000,9,2"));
     }
 
     #[test]

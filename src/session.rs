@@ -429,6 +429,7 @@ impl Outcome {
             );
             let _ = writeln!(s, "bt invalidations       {}", b.invalidations);
             let _ = writeln!(s, "bt flushes             {}", b.flushes);
+            // The ten most frequent mnemonics called out for.
             for (name, n) in &b.callouts_by_kind {
                 let _ = writeln!(s, "bt callouts {name:<10} {n}");
             }

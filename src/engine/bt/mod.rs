@@ -414,7 +414,7 @@ impl Bt {
             .map(|(mn, &n)| (format!("{mn:?}").to_lowercase(), n))
             .collect();
         kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
-        kinds.truncate(12);
+        kinds.truncate(10);
         self.stats.callouts_by_kind = kinds;
         self.stats.clone()
     }
