@@ -186,9 +186,11 @@ fn cpu_vendor_picks_the_undefined_flags_and_bt_refuses_a_foreign_one() {
     let k = kernel("vendor", &code);
     let k = k.to_str().unwrap();
     let status = |v: Vendor| if v == Vendor::Intel { 0x23 } else { 0x45 };
+    // Without --engine: bt for the host's vendor, the interpreter for the
+    // other (which only it can follow).
     for v in Vendor::ALL {
         let out = bt86(&["run", k, "--cpu-vendor", v.name()]);
-        assert_eq!(out.status.code(), Some(status(v)), "interp as {v}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(status(v)), "as {v}: {}", String::from_utf8_lossy(&out.stderr));
     }
     // By default every engine follows the host.
     let host = Vendor::host();
@@ -200,6 +202,9 @@ fn cpu_vendor_picks_the_undefined_flags_and_bt_refuses_a_foreign_one() {
     for engine in ["bt", "trap"] {
         check(&bt86(&["run", k, "--engine", engine, "--cpu-vendor", other.name()]), 2, "needs --engine interp");
     }
+    // The default engine is the translator (its counters in --stats).
+    let out = bt86(&["run", k, "--stats"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bt dispatches"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bt86(&["run", k, "--cpu-vendor", "cyrix"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown CPU vendor"));
