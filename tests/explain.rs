@@ -103,7 +103,11 @@ fn run_trace_callouts() {
 
 #[test]
 fn trace_needs_the_translator() {
-    let (code, _, err) = bt86(&["run", HELLO, "--trace", "blocks"]);
+    let (code, _, err) = bt86(&["run", HELLO, "--engine", "interp", "--trace", "blocks"]);
     assert_eq!(code, Some(2));
     assert_eq!(err.lines().count(), 1, "{err}");
+    // The default engine is the translator.
+    let (code, _, err) = bt86(&["run", HELLO, "--trace", "blocks"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("bt: ")), "{err}");
 }
