@@ -23,7 +23,7 @@ use crate::table::{self, Class};
 use crate::{liveness, memop, regs, stack, x87, Layout};
 use dynasmrt::{dynasm, x64::X64Relocation, DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use iced_x86::{Code, ConditionCode, Encoder, FlowControl, Instruction, Mnemonic, OpKind, Register};
-use memory::{host_rep_movs, rep_movs_fixup, restore_flags_from_r10};
+use memory::{host_rep_string, rep_string_fixup, restore_flags_from_r10, RepString};
 
 /// One guest instruction to translate, with the argument its callout gets
 /// (the runtime's handle for the decoded instruction).
@@ -288,10 +288,11 @@ enum SlowKind {
     X87,
     /// No site, and the flags were never parked: just the callout.
     Plain,
-    /// A host REP MOVS (`Emitter::rep_movs`): `site` is its budget probe;
-    /// the copy at this offset is a memory site of its own, resuming at a
-    /// fixup emitted just before the slow path, which falls into it.
-    RepMovs(usize),
+    /// A host REP MOVS or STOS (`Emitter::rep_string`): `site` is its
+    /// budget probe; the string operation at this offset is a memory site
+    /// of its own, resuming at a fixup emitted just before the slow path,
+    /// which falls into it.
+    RepString(usize, RepString),
 }
 
 struct Emitter<'a> {
@@ -703,15 +704,15 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             let (x87, reload) = (ptrs, reload(x87_loaded));
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             kinds.push(Kind::Inline);
-        } else if let Some(width) = (env.mem == MemPath::Guarded).then(|| host_rep_movs(i)).flatten() {
-            let (slow, cont, probe, copy) = e.rep_movs(width);
+        } else if let Some(r) = (env.mem == MemPath::Guarded).then(|| host_rep_string(i)).flatten() {
+            let (slow, cont, probe, copy) = e.rep_string(r);
             slow_paths.push(SlowPath {
                 slow,
                 cont,
                 arg: g.arg,
                 index,
                 site: Some(probe),
-                kind: SlowKind::RepMovs(copy),
+                kind: SlowKind::RepString(copy, r),
                 x87: ptrs,
                 reload: reload(x87_loaded),
             });
@@ -764,9 +765,9 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     let (mut mem_sites, mut div_sites, mut x87_sites) = (Vec::new(), Vec::new(), Vec::new());
     for p in slow_paths.drain(..) {
         let ops = &mut e.ops;
-        if let SlowKind::RepMovs(copy) = p.kind {
+        if let SlowKind::RepString(copy, r) = p.kind {
             mem_sites.push((copy, ops.offset().0));
-            rep_movs_fixup(ops);
+            rep_string_fixup(ops, r.movs);
         }
         asm!(ops ; =>p.slow);
         match p.site {

@@ -29,39 +29,59 @@ pub(super) fn restore_flags_from_r10(ops: &mut VecAssembler<X64Relocation>) {
     );
 }
 
-/// The element width of a REP MOVS the host can run on the guest view
-/// (`Emitter::rep_movs`): REP (not REPNE), 32-bit addressing, DS source.
-pub(super) fn host_rep_movs(i: &Instruction) -> Option<u8> {
-    let width = match i.code() {
-        Code::Movsb_m8_m8 => 1,
-        Code::Movsw_m16_m16 => 2,
-        Code::Movsd_m32_m32 => 4,
-        _ => return None,
-    };
-    let flat = i.op0_kind() == OpKind::MemoryESEDI && i.memory_segment() == Register::DS;
-    (i.has_rep_prefix() && !i.has_repne_prefix() && flat).then_some(width)
+/// A REP string instruction the host can run on the guest view
+/// (`Emitter::rep_string`): MOVS (a DS source) or STOS, REP (not REPNE),
+/// 32-bit addressing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RepString {
+    /// Element width: 1, 2 or 4 bytes.
+    pub width: u8,
+    /// MOVS (RSI and RDI move) rather than STOS (RDI alone, from EAX).
+    pub movs: bool,
 }
 
-/// RSI and RDI back from host addresses in the view (r15 + offset) to
-/// guest offsets, flag-free: `lea` with ~r15 + 1 = -r15, then the upper
-/// halves cleared (a copy downwards that ends at offset 0 leaves -1).
-fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>) {
+pub(super) fn host_rep_string(i: &Instruction) -> Option<RepString> {
+    let (width, movs) = match i.code() {
+        Code::Movsb_m8_m8 => (1, true),
+        Code::Movsw_m16_m16 => (2, true),
+        Code::Movsd_m32_m32 => (4, true),
+        Code::Stosb_m8_AL => (1, false),
+        Code::Stosw_m16_AX => (2, false),
+        Code::Stosd_m32_EAX => (4, false),
+        _ => return None,
+    };
+    let flat = i.op0_kind() == OpKind::MemoryESEDI && (!movs || i.memory_segment() == Register::DS);
+    (i.has_rep_prefix() && !i.has_repne_prefix() && flat).then_some(RepString { width, movs })
+}
+
+/// RDI (and for MOVS, RSI) back from host addresses in the view (r15 +
+/// offset) to guest offsets, flag-free: `lea` with ~r15 + 1 = -r15, then
+/// the upper halves cleared (a copy downwards that ends at offset 0
+/// leaves -1).
+fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>, movs: bool) {
     asm!(ops
         ; mov r11, r15
         ; not r11
-        ; lea rsi, [rsi + r11 + 1]
-        ; mov esi, esi
+    );
+    if movs {
+        asm!(ops
+            ; lea rsi, [rsi + r11 + 1]
+            ; mov esi, esi
+        );
+    }
+    asm!(ops
         ; lea rdi, [rdi + r11 + 1]
         ; mov edi, edi
     );
 }
 
-/// Where a host REP MOVS that faulted part-way resumes (`Emitter::
-/// rep_movs`): the registers back to guest offsets, and the budget
-/// refunded for the iterations not done but the current one (RCX counts
-/// it), whose callout then runs the rest — falls into the slow path.
-pub(super) fn rep_movs_fixup(ops: &mut VecAssembler<X64Relocation>) {
-    guest_string_offsets(ops);
+/// Where a host REP string instruction that faulted part-way resumes
+/// (`Emitter::rep_string`): the registers back to guest offsets, and the
+/// budget refunded for the iterations not done but the current one (RCX
+/// counts it), whose callout then runs the rest — falls into the slow
+/// path.
+pub(super) fn rep_string_fixup(ops: &mut VecAssembler<X64Relocation>, movs: bool) {
+    guest_string_offsets(ops, movs);
     asm!(ops ; lea r13, [r13 + rcx - 1]);
 }
 
@@ -167,8 +187,9 @@ impl Emitter<'_> {
     ///       lea r9, [r13 + r9 + 2]      the budget after ECX-1 more
     ///       movzx r11d, byte [r9]       probe: faults when it cannot
     ///       mov r13, r9                   (a site: the slow path)
-    ///       lea rsi, [r15 + rsi]; lea rdi, [r15 + rdi]
-    ///       rep movs                    a fault: a site resuming at fixup
+    ///       lea rsi, [r15 + rsi]        (MOVS only)
+    ///       lea rdi, [r15 + rdi]
+    ///       rep movs / rep stos         a fault: a site resuming at fixup
     ///       (rsi, rdi back to guest offsets)
     ///  done: ...
     ///  (out of line) fixup: (rsi, rdi back); lea r13, [r13 + rcx - 1]
@@ -182,8 +203,9 @@ impl Emitter<'_> {
     /// done but the current one before the slow path's callout runs the
     /// rest in the interpreter. Places the continue label after it and
     /// returns it, the slow path's label, the probe's site and the copy's
-    /// (the slow path emits the fixup: `rep_movs_fixup`).
-    pub(super) fn rep_movs(&mut self, width: u8) -> (DynamicLabel, DynamicLabel, usize, usize) {
+    /// (the slow path emits the fixup: `rep_string_fixup`). STOS stores the
+    /// guest's AL, AX or EAX, which live in the host's.
+    pub(super) fn rep_string(&mut self, r: RepString) -> (DynamicLabel, DynamicLabel, usize, usize) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
@@ -197,16 +219,20 @@ impl Emitter<'_> {
         asm!(ops
             ; movzx r11d, BYTE [r9]
             ; mov r13, r9
-            ; lea rsi, [r15 + rsi]
-            ; lea rdi, [r15 + rdi]
         );
-        let copy = ops.offset().0;
-        match width {
-            1 => ops.extend([0xf3, 0xa4]),
-            2 => ops.extend([0x66, 0xf3, 0xa5]),
-            _ => ops.extend([0xf3, 0xa5]),
+        if r.movs {
+            asm!(ops ; lea rsi, [r15 + rsi]);
         }
-        guest_string_offsets(ops);
+        asm!(ops ; lea rdi, [r15 + rdi]);
+        let copy = ops.offset().0;
+        // MOVS A4/A5, STOS AA/AB (from AL, AX or EAX: the guest's).
+        let op = if r.movs { 0xa4 } else { 0xaa };
+        match r.width {
+            1 => ops.extend([0xf3, op]),
+            2 => ops.extend([0x66, 0xf3, op + 1]),
+            _ => ops.extend([0xf3, op + 1]),
+        }
+        guest_string_offsets(ops, r.movs);
         asm!(ops ; =>cont);
         (slow, cont, probe, copy)
     }

@@ -1,0 +1,108 @@
+//! REP STOS on the host: with paging off, bt runs REP STOS as the host's
+//! own REP STOS on the guest view (`translator::block`, `Emitter::
+//! rep_string`, as for REP MOVS) when the budget covers every iteration,
+//! and when the fill faults part-way (past the end of RAM, wrapping below
+//! address 0, a store into a page holding code) it hands the rest to the
+//! interpreter. The interpreter, which runs every iteration itself, is the
+//! oracle: both engines must end with the same exit, CPU state, retired
+//! count (each iteration retires as one instruction) and RAM — run to the
+//! end and stopped by instruction limits all through the fills.
+
+mod common;
+use common::guest;
+
+use bt86::cpu::state::reg::{EBX, ESI};
+use bt86::engine::guestcode::{compare_stopped, CODE};
+use bt86::engine::{Exit, Limits};
+use bt86::loader::load_flat;
+use bt86::memory::PhysAddr;
+use bt86::{Machine, MachineConfig};
+use iced_x86::code_asm::*;
+use iced_x86::BlockEncoderOptions;
+
+const RAM: u32 = 2 << 20;
+
+/// `mov edi, dst; mov ecx, n; mov eax, value; rep stos` of `width` bytes.
+fn rep_stos(a: &mut CodeAssembler, dst: u32, n: u32, value: u32, width: u32) -> Result<(), IcedError> {
+    a.mov(edi, dst)?;
+    a.mov(ecx, n)?;
+    a.mov(eax, value)?;
+    match width {
+        1 => a.rep().stosb(),
+        2 => a.rep().stosw(),
+        _ => a.rep().stosd(),
+    }
+}
+
+/// The guest at `CODE`; `patch` is the address of the eight NOPs that
+/// case F overwrites (0 on the first pass, which finds it). ESI is set
+/// first and must come through every fill untouched (STOS moves EDI only).
+fn program(patch: u32) -> Result<(Vec<u8>, u32), IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    a.mov(esp, 0xf000u32)?;
+    a.mov(esi, 0x1234_5678u32)?;
+    a.xor(ebx, ebx)?;
+    a.cld()?;
+    // A: plain fills of each width.
+    rep_stos(&mut a, 0x20000, 1000, 0xa5, 1)?;
+    rep_stos(&mut a, 0x21001, 333, 0xbeef, 2)?;
+    rep_stos(&mut a, 0x22002, 777, 0xdead_beef, 4)?;
+    // C: stores running past the end of RAM.
+    rep_stos(&mut a, RAM - 16, 40, 0x1111_2222, 4)?;
+    // D: downwards, wrapping below address 0.
+    a.std()?;
+    rep_stos(&mut a, 0x20, 0x60, 0x77, 1)?;
+    a.cld()?;
+    // G: nothing to store.
+    rep_stos(&mut a, 0x30000, 0, 0x99, 4)?;
+    // H: a long fill, for the limits to stop inside.
+    rep_stos(&mut a, 0x100, 0x2000, 0x0102_0304, 4)?;
+    // F: a fill of the code just ahead: eight INC EBX (0x43) replace the
+    // NOPs, which then run (EBX = 8 at the HLT).
+    rep_stos(&mut a, patch, 8, 0x43, 1)?;
+    let mut at = a.create_label();
+    a.set_label(&mut at)?;
+    for _ in 0..8 {
+        a.nop()?;
+    }
+    a.hlt()?;
+    let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+    let patch = r.label_ip(&at)? as u32;
+    Ok((r.inner.code_buffer, patch))
+}
+
+fn build() -> Machine {
+    let (_, patch) = program(0).expect("first pass");
+    let (code, patch2) = program(patch).expect("second pass");
+    assert_eq!(patch, patch2, "the second pass moved the NOPs");
+    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
+    let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
+    load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
+    m
+}
+
+#[test]
+fn rep_stos_runs_on_the_host_as_the_interpreter_runs_it() {
+    let full = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(1) };
+    let (exit, m) = compare_stopped(build, full, 150, 89).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever, "the guest did not reach its HLT");
+    assert_eq!(m.cpu.gpr[EBX], 8, "case F did not run the INCs it stored over its NOPs");
+    assert_eq!(m.cpu.gpr[ESI], 0x1234_5678, "STOS moved ESI");
+    let b = m.ram.bytes();
+    assert!(b[0x20000..0x20000 + 1000].iter().all(|&x| x == 0xa5), "REP STOSB");
+    assert_eq!(m.ram.read_u32(PhysAddr(0x22002 + 4 * 776)), 0xdead_beef, "REP STOSD's last element");
+}
+
+/// The plain fills run as host REP STOS, not as callouts: of the eight
+/// fills only the three that fault part-way (C past RAM, D below address
+/// 0, F into code) call out, once each, for the rest of their iterations
+/// (as callouts, all eight would).
+#[test]
+fn rep_stos_is_not_a_callout() {
+    let mut m = build();
+    let limits = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(1) };
+    let (exit, stats) = guest::run_bt(&mut m, limits);
+    assert_eq!(exit, Exit::HaltForever);
+    let stos: u64 = stats.callouts_by_kind.iter().filter(|(k, _)| k.starts_with("stos")).map(|k| k.1).sum();
+    assert_eq!(stos, 3, "STOS callouts: {:?}", stats.callouts_by_kind);
+}
