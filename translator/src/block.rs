@@ -767,7 +767,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         let ops = &mut e.ops;
         if let SlowKind::RepString(copy, r) = p.kind {
             mem_sites.push((copy, ops.offset().0));
-            rep_string_fixup(ops, r.movs);
+            rep_string_fixup(ops, r.rsi);
         }
         asm!(ops ; =>p.slow);
         match p.site {

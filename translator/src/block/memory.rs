@@ -30,40 +30,61 @@ pub(super) fn restore_flags_from_r10(ops: &mut VecAssembler<X64Relocation>) {
 }
 
 /// A REP string instruction the host can run on the guest view
-/// (`Emitter::rep_string`): MOVS (a DS source) or STOS, REP (not REPNE),
-/// 32-bit addressing.
+/// (`Emitter::rep_string`), 32-bit addressing, any source segment DS:
+/// REP MOVS and REP STOS (memcpy and memset), REPE/REPNE CMPS and SCAS
+/// (memcmp, strlen and memchr), which stop early and set the flags, the
+/// guest's, in the host's RFLAGS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RepString {
     /// Element width: 1, 2 or 4 bytes.
     pub width: u8,
-    /// MOVS (RSI and RDI move) rather than STOS (RDI alone, from EAX).
-    pub movs: bool,
+    /// The byte form's opcode: MOVSB A4, STOSB AA, CMPSB A6, SCASB AE (the
+    /// word and doubleword forms are the next one).
+    pub opcode: u8,
+    /// F3 (REP, REPE) or F2 (REPNE).
+    pub prefix: u8,
+    /// Whether RSI moves too (MOVS, CMPS), not RDI alone.
+    pub rsi: bool,
 }
 
 pub(super) fn host_rep_string(i: &Instruction) -> Option<RepString> {
-    let (width, movs) = match i.code() {
-        Code::Movsb_m8_m8 => (1, true),
-        Code::Movsw_m16_m16 => (2, true),
-        Code::Movsd_m32_m32 => (4, true),
-        Code::Stosb_m8_AL => (1, false),
-        Code::Stosw_m16_AX => (2, false),
-        Code::Stosd_m32_EAX => (4, false),
+    let (width, opcode) = match i.code() {
+        Code::Movsb_m8_m8 => (1, 0xa4),
+        Code::Movsw_m16_m16 => (2, 0xa4),
+        Code::Movsd_m32_m32 => (4, 0xa4),
+        Code::Stosb_m8_AL => (1, 0xaa),
+        Code::Stosw_m16_AX => (2, 0xaa),
+        Code::Stosd_m32_EAX => (4, 0xaa),
+        Code::Cmpsb_m8_m8 => (1, 0xa6),
+        Code::Cmpsw_m16_m16 => (2, 0xa6),
+        Code::Cmpsd_m32_m32 => (4, 0xa6),
+        Code::Scasb_AL_m8 => (1, 0xae),
+        Code::Scasw_AX_m16 => (2, 0xae),
+        Code::Scasd_EAX_m32 => (4, 0xae),
         _ => return None,
     };
-    let flat = i.op0_kind() == OpKind::MemoryESEDI && (!movs || i.memory_segment() == Register::DS);
-    (i.has_rep_prefix() && !i.has_repne_prefix() && flat).then_some(RepString { width, movs })
+    let rsi = matches!(opcode, 0xa4 | 0xa6);
+    // MOVS and STOS take REP only; CMPS and SCAS REPE or REPNE.
+    let prefix = match (i.has_rep_prefix(), i.has_repne_prefix()) {
+        (true, false) => 0xf3,
+        (false, true) if matches!(opcode, 0xa6 | 0xae) => 0xf2,
+        _ => return None,
+    };
+    let es_edi = (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::MemoryESEDI);
+    let flat = es_edi && (!rsi || i.memory_segment() == Register::DS);
+    flat.then_some(RepString { width, opcode, prefix, rsi })
 }
 
 /// RDI (and for MOVS, RSI) back from host addresses in the view (r15 +
 /// offset) to guest offsets, flag-free: `lea` with ~r15 + 1 = -r15, then
 /// the upper halves cleared (a copy downwards that ends at offset 0
 /// leaves -1).
-fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>, movs: bool) {
+fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>, rsi: bool) {
     asm!(ops
         ; mov r11, r15
         ; not r11
     );
-    if movs {
+    if rsi {
         asm!(ops
             ; lea rsi, [rsi + r11 + 1]
             ; mov esi, esi
@@ -80,8 +101,8 @@ fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>, movs: bool) {
 /// budget refunded for the iterations not done but the current one (RCX
 /// counts it), whose callout then runs the rest — falls into the slow
 /// path.
-pub(super) fn rep_string_fixup(ops: &mut VecAssembler<X64Relocation>, movs: bool) {
-    guest_string_offsets(ops, movs);
+pub(super) fn rep_string_fixup(ops: &mut VecAssembler<X64Relocation>, rsi: bool) {
+    guest_string_offsets(ops, rsi);
     asm!(ops ; lea r13, [r13 + rcx - 1]);
 }
 
@@ -220,19 +241,22 @@ impl Emitter<'_> {
             ; movzx r11d, BYTE [r9]
             ; mov r13, r9
         );
-        if r.movs {
+        if r.rsi {
             asm!(ops ; lea rsi, [r15 + rsi]);
         }
         asm!(ops ; lea rdi, [r15 + rdi]);
         let copy = ops.offset().0;
-        // MOVS A4/A5, STOS AA/AB (from AL, AX or EAX: the guest's).
-        let op = if r.movs { 0xa4 } else { 0xaa };
+        // STOS and SCAS use AL, AX or EAX: the guest's.
         match r.width {
-            1 => ops.extend([0xf3, op]),
-            2 => ops.extend([0x66, 0xf3, op + 1]),
-            _ => ops.extend([0xf3, op + 1]),
+            1 => ops.extend([r.prefix, r.opcode]),
+            2 => ops.extend([0x66, r.prefix, r.opcode + 1]),
+            _ => ops.extend([r.prefix, r.opcode + 1]),
         }
-        guest_string_offsets(ops, r.movs);
+        guest_string_offsets(ops, r.rsi);
+        // CMPS and SCAS may stop early: the iterations not run (ECX left)
+        // go back to the budget (0 after MOVS and STOS). LEA: the flags
+        // are the instruction's.
+        asm!(ops ; lea r13, [r13 + rcx]);
         asm!(ops ; =>cont);
         (slow, cont, probe, copy)
     }

@@ -1,0 +1,145 @@
+//! REPE/REPNE SCAS and CMPS on the host (strlen, memchr and memcmp's
+//! shapes): bt runs them as the host's own string instructions on the
+//! guest view, which stop early and set the guest's flags, and hands a
+//! search that faults part-way (past the end of RAM, wrapping below
+//! address 0) to the interpreter. The interpreter, which runs every
+//! iteration itself, is the oracle: the same exit, CPU state (flags, ECX,
+//! ESI, EDI), retired count (each iteration retires as one instruction)
+//! and RAM, run to the end and stopped by instruction limits all through.
+
+mod common;
+use common::guest;
+
+use bt86::cpu::state::reg::ECX;
+use bt86::engine::guestcode::{compare_stopped, CODE};
+use bt86::engine::{Exit, Limits};
+use bt86::loader::load_flat;
+use bt86::memory::PhysAddr;
+use bt86::{Machine, MachineConfig};
+use iced_x86::code_asm::*;
+
+const RAM: u32 = 2 << 20;
+const TEXT: u32 = 0x20000;
+const LOG: u32 = 0x70000;
+
+/// Stores ECX, EDI, ESI and the flags (PUSHFD) at [EBP], then EBP += 16.
+fn log(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(dword_ptr(ebp), ecx)?;
+    a.mov(dword_ptr(ebp + 4), edi)?;
+    a.mov(dword_ptr(ebp + 8), esi)?;
+    a.pushfd()?;
+    a.pop(dword_ptr(ebp + 12))?;
+    a.add(ebp, 16)
+}
+
+fn program() -> Result<Vec<u8>, IcedError> {
+    let mut a = CodeAssembler::new(32)?;
+    a.mov(esp, 0xf000u32)?;
+    a.mov(ebp, LOG)?;
+    a.cld()?;
+    // A: strlen: REPNE SCASB for the 0 at TEXT + 300.
+    a.mov(edi, TEXT)?;
+    a.mov(ecx, u32::MAX)?;
+    a.xor(eax, eax)?;
+    a.repne().scasb()?;
+    log(&mut a)?;
+    // B: memchr that does not find: REPNE SCASD runs ECX out.
+    a.mov(edi, TEXT)?;
+    a.mov(ecx, 50u32)?;
+    a.mov(eax, 0x1234_5678u32)?;
+    a.repne().scasd()?;
+    log(&mut a)?;
+    // C: memcmp: REPE CMPSB, equal for 200 bytes, then a difference.
+    a.mov(esi, TEXT)?;
+    a.mov(edi, TEXT + 0x1000)?;
+    a.mov(ecx, 1000u32)?;
+    a.repe().cmpsb()?;
+    log(&mut a)?;
+    // D: equal all the way: REPE CMPSD runs ECX out (ZF set).
+    a.mov(esi, TEXT)?;
+    a.mov(edi, TEXT + 0x1000)?;
+    a.mov(ecx, 40u32)?;
+    a.repe().cmpsd()?;
+    log(&mut a)?;
+    // E: a search running past the end of RAM (all ones there).
+    a.mov(edi, RAM - 8)?;
+    a.mov(ecx, 64u32)?;
+    a.mov(al, 0x5a)?;
+    a.repne().scasb()?;
+    log(&mut a)?;
+    // F: downwards, wrapping below address 0.
+    a.std()?;
+    a.mov(esi, 0x10u32)?;
+    a.mov(edi, TEXT + 0x10)?;
+    a.mov(ecx, 0x40u32)?;
+    a.repe().cmpsw()?;
+    log(&mut a)?;
+    a.cld()?;
+    // G: ECX 0: nothing compared, the flags as they were.
+    a.mov(ecx, 0u32)?;
+    a.repne().scasw()?;
+    log(&mut a)?;
+    // H: a long scan, for the limits to stop inside.
+    a.mov(edi, 0x30000u32)?;
+    a.mov(ecx, 0x3000u32)?;
+    a.mov(eax, 0xffff_ffffu32)?;
+    a.repne().scasd()?;
+    log(&mut a)?;
+    a.hlt()?;
+    a.assemble(u64::from(CODE))
+}
+
+fn build() -> Machine {
+    let code = program().expect("asm");
+    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
+    let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
+    load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
+    // TEXT: 300 non-zero bytes then 0; its copy at +0x1000 differs at 200.
+    for k in 0..0x400u32 {
+        let b = if k == 300 { 0 } else { (k % 251 + 1) as u8 };
+        m.ram.write_u8(PhysAddr(TEXT + k), b);
+        m.ram.write_u8(PhysAddr(TEXT + 0x1000 + k), if k == 200 { b ^ 0x80 } else { b });
+    }
+    m
+}
+
+#[test]
+fn repe_and_repne_scas_and_cmps_run_on_the_host_as_the_interpreter_runs_them() {
+    let full = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(1) };
+    let (exit, m) = compare_stopped(build, full, 150, 97).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever, "the guest did not reach its HLT");
+    let rec = |k: u32, field: u32| m.ram.read_u32(PhysAddr(LOG + 16 * k + 4 * field));
+    const ZF: u32 = 0x40;
+    // A: the 0 at TEXT+300 found after 301 iterations, EDI just past it.
+    assert_eq!(rec(0, 0), u32::MAX - 301, "strlen: ECX");
+    assert_eq!(rec(0, 1), TEXT + 301, "strlen: EDI");
+    assert_ne!(rec(0, 3) & ZF, 0, "strlen: found (ZF)");
+    // B: not found, ECX out, ZF clear.
+    assert_eq!(rec(1, 0), 0);
+    assert_eq!(rec(1, 3) & ZF, 0);
+    // C: the difference at 200: 201 compared.
+    assert_eq!(rec(2, 0), 1000 - 201, "memcmp: ECX");
+    assert_eq!(rec(2, 3) & ZF, 0, "memcmp: ZF clear at the difference");
+    // D: 40 equal doublewords (the first 160 bytes), ZF set, ECX 0.
+    assert_eq!(rec(3, 0), 0);
+    assert_ne!(rec(3, 3) & ZF, 0);
+    assert_eq!(m.cpu.gpr[ECX], 0, "H ran ECX out");
+}
+
+/// The searches that stay in RAM run on the host: of the eight, only the
+/// two that fault part-way (E past RAM, F below address 0) call out, once
+/// each, for the rest of their iterations (G, with ECX 0, runs nothing).
+#[test]
+fn scas_and_cmps_are_not_callouts() {
+    let mut m = build();
+    let limits = Limits { max_insns: Some(1_000_000), timeout: None, max_exceptions: Some(1) };
+    let (exit, stats) = guest::run_bt(&mut m, limits);
+    assert_eq!(exit, Exit::HaltForever);
+    let n: u64 = stats
+        .callouts_by_kind
+        .iter()
+        .filter(|(k, _)| k.starts_with("scas") || k.starts_with("cmps"))
+        .map(|k| k.1)
+        .sum();
+    assert_eq!(n, 2, "string callouts: {:?}", stats.callouts_by_kind);
+}
