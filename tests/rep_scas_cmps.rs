@@ -1,7 +1,8 @@
 //! REPE/REPNE SCAS and CMPS on the host (strlen, memchr and memcmp's
-//! shapes): bt runs them as the host's own string instructions on the
-//! guest view, which stop early and set the guest's flags, and hands a
-//! search that faults part-way (past the end of RAM, wrapping below
+//! shapes), and the string instructions without a prefix (strcmp's
+//! `lodsb; scasb` loop): bt runs them as the host's own string
+//! instructions on the guest view, which stop early and set the guest's
+//! flags, and hands one that faults (past the end of RAM, wrapping below
 //! address 0) to the interpreter. The interpreter, which runs every
 //! iteration itself, is the oracle: the same exit, CPU state (flags, ECX,
 //! ESI, EDI), retired count (each iteration retires as one instruction)
@@ -85,6 +86,33 @@ fn program() -> Result<Vec<u8>, IcedError> {
     a.mov(eax, 0xffff_ffffu32)?;
     a.repne().scasd()?;
     log(&mut a)?;
+    // I: strcmp's loop without prefixes: LODSB; SCASB; JNE; TEST; JNZ,
+    // over the 200 equal bytes of TEXT and its copy.
+    let (mut again, mut done) = (a.create_label(), a.create_label());
+    a.mov(esi, TEXT)?;
+    a.mov(edi, TEXT + 0x1000)?;
+    a.set_label(&mut again)?;
+    a.lodsb()?;
+    a.scasb()?;
+    a.jne(done)?;
+    a.test(al, al)?;
+    a.jnz(again)?;
+    a.set_label(&mut done)?;
+    log(&mut a)?;
+    // J: one iteration of each width and kind, downwards.
+    a.std()?;
+    a.mov(esi, TEXT + 0x100)?;
+    a.mov(edi, 0x40000u32)?;
+    a.lodsd()?;
+    a.stosw()?;
+    a.movsb()?;
+    a.cmpsw()?;
+    a.cld()?;
+    log(&mut a)?;
+    // K: one SCASB past the end of RAM (the one callout of these).
+    a.mov(edi, RAM + 0x100)?;
+    a.scasb()?;
+    log(&mut a)?;
     a.hlt()?;
     a.assemble(u64::from(CODE))
 }
@@ -123,12 +151,22 @@ fn repe_and_repne_scas_and_cmps_run_on_the_host_as_the_interpreter_runs_them() {
     // D: 40 equal doublewords (the first 160 bytes), ZF set, ECX 0.
     assert_eq!(rec(3, 0), 0);
     assert_ne!(rec(3, 3) & ZF, 0);
-    assert_eq!(m.cpu.gpr[ECX], 0, "H ran ECX out");
+    // H: all 0x3000 doublewords scanned, none all ones.
+    assert_eq!(rec(7, 0), 0, "H ran ECX out");
+    assert_eq!(rec(7, 1), 0x30000 + 4 * 0x3000);
+    assert_eq!(m.cpu.gpr[ECX], 0);
+    // I: the loop stopped at the difference at 200, EDI one past it.
+    assert_eq!(rec(8, 1), TEXT + 0x1000 + 201, "strcmp loop: EDI");
+    assert_eq!(rec(8, 3) & ZF, 0, "strcmp loop: not equal");
+    // J: ESI down by 4 + 1 + 2, EDI by 2 + 1 + 2.
+    assert_eq!(rec(9, 2), TEXT + 0x100 - 7);
+    assert_eq!(rec(9, 1), 0x40000 - 5);
 }
 
-/// The searches that stay in RAM run on the host: of the eight, only the
-/// two that fault part-way (E past RAM, F below address 0) call out, once
-/// each, for the rest of their iterations (G, with ECX 0, runs nothing).
+/// The searches that stay in RAM run on the host: of the eight REP ones
+/// only the two that fault part-way (E past RAM, F below address 0) call
+/// out, once each, for the rest of their iterations (G, with ECX 0, runs
+/// nothing); of the unprefixed ones only K, past RAM.
 #[test]
 fn scas_and_cmps_are_not_callouts() {
     let mut m = build();
@@ -138,8 +176,8 @@ fn scas_and_cmps_are_not_callouts() {
     let n: u64 = stats
         .callouts_by_kind
         .iter()
-        .filter(|(k, _)| k.starts_with("scas") || k.starts_with("cmps"))
+        .filter(|(k, _)| ["scas", "cmps", "lods", "stos", "movs"].iter().any(|p| k.starts_with(p)))
         .map(|k| k.1)
         .sum();
-    assert_eq!(n, 2, "string callouts: {:?}", stats.callouts_by_kind);
+    assert_eq!(n, 3, "string callouts: {:?}", stats.callouts_by_kind);
 }

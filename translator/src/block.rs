@@ -711,7 +711,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
                 cont,
                 arg: g.arg,
                 index,
-                site: Some(probe),
+                site: probe,
                 kind: SlowKind::RepString(copy, r),
                 x87: ptrs,
                 reload: reload(x87_loaded),
@@ -767,14 +767,14 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         let ops = &mut e.ops;
         if let SlowKind::RepString(copy, r) = p.kind {
             mem_sites.push((copy, ops.offset().0));
-            rep_string_fixup(ops, r.rsi);
+            rep_string_fixup(ops, r);
         }
         asm!(ops ; =>p.slow);
         match p.site {
             Some(site) if p.kind == SlowKind::Divide => div_sites.push((site, ops.offset().0)),
             Some(site) if p.kind == SlowKind::X87 => x87_sites.push((site, ops.offset().0)),
             Some(site) => mem_sites.push((site, ops.offset().0)),
-            None if p.kind == SlowKind::Plain => {}
+            None if matches!(p.kind, SlowKind::Plain | SlowKind::RepString(..)) => {}
             None => restore_flags_from_r10(ops),
         }
         x87::materialize(ops, env.layout, &p.x87);

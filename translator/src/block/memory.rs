@@ -29,11 +29,12 @@ pub(super) fn restore_flags_from_r10(ops: &mut VecAssembler<X64Relocation>) {
     );
 }
 
-/// A REP string instruction the host can run on the guest view
+/// A string instruction the host can run on the guest view
 /// (`Emitter::rep_string`), 32-bit addressing, any source segment DS:
 /// REP MOVS and REP STOS (memcpy and memset), REPE/REPNE CMPS and SCAS
 /// (memcmp, strlen and memchr), which stop early and set the flags, the
-/// guest's, in the host's RFLAGS.
+/// guest's, in the host's RFLAGS; and any of them, LODS too, without a
+/// prefix (a C library's byte loops: `lodsb; scasb` in strcmp).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RepString {
     /// Element width: 1, 2 or 4 bytes.
@@ -41,7 +42,7 @@ pub(super) struct RepString {
     /// The byte form's opcode: MOVSB A4, STOSB AA, CMPSB A6, SCASB AE (the
     /// word and doubleword forms are the next one).
     pub opcode: u8,
-    /// F3 (REP, REPE) or F2 (REPNE).
+    /// F3 (REP, REPE) or F2 (REPNE); 0 for one iteration, no prefix.
     pub prefix: u8,
     /// Whether RSI moves too (MOVS, CMPS), not RDI alone.
     pub rsi: bool,
@@ -61,17 +62,23 @@ pub(super) fn host_rep_string(i: &Instruction) -> Option<RepString> {
         Code::Scasb_AL_m8 => (1, 0xae),
         Code::Scasw_AX_m16 => (2, 0xae),
         Code::Scasd_EAX_m32 => (4, 0xae),
+        Code::Lodsb_AL_m8 => (1, 0xac),
+        Code::Lodsw_AX_m16 => (2, 0xac),
+        Code::Lodsd_EAX_m32 => (4, 0xac),
         _ => return None,
     };
-    let rsi = matches!(opcode, 0xa4 | 0xa6);
-    // MOVS and STOS take REP only; CMPS and SCAS REPE or REPNE.
+    // LODS reads DS:ESI alone; MOVS and CMPS DS:ESI and ES:EDI.
+    let rsi = matches!(opcode, 0xa4 | 0xa6 | 0xac);
+    let rdi = opcode != 0xac;
+    // MOVS and STOS take REP only; CMPS and SCAS REPE or REPNE; LODS none.
     let prefix = match (i.has_rep_prefix(), i.has_repne_prefix()) {
-        (true, false) => 0xf3,
+        (false, false) => 0,
+        (true, false) if opcode != 0xac => 0xf3,
         (false, true) if matches!(opcode, 0xa6 | 0xae) => 0xf2,
         _ => return None,
     };
     let es_edi = (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::MemoryESEDI);
-    let flat = es_edi && (!rsi || i.memory_segment() == Register::DS);
+    let flat = (es_edi || !rdi) && (!rsi || i.memory_segment() == Register::DS);
     flat.then_some(RepString { width, opcode, prefix, rsi })
 }
 
@@ -79,21 +86,30 @@ pub(super) fn host_rep_string(i: &Instruction) -> Option<RepString> {
 /// offset) to guest offsets, flag-free: `lea` with ~r15 + 1 = -r15, then
 /// the upper halves cleared (a copy downwards that ends at offset 0
 /// leaves -1).
-fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>, rsi: bool) {
+fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>, r: RepString) {
     asm!(ops
         ; mov r11, r15
         ; not r11
     );
-    if rsi {
+    if r.rsi {
         asm!(ops
             ; lea rsi, [rsi + r11 + 1]
             ; mov esi, esi
         );
     }
-    asm!(ops
-        ; lea rdi, [rdi + r11 + 1]
-        ; mov edi, edi
-    );
+    if r.rdi() {
+        asm!(ops
+            ; lea rdi, [rdi + r11 + 1]
+            ; mov edi, edi
+        );
+    }
+}
+
+impl RepString {
+    /// Whether RDI moves (all but LODS).
+    fn rdi(self) -> bool {
+        self.opcode != 0xac
+    }
 }
 
 /// Where a host REP string instruction that faulted part-way resumes
@@ -101,9 +117,11 @@ fn guest_string_offsets(ops: &mut VecAssembler<X64Relocation>, rsi: bool) {
 /// budget refunded for the iterations not done but the current one (RCX
 /// counts it), whose callout then runs the rest — falls into the slow
 /// path.
-pub(super) fn rep_string_fixup(ops: &mut VecAssembler<X64Relocation>, rsi: bool) {
-    guest_string_offsets(ops, rsi);
-    asm!(ops ; lea r13, [r13 + rcx - 1]);
+pub(super) fn rep_string_fixup(ops: &mut VecAssembler<X64Relocation>, r: RepString) {
+    guest_string_offsets(ops, r);
+    if r.prefix != 0 {
+        asm!(ops ; lea r13, [r13 + rcx - 1]);
+    }
 }
 
 impl Emitter<'_> {
@@ -226,37 +244,46 @@ impl Emitter<'_> {
     /// returns it, the slow path's label, the probe's site and the copy's
     /// (the slow path emits the fixup: `rep_string_fixup`). STOS stores the
     /// guest's AL, AX or EAX, which live in the host's.
-    pub(super) fn rep_string(&mut self, r: RepString) -> (DynamicLabel, DynamicLabel, usize, usize) {
+    pub(super) fn rep_string(&mut self, r: RepString) -> (DynamicLabel, DynamicLabel, Option<usize>, usize) {
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
-        asm!(ops
-            ; jrcxz =>cont
-            ; mov r9d, ecx
-            ; not r9
-            ; lea r9, [r13 + r9 + 2]
-        );
-        let probe = ops.offset().0;
-        asm!(ops
-            ; movzx r11d, BYTE [r9]
-            ; mov r13, r9
-        );
+        // One iteration (no prefix) is the block's own charge: no probe.
+        let probe = (r.prefix != 0).then(|| {
+            asm!(ops
+                ; jrcxz =>cont
+                ; mov r9d, ecx
+                ; not r9
+                ; lea r9, [r13 + r9 + 2]
+            );
+            let probe = ops.offset().0;
+            asm!(ops
+                ; movzx r11d, BYTE [r9]
+                ; mov r13, r9
+            );
+            probe
+        });
         if r.rsi {
             asm!(ops ; lea rsi, [r15 + rsi]);
         }
-        asm!(ops ; lea rdi, [r15 + rdi]);
-        let copy = ops.offset().0;
-        // STOS and SCAS use AL, AX or EAX: the guest's.
-        match r.width {
-            1 => ops.extend([r.prefix, r.opcode]),
-            2 => ops.extend([0x66, r.prefix, r.opcode + 1]),
-            _ => ops.extend([r.prefix, r.opcode + 1]),
+        if r.rdi() {
+            asm!(ops ; lea rdi, [r15 + rdi]);
         }
-        guest_string_offsets(ops, r.rsi);
-        // CMPS and SCAS may stop early: the iterations not run (ECX left)
-        // go back to the budget (0 after MOVS and STOS). LEA: the flags
-        // are the instruction's.
-        asm!(ops ; lea r13, [r13 + rcx]);
+        let copy = ops.offset().0;
+        // STOS and SCAS use AL, AX or EAX, LODS writes them: the guest's.
+        let prefix = (r.prefix != 0).then_some(r.prefix);
+        match r.width {
+            1 => ops.extend(prefix.into_iter().chain([r.opcode])),
+            2 => ops.extend([0x66].into_iter().chain(prefix).chain([r.opcode + 1])),
+            _ => ops.extend(prefix.into_iter().chain([r.opcode + 1])),
+        }
+        guest_string_offsets(ops, r);
+        if r.prefix != 0 {
+            // CMPS and SCAS may stop early: the iterations not run (ECX
+            // left) go back to the budget (0 after MOVS and STOS). LEA:
+            // the flags are the instruction's.
+            asm!(ops ; lea r13, [r13 + rcx]);
+        }
         asm!(ops ; =>cont);
         (slow, cont, probe, copy)
     }
