@@ -61,6 +61,7 @@ pub const WORKLOADS: &[Workload] = &[
     workload!("lz", "LZ77 compress and decompress 1 MiB of text"),
     workload!("memcpy", "REP MOVSB/MOVSD copies and overlapping moves, 300 B to 1 MiB"),
     workload!("flops", "double (x87 code): n-body, spectral norm, Mandelbrot"),
+    workload!("strings", "C library string functions: memset, strlen, strchr, memcmp, strcpy, strcmp"),
 ];
 
 /// Something that can run a workload.
