@@ -540,6 +540,10 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     // after it to refund): the rel32 to patch, the target, the
     // instructions after the Jcc to refund.
     let mut side_exits: Vec<(usize, u32, u32, x87::Pointers)> = Vec::new();
+    // Where a chunked REP string instruction leaves the block at itself
+    // (`Emitter::rep_string`): its label, the instructions after it to
+    // refund, its EIP and the x87 pointers there.
+    let mut leaves: Vec<(DynamicLabel, u32, u32, x87::Pointers)> = Vec::new();
     let slow_paths = &mut s.slow_paths;
     slow_paths.clear();
     // The x87 state: whether the host FPU surely holds it here (an inline
@@ -705,7 +709,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             kinds.push(Kind::Inline);
         } else if let Some(r) = (env.mem == MemPath::Guarded).then(|| host_rep_string(i)).flatten() {
-            let (slow, cont, probe, copy) = e.rep_string(r);
+            let incomplete = e.ops.new_dynamic_label();
+            let (slow, cont, probe, copy) = e.rep_string(r, incomplete);
+            if r.conditional() {
+                leaves.push((incomplete, n - k as u32 - 1, i.ip32(), ptrs));
+            }
             slow_paths.push(SlowPath {
                 slow,
                 cont,
@@ -761,6 +769,16 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             asm!(ops ; lea r13, [r13 + *rest as i32]);
         }
         exits.extend(e.leave(*target, own));
+    }
+    for (label, rest, eip, ptrs) in &leaves {
+        let ops = &mut e.ops;
+        asm!(ops ; =>*label);
+        x87::materialize(&mut e.ops, env.layout, ptrs);
+        if *rest > 0 {
+            let ops = &mut e.ops;
+            asm!(ops ; lea r13, [r13 + *rest as i32]);
+        }
+        exits.extend(e.leave(*eip, None));
     }
     let (mut mem_sites, mut div_sites, mut x87_sites) = (Vec::new(), Vec::new(), Vec::new());
     for p in slow_paths.drain(..) {

@@ -110,6 +110,28 @@ impl RepString {
     fn rdi(self) -> bool {
         self.opcode != 0xac
     }
+
+    /// REPE/REPNE CMPS or SCAS: may stop early, and runs in chunks the
+    /// budget covers (`Emitter::rep_string`).
+    pub fn conditional(self) -> bool {
+        self.prefix != 0 && matches!(self.opcode, 0xa6 | 0xae)
+    }
+}
+
+/// The red-zone slots of a conditional REP string instruction's chunk
+/// (`Emitter::rep_string`): its count, and whether the budget capped it.
+const CHUNK: i32 = -16;
+const CAPPED: i32 = -24;
+
+/// ECX from the chunk's count left in RCX: the guest's count (parked in
+/// r10) less the iterations the chunk ran. Flag-free; clobbers r9.
+fn guest_count(ops: &mut VecAssembler<X64Relocation>) {
+    asm!(ops
+        ; mov r9, [rsp + CHUNK]
+        ; not r9
+        ; lea rcx, [r10 + rcx]
+        ; lea rcx, [rcx + r9 + 1]
+    );
 }
 
 /// Where a host REP string instruction that faulted part-way resumes
@@ -121,6 +143,9 @@ pub(super) fn rep_string_fixup(ops: &mut VecAssembler<X64Relocation>, r: RepStri
     guest_string_offsets(ops, r);
     if r.prefix != 0 {
         asm!(ops ; lea r13, [r13 + rcx - 1]);
+    }
+    if r.conditional() {
+        guest_count(ops);
     }
 }
 
@@ -244,7 +269,14 @@ impl Emitter<'_> {
     /// returns it, the slow path's label, the probe's site and the copy's
     /// (the slow path emits the fixup: `rep_string_fixup`). STOS stores the
     /// guest's AL, AX or EAX, which live in the host's.
-    pub(super) fn rep_string(&mut self, r: RepString) -> (DynamicLabel, DynamicLabel, Option<usize>, usize) {
+    pub(super) fn rep_string(
+        &mut self,
+        r: RepString,
+        incomplete: DynamicLabel,
+    ) -> (DynamicLabel, DynamicLabel, Option<usize>, usize) {
+        if r.conditional() {
+            return self.rep_string_chunked(r, incomplete);
+        }
         let slow = self.ops.new_dynamic_label();
         let cont = self.ops.new_dynamic_label();
         let ops = &mut self.ops;
@@ -286,6 +318,102 @@ impl Emitter<'_> {
         }
         asm!(ops ; =>cont);
         (slow, cont, probe, copy)
+    }
+
+    /// REPE/REPNE CMPS and SCAS (`RepString::conditional`), whose count
+    /// is often larger than any budget (strlen's `repne scasb` starts at
+    /// ECX = ~0): the host runs as many iterations as the budget covers,
+    /// a *chunk*. With ECX ≠ 0 at least one comparison runs and sets every
+    /// arithmetic flag, so the flags coming in are dead and the cap may
+    /// use them:
+    ///
+    /// ```text
+    ///       jrcxz done
+    ///       r10 = ECX; rcx = chunk = min(ECX, budget left + 1); charge it
+    ///       [rsp-16] = chunk, [rsp-24] = capped
+    ///       repne scas / repe cmps        a fault: a site resuming at fixup
+    ///       jrcxz ran_out
+    ///  back: (rsi, rdi back); refund what the chunk left; ECX = r10 - ran
+    ///  done: ...
+    ///  ran_out: not capped, or the condition met at the last element:
+    ///       back (complete); else (rsi, rdi back; ECX = r10 - chunk) and
+    ///       `incomplete`: the block leaves at the instruction, which goes
+    ///       on when the run loop comes back to it
+    /// ```
+    fn rep_string_chunked(
+        &mut self,
+        r: RepString,
+        incomplete: DynamicLabel,
+    ) -> (DynamicLabel, DynamicLabel, Option<usize>, usize) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let (nocap, back, ran_out) =
+            (self.ops.new_dynamic_label(), self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let (zero, go) = (self.ops.new_dynamic_label(), self.ops.new_dynamic_label());
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        // JRCXZ reaches 127 bytes: `done` is further, through a JMP.
+        asm!(ops
+            ; jrcxz =>zero
+            ; jmp =>go
+            ; =>zero
+            ; jmp =>cont
+            ; =>go
+            ; mov r10, rcx
+            ; mov r9, r13
+            ; sub r9, [r14 + l.budget_base]
+            ; inc r9
+            ; xor r11d, r11d
+            ; cmp rcx, r9
+            ; jbe =>nocap
+            ; mov rcx, r9
+            ; mov r11d, 1
+            ; =>nocap
+            ; mov [rsp + CHUNK], rcx
+            ; mov [rsp + CAPPED], r11
+            // Charge the chunk's iterations after the first (the block's).
+            ; mov r9, rcx
+            ; not r9
+            ; lea r13, [r13 + r9 + 2]
+        );
+        if r.rsi {
+            asm!(ops ; lea rsi, [r15 + rsi]);
+        }
+        asm!(ops ; lea rdi, [r15 + rdi]);
+        let copy = ops.offset().0;
+        match r.width {
+            1 => ops.extend([r.prefix, r.opcode]),
+            2 => ops.extend([0x66, r.prefix, r.opcode + 1]),
+            _ => ops.extend([r.prefix, r.opcode + 1]),
+        }
+        asm!(ops
+            ; jrcxz =>ran_out
+            ; =>back
+        );
+        guest_string_offsets(ops, r);
+        asm!(ops ; lea r13, [r13 + rcx]);
+        guest_count(ops);
+        asm!(ops
+            ; jmp =>cont
+            ; =>ran_out
+            ; mov rcx, [rsp + CAPPED]
+            ; jrcxz =>back
+            ; mov ecx, 0
+        );
+        // The condition that ends the instruction, met at the last element:
+        // REPNE stops on equal (ZF set), REPE on different (ZF clear).
+        if r.prefix == 0xf2 {
+            asm!(ops ; jz =>back);
+        } else {
+            asm!(ops ; jnz =>back);
+        }
+        guest_string_offsets(ops, r);
+        guest_count(ops);
+        asm!(ops
+            ; jmp =>incomplete
+            ; =>cont
+        );
+        (slow, cont, None, copy)
     }
 
     /// The fast path for the block's memory path (see `mem_fast`); the

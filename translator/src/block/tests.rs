@@ -212,3 +212,22 @@ fn emitted_bytes_digest() {
     }
     println!("total digest {total:016x}");
 }
+
+#[test]
+fn every_string_instruction_translates_in_any_width_and_prefix() {
+    // REPNE/REPE SCAS and CMPS (chunked), REP MOVS and STOS, and the
+    // unprefixed forms, each followed by a tail long enough that a short
+    // jump over the string code would be out of reach.
+    let tail = [0x01, 0xc3].repeat(40); // add ebx, eax
+    for prefix in [&[][..], &[0xf3], &[0xf2]] {
+        for op in [0xa4u8, 0xa5, 0xa6, 0xa7, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf] {
+            for osize in [&[][..], &[0x66]] {
+                let mut code = [osize, prefix, &[op]].concat();
+                code.extend_from_slice(&tail);
+                let insns = decode_at(0x1000, &code);
+                let t = translate(0, &insns, &guarded_env());
+                assert!(t.is_ok(), "{code:02x?}: {:?}", t.err());
+            }
+        }
+    }
+}
