@@ -14,9 +14,8 @@ use common::guest;
 use bt86::cpu::state::reg::EBX;
 use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
-use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
-use bt86::{Machine, MachineConfig};
+use bt86::Machine;
 use iced_x86::code_asm::*;
 use iced_x86::BlockEncoderOptions;
 
@@ -66,9 +65,7 @@ fn build() -> Machine {
     let (_, patch) = program(0).expect("first pass");
     let (code, patch2) = program(patch).expect("second pass");
     assert_eq!(patch, patch2, "the second pass moved the NOPs");
-    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
-    let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
-    load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
+    let mut m = guest::flat_machine(&code, RAM);
     guest::fill(&mut m, SRC, 0x8000);
     for k in 0..0x100u32 {
         m.ram.write_u32(PhysAddr(0x50000 + 4 * k), k.wrapping_mul(0x0101_0101).wrapping_add(0x1234));

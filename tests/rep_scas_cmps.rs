@@ -14,9 +14,8 @@ use common::guest;
 use bt86::cpu::state::reg::ECX;
 use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
-use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
-use bt86::{Machine, MachineConfig};
+use bt86::Machine;
 use iced_x86::code_asm::*;
 
 const RAM: u32 = 2 << 20;
@@ -126,9 +125,7 @@ fn build() -> Machine {
 
 fn build_with(faults: bool) -> Machine {
     let code = program(faults).expect("asm");
-    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
-    let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
-    load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
+    let mut m = guest::flat_machine(&code, RAM);
     // TEXT: 300 non-zero bytes then 0; its copy at +0x1000 differs at 200.
     for k in 0..0x400u32 {
         let b = if k == 300 { 0 } else { (k % 251 + 1) as u8 };
@@ -208,9 +205,7 @@ fn a_scan_longer_than_the_budget_goes_on_in_chunks() {
         a.repne().scasb().unwrap();
         a.hlt().unwrap();
         let code = a.assemble(u64::from(CODE)).unwrap();
-        let cfg = MachineConfig { mem_size: 8 << 20, ..MachineConfig::default() };
-        let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("an 8 MiB machine");
-        load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
+        let mut m = guest::flat_machine(&code, 8 << 20);
         for k in 0..5_000_000u32 {
             m.ram.write_u8(PhysAddr(0x10_1000 + k), (k % 199) as u8 | 0x80);
         }

@@ -14,25 +14,12 @@ use common::guest;
 use bt86::cpu::state::reg::{EBX, ESI};
 use bt86::engine::guestcode::{compare_stopped, CODE};
 use bt86::engine::{Exit, Limits};
-use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
-use bt86::{Machine, MachineConfig};
+use bt86::Machine;
 use iced_x86::code_asm::*;
 use iced_x86::BlockEncoderOptions;
 
 const RAM: u32 = 2 << 20;
-
-/// `mov edi, dst; mov ecx, n; mov eax, value; rep stos` of `width` bytes.
-fn rep_stos(a: &mut CodeAssembler, dst: u32, n: u32, value: u32, width: u32) -> Result<(), IcedError> {
-    a.mov(edi, dst)?;
-    a.mov(ecx, n)?;
-    a.mov(eax, value)?;
-    match width {
-        1 => a.rep().stosb(),
-        2 => a.rep().stosw(),
-        _ => a.rep().stosd(),
-    }
-}
 
 /// The guest at `CODE`; `patch` is the address of the eight NOPs that
 /// case F overwrites (0 on the first pass, which finds it). ESI is set
@@ -44,22 +31,22 @@ fn program(patch: u32) -> Result<(Vec<u8>, u32), IcedError> {
     a.xor(ebx, ebx)?;
     a.cld()?;
     // A: plain fills of each width.
-    rep_stos(&mut a, 0x20000, 1000, 0xa5, 1)?;
-    rep_stos(&mut a, 0x21001, 333, 0xbeef, 2)?;
-    rep_stos(&mut a, 0x22002, 777, 0xdead_beef, 4)?;
+    guest::rep_stos(&mut a, 0x20000, 1000, 0xa5, 1)?;
+    guest::rep_stos(&mut a, 0x21001, 333, 0xbeef, 2)?;
+    guest::rep_stos(&mut a, 0x22002, 777, 0xdead_beef, 4)?;
     // C: stores running past the end of RAM.
-    rep_stos(&mut a, RAM - 16, 40, 0x1111_2222, 4)?;
+    guest::rep_stos(&mut a, RAM - 16, 40, 0x1111_2222, 4)?;
     // D: downwards, wrapping below address 0.
     a.std()?;
-    rep_stos(&mut a, 0x20, 0x60, 0x77, 1)?;
+    guest::rep_stos(&mut a, 0x20, 0x60, 0x77, 1)?;
     a.cld()?;
     // G: nothing to store.
-    rep_stos(&mut a, 0x30000, 0, 0x99, 4)?;
+    guest::rep_stos(&mut a, 0x30000, 0, 0x99, 4)?;
     // H: a long fill, for the limits to stop inside.
-    rep_stos(&mut a, 0x100, 0x2000, 0x0102_0304, 4)?;
+    guest::rep_stos(&mut a, 0x100, 0x2000, 0x0102_0304, 4)?;
     // F: a fill of the code just ahead: eight INC EBX (0x43) replace the
     // NOPs, which then run (EBX = 8 at the HLT).
-    rep_stos(&mut a, patch, 8, 0x43, 1)?;
+    guest::rep_stos(&mut a, patch, 8, 0x43, 1)?;
     let mut at = a.create_label();
     a.set_label(&mut at)?;
     for _ in 0..8 {
@@ -75,10 +62,7 @@ fn build() -> Machine {
     let (_, patch) = program(0).expect("first pass");
     let (code, patch2) = program(patch).expect("second pass");
     assert_eq!(patch, patch2, "the second pass moved the NOPs");
-    let cfg = MachineConfig { mem_size: RAM, ..MachineConfig::default() };
-    let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a 2 MiB machine");
-    load_flat(&mut m, &code, PhysAddr(CODE)).expect("the code fits");
-    m
+    guest::flat_machine(&code, RAM)
 }
 
 #[test]

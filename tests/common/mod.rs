@@ -212,6 +212,28 @@ pub mod guest {
     use bt86::Machine;
     use iced_x86::code_asm::*;
 
+    /// A machine with `ram` bytes whose code at `guestcode::CODE` is
+    /// `code` (flat, protected mode: `loader::load_flat`).
+    pub fn flat_machine(code: &[u8], ram: u32) -> Machine {
+        let cfg = bt86::MachineConfig { mem_size: ram, ..bt86::MachineConfig::default() };
+        let mut m = Machine::new(&cfg, Box::new(std::io::sink())).expect("a machine");
+        bt86::loader::load_flat(&mut m, code, PhysAddr(bt86::engine::guestcode::CODE)).expect("the code fits");
+        m
+    }
+
+    /// `mov edi, dst; mov ecx, n; mov eax, value; rep stos` of `width`
+    /// bytes (1, 2 or 4).
+    pub fn rep_stos(a: &mut CodeAssembler, dst: u32, n: u32, value: u32, width: u32) -> Result<(), IcedError> {
+        a.mov(edi, dst)?;
+        a.mov(ecx, n)?;
+        a.mov(eax, value)?;
+        match width {
+            1 => a.rep().stosb(),
+            2 => a.rep().stosw(),
+            _ => a.rep().stosd(),
+        }
+    }
+
     /// `mov esi, src; mov edi, dst; mov ecx, n; rep movs` of `width`
     /// bytes (1, 2 or 4).
     pub fn rep_movs(a: &mut CodeAssembler, src: u32, dst: u32, n: u32, width: u32) -> Result<(), IcedError> {
