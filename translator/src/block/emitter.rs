@@ -1,0 +1,168 @@
+//! The `Emitter`'s block-level pieces: the exits (stored EIP, chainable
+//! jumps), the budget charge and the loop back to a translation's start,
+//! host DIV, the indirect-branch cache's jump and entry check, and the
+//! callout.
+
+use super::*;
+
+impl Emitter<'_> {
+    pub(super) fn here(&self) -> usize {
+        self.base + self.ops.offset().0
+    }
+
+    /// Stores EIP, then jumps to `exit` (a jump the runtime may re-point
+    /// at the block for `eip`). Returns the offset of the jump's rel32.
+    pub(super) fn exit(&mut self, eip: u32) -> usize {
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov DWORD [r14 + l.exit_eip], eip as i32
+        );
+        let rel = self.env.exit as i64 - (self.here() as i64 + 5);
+        self.ops.push(0xe9);
+        let at = self.ops.offset().0;
+        self.ops.push_i32(rel as i32);
+        at
+    }
+
+    /// Leaves for `target` as `exit` does, but for the translation's own
+    /// first instruction (`own`: its EIP and its entry's offset, given
+    /// when `Env::loops` allows) jumps straight to the entry, where a
+    /// chained exit would arrive, without storing EIP.
+    pub(super) fn leave(&mut self, target: u32, own: Option<(u32, usize)>) -> Option<ChainableExit> {
+        match own {
+            Some((eip, entry)) if eip == target => {
+                let rel = entry as i64 - (self.ops.offset().0 as i64 + 5);
+                self.ops.push(0xe9);
+                self.ops.push_i32(rel as i32);
+                None
+            }
+            _ => Some(ChainableExit { rel32_at: self.exit(target), target }),
+        }
+    }
+
+    /// Charges the block's `len` instructions against the budget, which
+    /// lives in r13 while translated code runs (a register, so a loop's
+    /// blocks do not chain through a store and a reload each time round).
+    /// r13 holds the budget as an address in the budget window, readable
+    /// for every budget translated code is entered with and unmapped just
+    /// below (`Layout::budget_base`), so the check is a load: when the
+    /// charge takes the budget below zero the load faults, and the SIGSEGV
+    /// handler resumes at the returned refund label (the load's offset,
+    /// also returned, is the memory site). No flags, no branch, no
+    /// register but r9 (a scratch register) touched.
+    pub(super) fn charge(&mut self, len: u32) -> (DynamicLabel, usize) {
+        let refund = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops ; lea r13, [r13 - len as i32]);
+        let probe = ops.offset().0;
+        asm!(ops ; movzx r9d, BYTE [r13]);
+        (refund, probe)
+    }
+
+    /// A Jcc (condition nibble `cc`) back to the block's first
+    /// instruction, whose entry is at offset `entry`, with `rest` instructions of the
+    /// block after it. Taken, it refunds them and runs the block again from
+    /// its charge; not taken, it falls through. The last instruction of
+    /// its block (`rest` 0, then the caller ends the block with the
+    /// fall-through exit) is a Jcc straight to the entry; otherwise the
+    /// inverse Jcc skips the refund and the jump back.
+    pub(super) fn loop_back(&mut self, cc: u8, rest: u32, entry: usize) {
+        let ops = &mut self.ops;
+        if rest == 0 {
+            let rel = entry as i64 - (ops.offset().0 as i64 + 6);
+            ops.push(0x0f);
+            ops.push(0x80 + cc);
+            ops.push_i32(rel as i32);
+            return;
+        }
+        // j!cc +12; lea r13, [r13 + rest] (disp32 form, 7 bytes); jmp entry
+        ops.extend([0x70 + (cc ^ 1), 12, 0x4d, 0x8d, 0xad]);
+        ops.push_i32(rest as i32);
+        let rel = entry as i64 - (ops.offset().0 as i64 + 5);
+        ops.push(0xe9);
+        ops.push_i32(rel as i32);
+    }
+
+    /// DIV or IDIV by a register (`host`: its host encoding) run on the
+    /// host. The host instruction raises #DE exactly when the guest's
+    /// would (a zero divisor, a quotient too wide), and a faulting
+    /// instruction changes nothing, so the fault (SIGFPE) resumes at the
+    /// slow path with the guest state exact: the callout then raises the
+    /// guest's #DE. Returns the slow-path label, the label after and the
+    /// divide site's offset, as `mem` does. The flags it leaves are
+    /// undefined: the host vendor's, which is the machine's vendor model
+    /// (the runtime refuses any other), as for every IDENT instruction.
+    pub(super) fn divide(&mut self, host: &[u8]) -> (DynamicLabel, DynamicLabel, usize) {
+        let slow = self.ops.new_dynamic_label();
+        let cont = self.ops.new_dynamic_label();
+        let site = self.ops.offset().0;
+        let ops = &mut self.ops;
+        ops.extend(host.iter().copied());
+        asm!(ops ; =>cont);
+        (slow, cont, site)
+    }
+
+    /// Jumps to the translation for the guest EIP in r9d through the
+    /// indirect-branch cache: 65,536 host addresses indexed by the EIP's
+    /// low 16 bits, each a translation's indirect entry (which checks the
+    /// whole EIP, `indirect_entry`) or the runtime's miss routine (which
+    /// leaves for the EIP). Flags and registers untouched.
+    pub(super) fn indirect(&mut self) {
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        asm!(ops
+            ; movzx r11d, r9w
+            ; jmp QWORD [r14 + r11 * 8 + l.ibtc]
+        );
+    }
+
+    /// The start of every block: a translation reached through the
+    /// indirect-branch cache checks that r9d holds its own first EIP
+    /// `eip`, without touching the flags: guest ECX is parked in r10, ECX
+    /// becomes `r9d - eip` and JRCXZ goes on exactly when they are equal.
+    /// A mismatch (another EIP with the same low bits) leaves for r9d
+    /// through the stub before it. (LOOP, which would fall through on a
+    /// match, is a microcoded instruction of several cycles on Intel
+    /// cores; JRCXZ is two micro-ops everywhere.) Returns the entry's
+    /// offset.
+    pub(super) fn indirect_entry(&mut self, eip: u32) -> usize {
+        let l = self.env.layout;
+        let miss = self.ops.new_dynamic_label();
+        let hit = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops
+            ; =>miss
+            ; mov rcx, r10
+            ; mov [r14 + l.exit_eip], r9d
+        );
+        let rel = self.env.exit as i64 - (self.here() as i64 + 5);
+        self.ops.push(0xe9);
+        self.ops.push_i32(rel as i32);
+        debug_assert_eq!(self.ops.offset().0, INDIRECT_ENTRY);
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov r10, rcx
+            ; lea ecx, [r9 + 0i32.wrapping_sub(eip as i32)]
+            ; jrcxz =>hit
+            ; jmp =>miss
+            ; =>hit
+            ; mov rcx, r10
+        );
+        ops.offset().0
+    }
+
+    /// Calls the runtime's callout routine for instruction `index`.
+    pub(super) fn callout(&mut self, arg: u64, index: u32) {
+        let l = self.env.layout;
+        let callout = self.env.callout as i64;
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov r11, QWORD arg as i64
+            ; mov [r14 + l.callout_arg], r11
+            ; mov DWORD [r14 + l.callout_index], index as i32
+            ; mov r11, QWORD callout
+            ; call r11
+        );
+    }
+}
