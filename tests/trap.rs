@@ -26,6 +26,7 @@ const FAITHFUL: &[&str] = &[
     "lz",
     "memcpy",
     "flops",
+    "strings",
     "fpu",
 ];
 
