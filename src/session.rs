@@ -404,6 +404,11 @@ impl Outcome {
             let _ = writeln!(s, "bt interp fallbacks    {}", b.interp_fallbacks);
             let _ = writeln!(
                 s,
+                "bt translate failures  {} (blocks the translator could not emit: they ran in the interpreter)",
+                b.translate_failures
+            );
+            let _ = writeln!(
+                s,
                 "bt view faults         {} (guest or linear view: past RAM, a store into code, a page not mapped yet)",
                 b.guest_view_faults
             );

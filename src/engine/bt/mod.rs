@@ -65,6 +65,9 @@ pub struct BtStats {
     /// Exits chained directly to another block.
     pub chains: u64,
     pub interp_fallbacks: u64,
+    /// Blocks the translator failed to emit (each then ran in the
+    /// interpreter; a bug to report, never a guest's doing).
+    pub translate_failures: u64,
     /// Faults taken in the guest view (accesses past RAM, stores into code
     /// pages) and resumed at their slow paths.
     pub guest_view_faults: u64,
@@ -434,6 +437,18 @@ impl Bt {
     }
 
     /// Translates the path starting at `key` (`path`) into the cache.
+    /// The translator's code for `insns` at the code buffer's next
+    /// address. A translation the translator cannot emit (its invariants
+    /// broken, a short jump out of reach) is counted: the block still
+    /// runs, in the interpreter, but slowly, and `--stats` shows it.
+    fn emit(&mut self, insns: &[GuestInsn]) -> Option<block::Translated> {
+        let t = block::translate(self.buf.next_addr(), insns, &self.env);
+        if t.is_err() {
+            self.stats.translate_failures += 1;
+        }
+        t.ok()
+    }
+
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let started = std::time::Instant::now();
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
@@ -453,10 +468,10 @@ impl Bt {
                 return None;
             }
         }
-        let mut t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
+        let mut t = self.emit(&insns)?;
         if !self.buf.fits(t.bytes.len()) {
             self.flush();
-            t = block::translate(self.buf.next_addr(), &insns, &self.env).ok()?;
+            t = self.emit(&insns)?;
         }
         let start = self.buf.push(&t.bytes)?;
         let entry = start + t.entry;
