@@ -12,59 +12,47 @@ mod common;
 use common::guest;
 
 use bt86::cpu::state::reg::EBX;
-use bt86::engine::guestcode::{compare_stopped, CODE};
+use bt86::engine::guestcode::compare_stopped;
 use bt86::engine::{Exit, Limits};
 use bt86::memory::PhysAddr;
 use bt86::Machine;
 use iced_x86::code_asm::*;
-use iced_x86::BlockEncoderOptions;
 
 const RAM: u32 = 2 << 20;
 const SRC: u32 = 0x10000;
 const INCS: u32 = 0x60000;
 
-/// The guest at `CODE`; `patch` is the address of the eight NOPs that
-/// case F overwrites (0 on the first pass, which finds it).
-fn program(patch: u32) -> Result<(Vec<u8>, u32), IcedError> {
-    let mut a = CodeAssembler::new(32)?;
+/// The guest at `CODE` up to its eight NOPs (`guest::with_nops_to_patch`):
+/// `patch` is their address, which case F overwrites.
+fn program(a: &mut CodeAssembler, patch: u32) -> Result<(), IcedError> {
     a.mov(esp, 0xf000u32)?;
     a.xor(ebx, ebx)?;
     a.cld()?;
     // A: a plain copy.
-    guest::rep_movs(&mut a, SRC, 0x20000, 1000, 1)?;
+    guest::rep_movs(a, SRC, 0x20000, 1000, 1)?;
     // B: reads running past the end of RAM.
-    guest::rep_movs(&mut a, RAM - 64, 0x30000, 100, 4)?;
+    guest::rep_movs(a, RAM - 64, 0x30000, 100, 4)?;
     // C: stores running past the end of RAM.
-    guest::rep_movs(&mut a, SRC, RAM - 16, 40, 1)?;
+    guest::rep_movs(a, SRC, RAM - 16, 40, 1)?;
     // D: downwards, wrapping below address 0.
     a.std()?;
-    guest::rep_movs(&mut a, 0x20, 0x40000, 0x60, 1)?;
+    guest::rep_movs(a, 0x20, 0x40000, 0x60, 1)?;
     a.cld()?;
     // E: overlapping copies towards their source (they replicate).
-    guest::rep_movs(&mut a, 0x50000, 0x50001, 300, 1)?;
-    guest::rep_movs(&mut a, 0x51000, 0x51002, 100, 2)?;
+    guest::rep_movs(a, 0x50000, 0x50001, 300, 1)?;
+    guest::rep_movs(a, 0x51000, 0x51002, 100, 2)?;
     // G: nothing to copy.
-    guest::rep_movs(&mut a, SRC, 0x52000, 0, 1)?;
+    guest::rep_movs(a, SRC, 0x52000, 0, 1)?;
     // H: a long copy, for the limits to stop inside.
-    guest::rep_movs(&mut a, SRC, 0x100, 0x2000, 4)?;
+    guest::rep_movs(a, SRC, 0x100, 0x2000, 4)?;
     // F: a copy into the code just ahead: eight INC EBX replace the NOPs,
     // which then run (EBX = 8 at the HLT).
-    guest::rep_movs(&mut a, INCS, patch, 2, 4)?;
-    let mut at = a.create_label();
-    a.set_label(&mut at)?;
-    for _ in 0..8 {
-        a.nop()?;
-    }
-    a.hlt()?;
-    let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
-    let patch = r.label_ip(&at)? as u32;
-    Ok((r.inner.code_buffer, patch))
+    guest::rep_movs(a, INCS, patch, 2, 4)?;
+    Ok(())
 }
 
 fn build() -> Machine {
-    let (_, patch) = program(0).expect("first pass");
-    let (code, patch2) = program(patch).expect("second pass");
-    assert_eq!(patch, patch2, "the second pass moved the NOPs");
+    let code = guest::with_nops_to_patch(program);
     let mut m = guest::flat_machine(&code, RAM);
     guest::fill(&mut m, SRC, 0x8000);
     for k in 0..0x100u32 {

@@ -12,56 +12,44 @@ mod common;
 use common::guest;
 
 use bt86::cpu::state::reg::{EBX, ESI};
-use bt86::engine::guestcode::{compare_stopped, CODE};
+use bt86::engine::guestcode::compare_stopped;
 use bt86::engine::{Exit, Limits};
 use bt86::memory::PhysAddr;
 use bt86::Machine;
 use iced_x86::code_asm::*;
-use iced_x86::BlockEncoderOptions;
 
 const RAM: u32 = 2 << 20;
 
-/// The guest at `CODE`; `patch` is the address of the eight NOPs that
-/// case F overwrites (0 on the first pass, which finds it). ESI is set
+/// The guest at `CODE` up to its eight NOPs (`guest::with_nops_to_patch`):
+/// `patch` is their address, which case F overwrites. ESI is set
 /// first and must come through every fill untouched (STOS moves EDI only).
-fn program(patch: u32) -> Result<(Vec<u8>, u32), IcedError> {
-    let mut a = CodeAssembler::new(32)?;
+fn program(a: &mut CodeAssembler, patch: u32) -> Result<(), IcedError> {
     a.mov(esp, 0xf000u32)?;
     a.mov(esi, 0x1234_5678u32)?;
     a.xor(ebx, ebx)?;
     a.cld()?;
     // A: plain fills of each width.
-    guest::rep_stos(&mut a, 0x20000, 1000, 0xa5, 1)?;
-    guest::rep_stos(&mut a, 0x21001, 333, 0xbeef, 2)?;
-    guest::rep_stos(&mut a, 0x22002, 777, 0xdead_beef, 4)?;
+    guest::rep_stos(a, 0x20000, 1000, 0xa5, 1)?;
+    guest::rep_stos(a, 0x21001, 333, 0xbeef, 2)?;
+    guest::rep_stos(a, 0x22002, 777, 0xdead_beef, 4)?;
     // C: stores running past the end of RAM.
-    guest::rep_stos(&mut a, RAM - 16, 40, 0x1111_2222, 4)?;
+    guest::rep_stos(a, RAM - 16, 40, 0x1111_2222, 4)?;
     // D: downwards, wrapping below address 0.
     a.std()?;
-    guest::rep_stos(&mut a, 0x20, 0x60, 0x77, 1)?;
+    guest::rep_stos(a, 0x20, 0x60, 0x77, 1)?;
     a.cld()?;
     // G: nothing to store.
-    guest::rep_stos(&mut a, 0x30000, 0, 0x99, 4)?;
+    guest::rep_stos(a, 0x30000, 0, 0x99, 4)?;
     // H: a long fill, for the limits to stop inside.
-    guest::rep_stos(&mut a, 0x100, 0x2000, 0x0102_0304, 4)?;
+    guest::rep_stos(a, 0x100, 0x2000, 0x0102_0304, 4)?;
     // F: a fill of the code just ahead: eight INC EBX (0x43) replace the
     // NOPs, which then run (EBX = 8 at the HLT).
-    guest::rep_stos(&mut a, patch, 8, 0x43, 1)?;
-    let mut at = a.create_label();
-    a.set_label(&mut at)?;
-    for _ in 0..8 {
-        a.nop()?;
-    }
-    a.hlt()?;
-    let r = a.assemble_options(u64::from(CODE), BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
-    let patch = r.label_ip(&at)? as u32;
-    Ok((r.inner.code_buffer, patch))
+    guest::rep_stos(a, patch, 8, 0x43, 1)?;
+    Ok(())
 }
 
 fn build() -> Machine {
-    let (_, patch) = program(0).expect("first pass");
-    let (code, patch2) = program(patch).expect("second pass");
-    assert_eq!(patch, patch2, "the second pass moved the NOPs");
+    let code = guest::with_nops_to_patch(program);
     guest::flat_machine(&code, RAM)
 }
 

@@ -225,6 +225,31 @@ pub mod guest {
         m
     }
 
+    /// Guest code at `guestcode::CODE` that ends in eight NOPs and a HLT,
+    /// where `body` (given the NOPs' address, 0 on a first pass that finds
+    /// it) may store over the NOPs: assembled twice, so the address `body`
+    /// is given is where the NOPs are.
+    pub fn with_nops_to_patch(body: impl Fn(&mut CodeAssembler, u32) -> Result<(), IcedError>) -> Vec<u8> {
+        let pass = |patch: u32| -> Result<(Vec<u8>, u32), IcedError> {
+            let mut a = CodeAssembler::new(32)?;
+            body(&mut a, patch)?;
+            let mut at = a.create_label();
+            a.set_label(&mut at)?;
+            for _ in 0..8 {
+                a.nop()?;
+            }
+            a.hlt()?;
+            let code = u64::from(bt86::engine::guestcode::CODE);
+            let r = a.assemble_options(code, iced_x86::BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
+            let patch = r.label_ip(&at)? as u32;
+            Ok((r.inner.code_buffer, patch))
+        };
+        let (_, patch) = pass(0).expect("first pass");
+        let (code, again) = pass(patch).expect("second pass");
+        assert_eq!(patch, again, "the second pass moved the NOPs");
+        code
+    }
+
     /// `mov edi, dst; mov ecx, n; mov eax, value; rep stos` of `width`
     /// bytes (1, 2 or 4).
     pub fn rep_stos(a: &mut CodeAssembler, dst: u32, n: u32, value: u32, width: u32) -> Result<(), IcedError> {
