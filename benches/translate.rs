@@ -98,6 +98,7 @@ fn emit(c: &mut Criterion, runs: &[Run]) {
         trap_sites: false,
         inline_sensitive: true,
         loops: true,
+        fs_gs: Default::default(),
     };
     for Run { name, machine: m, keys, .. } in runs {
         // The same blocks, decoded once here as the engine cuts them.

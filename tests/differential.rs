@@ -22,11 +22,16 @@
 //! sequences can be changed with `BT86_DIFF_SEQS`, the base seed with
 //! `BT86_DIFF_SEED`.
 //!
+//! In a share of the sequences FS and GS are flat data segments with a
+//! base (the descriptor cache of selector 0x10 with its base changed, as
+//! Linux's per-CPU `%fs` and a thread's `%gs`), and the addresses through
+//! them are offset to land in the data area, wrapping at 4 GiB.
+//!
 //! A share of the sequences (`BT86_DIFF_X87` percent, default 25) mix x87
 //! instructions in, with the exceptions sometimes unmasked (#MF) and CR0's
 //! NE/EM/TS/MP varied: `differential/x87.rs`.
 
-use bt86::cpu::state::TableReg;
+use bt86::cpu::state::{Seg, TableReg};
 use bt86::engine::Limits;
 use bt86::loader::load_flat;
 use bt86::memory::PhysAddr;
@@ -309,6 +314,13 @@ struct Gen<'a> {
     out: Vec<Instruction>,
     /// GS holds the 64 KiB data segment (selector 0x20) in this sequence.
     gs_limited: bool,
+    /// The bases FS and GS (when not `gs_limited`) have in this sequence:
+    /// flat data segments (a 4 GiB limit) whose descriptor cache was
+    /// given a base, as a kernel's per-CPU segment or a thread's TLS
+    /// segment has. Addresses through them are offset so the linear
+    /// address lands in the data area, wrapping at 4 GiB as needed.
+    fs_base: u32,
+    gs_base: u32,
     cs_writes: bool,
 }
 
@@ -332,6 +344,11 @@ impl Gen<'_> {
         if seg == Register::GS && self.rng.chance(10) {
             // Near the 64 KiB limit: #GP when GS is the 16-bit data segment.
             ea = 0x1_0000 - 1 - self.rng.below(4);
+        }
+        match seg {
+            Register::FS => ea = ea.wrapping_sub(self.fs_base),
+            Register::GS if !self.gs_limited => ea = ea.wrapping_sub(self.gs_base),
+            _ => {}
         }
         let mode = if simple { 0 } else { self.rng.below(6) };
         match mode {
@@ -642,6 +659,8 @@ struct Program {
     seq: std::ops::Range<usize>,
     data: Vec<u8>,
     gs_limited: bool,
+    fs_base: u32,
+    gs_base: u32,
     /// CR0 bits set in the machine (x87 sequences: NE, EM, TS, MP).
     cr0: u32,
 }
@@ -667,8 +686,23 @@ fn end_insns(value: u32) -> Vec<Instruction> {
 /// `x87`: the x87 codes and, for an x87 sequence, its plan.
 fn generate(seed: u64, generic: &[Code], x87: (&[Code], Option<x87::Plan>), len: u32) -> Program {
     let (x87, plan) = x87;
-    let mut g = Gen { rng: Rng::new(seed), generic, x87, out: Vec::new(), gs_limited: false, cs_writes: cs_writes() };
+    let mut g = Gen {
+        rng: Rng::new(seed),
+        generic,
+        x87,
+        out: Vec::new(),
+        gs_limited: false,
+        fs_base: 0,
+        gs_base: 0,
+        cs_writes: cs_writes(),
+    };
     g.gs_limited = g.rng.chance(30);
+    if g.rng.chance(40) {
+        g.fs_base = g.rng.value();
+    }
+    if !g.gs_limited && g.rng.chance(40) {
+        g.gs_base = g.rng.value();
+    }
     let mut pro = vec![mov_imm(Register::ESP, STACK_TOP)];
     if g.gs_limited {
         pro.push(mov_imm(Register::AX, 0x20));
@@ -698,7 +732,15 @@ fn generate(seed: u64, generic: &[Code], x87: (&[Code], Option<x87::Plan>), len:
     let seq = start..image.len();
     encode_all(&end_insns(END_VALUE), CODE, &mut image);
     let data = (0..DATA_SIZE).map(|_| g.rng.next() as u8).collect();
-    Program { image, seq, data, gs_limited: g.gs_limited, cr0: plan.map_or(0, |p| p.cr0) }
+    Program {
+        image,
+        seq,
+        data,
+        gs_limited: g.gs_limited,
+        fs_base: g.fs_base,
+        gs_base: g.gs_base,
+        cr0: plan.map_or(0, |p| p.cr0),
+    }
 }
 
 /// IDT and handlers, the same for every program.
@@ -730,6 +772,11 @@ fn machine(p: &Program, sys: &(Vec<u8>, Vec<u8>)) -> Machine {
     m.ram.slice_mut(PhysAddr(DATA), p.data.len()).expect("data").copy_from_slice(&p.data);
     m.cpu.idtr = TableReg { base: IDT, limit: 0x7ff };
     m.cpu.cr0 |= p.cr0;
+    // FS and GS keep the flat data descriptor's cache but for the base.
+    m.cpu.seg[Seg::Fs as usize].base = p.fs_base;
+    if !p.gs_limited {
+        m.cpu.seg[Seg::Gs as usize].base = p.gs_base;
+    }
     m
 }
 
@@ -859,9 +906,11 @@ fn random_sequences_agree_under_bt_and_interp() {
                 it.machine.ram.bytes()[(it.machine.cpu.gpr[4] + err) as usize..][..4].try_into().unwrap_or([0; 4]),
             );
             failures.push(format!(
-                "seed {seed} (BT86_DIFF_SEED={seed} BT86_DIFF_SEQS=1), GS {}, CR0 bits {:#x}: \n{}\nsequence (=> where interp's \
+                "seed {seed} (BT86_DIFF_SEED={seed} BT86_DIFF_SEQS=1), FS base {:#x}, GS {} (base {:#x}), CR0 bits {:#x}: \n{}\nsequence (=> where interp's \
                  exception frame points, if it stopped on one):\n{}",
+                p.fs_base,
                 if p.gs_limited { "64 KiB" } else { "flat" },
+                p.gs_base,
                 p.cr0,
                 diffs.join("\n"),
                 disassemble(&p.image[p.seq.clone()], u64::from(CODE) + p.seq.start as u64, Some(frame_eip))

@@ -54,6 +54,32 @@ pub struct Env {
     /// per iteration. Off where every block must return to the dispatcher
     /// (`--lockstep`).
     pub loops: bool,
+    /// Which of FS and GS memory operands reach inline (`memop::SegBase`);
+    /// the rest are callouts.
+    pub fs_gs: FsGs,
+}
+
+/// FS and GS, each whether it is a segment translated code reaches
+/// inline at any base (`memop::SegBase`): a translation is specialised on
+/// it, as on the flat segments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FsGs {
+    pub fs: bool,
+    pub gs: bool,
+}
+
+impl Env {
+    /// How memory operands through `seg` reach their segment's base, when
+    /// it is FS or GS and inline.
+    pub fn seg_base(&self, seg: Register) -> Option<memop::SegBase> {
+        let n = match seg {
+            Register::FS if self.fs_gs.fs => 4,
+            Register::GS if self.fs_gs.gs => 5,
+            _ => return None,
+        };
+        let l = &self.layout;
+        Some(memop::SegBase { state: l.state, base: l.seg_base + n * l.seg_size })
+    }
 }
 
 /// How translated code reaches guest memory without a callout.
@@ -511,7 +537,10 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         if let Some((from, to)) = ident[k] {
             e.ops.extend(ident_code[from as usize..to as usize].iter().copied());
             kinds.push(Kind::Ident);
-        } else if let Some(m) = (env.mem != MemPath::None).then(|| memop::plan_forms(i, env.mem.forms())).flatten() {
+        } else if let Some(m) = (env.mem != MemPath::None)
+            .then(|| memop::plan_forms(i, env.mem.forms(), env.seg_base(i.memory_segment())))
+            .flatten()
+        {
             let (slow, cont, site) = e.mem(&m, restore[k]);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);

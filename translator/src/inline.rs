@@ -358,6 +358,7 @@ mod tests {
             trap_sites: false,
             inline_sensitive: true,
             loops: true,
+            fs_gs: Default::default(),
         }
     }
 

@@ -93,6 +93,8 @@ pub struct Layout {
     /// follow every `seg_size` bytes in the order ES, CS, SS, DS, FS, GS.
     pub seg_selector: i32,
     pub seg_size: i32,
+    /// Offset of the guest ES base (u32), the others at the same stride.
+    pub seg_base: i32,
 }
 
 impl Layout {
@@ -121,6 +123,7 @@ impl Layout {
             x87_ptrs: 0x78,
             seg_selector: 0x48,
             seg_size: 12,
+            seg_base: 0x4c,
         }
     }
 }

@@ -226,13 +226,57 @@ pub enum Forms {
     Host,
 }
 
-/// The fast-path pieces of `i`, or `None` when it must be a callout.
-pub fn plan(i: &Instruction) -> Option<MemOp> {
-    plan_forms(i, Forms::Both)
+/// Where translated code finds the base of a segment it reaches inline
+/// although the base need not be 0: FS or GS as a present, writable,
+/// expand-up data segment with a 4 GiB limit (the Linux kernel's per-CPU
+/// data through `%fs`, i386 thread-local storage through `%gs`). No limit
+/// check can fail; the base is read from the guest state at each access,
+/// so a segment load that keeps the segment's shape and changes only its
+/// base needs no new translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegBase {
+    /// Scratch offset (from r14) of the pointer to the guest CPU state.
+    pub state: i32,
+    /// Offset of the segment's base (u32) in the guest CPU state.
+    pub base: i32,
 }
 
-/// `plan`, encoding only the form of the operation a block will use.
-pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
+impl SegBase {
+    /// `lea` (which left the offset in r8d) followed by the base added to
+    /// it, without touching the flags, wrapping at 4 GiB as the guest's
+    /// linear address does:
+    ///
+    /// ```text
+    ///   mov r9, [r14 + state]; mov r9d, [r9 + base]; lea r8d, [r8 + r9]
+    /// ```
+    fn after(self, lea: HostBytes) -> Option<HostBytes> {
+        let load_state = MemoryOperand::with_base_displ(Register::R14, self.state as i64);
+        let load_base = MemoryOperand::with_base_displ(Register::R9, self.base as i64);
+        let mut out = lea.to_vec();
+        for i in [
+            Instruction::with2(Code::Mov_r64_rm64, Register::R9, load_state),
+            Instruction::with2(Code::Mov_r32_rm32, Register::R9D, load_base),
+            Instruction::with2(
+                Code::Lea_r32_m,
+                Register::R8D,
+                MemoryOperand::with_base_index(Register::R8, Register::R9),
+            ),
+        ] {
+            out.extend_from_slice(&encode(&i.ok()?)?);
+        }
+        HostBytes::try_new(&out)
+    }
+}
+
+/// The fast-path pieces of `i`, or `None` when it must be a callout.
+pub fn plan(i: &Instruction) -> Option<MemOp> {
+    plan_forms(i, Forms::Both, None)
+}
+
+/// `plan`, encoding only the form of the operation a block will use;
+/// `based`: how to reach the instruction's segment if it is FS or GS
+/// (`None`: they are callouts).
+pub fn plan_forms(i: &Instruction, forms: Forms, based: Option<SegBase>) -> Option<MemOp> {
     // The instruction's own class: its operands are this function's to
     // fit (a high-byte register beside memory, which the table leaves to
     // the interpreter for IDENT, goes through r11b here).
@@ -246,11 +290,13 @@ pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
     {
         return None;
     }
-    // FS and GS may have bases; CS is a code segment (never writable, maybe
-    // not readable): all of them go through the callout's checks.
-    if matches!(i.memory_segment(), Register::FS | Register::GS | Register::CS) {
-        return None;
-    }
+    // FS and GS may have bases: inline only as `based` says; CS is a code
+    // segment (never writable, maybe not readable): the callout's checks.
+    let based = match i.memory_segment() {
+        Register::FS | Register::GS => Some(based?),
+        Register::CS => return None,
+        _ => None,
+    };
     let (b, x) = (i.memory_base(), i.memory_index());
     if b.is_gpr16() || x.is_gpr16() || (b == Register::None && x == Register::None && i.memory_displ_size() == 2) {
         return None;
@@ -283,9 +329,12 @@ pub fn plan_forms(i: &Instruction, forms: Forms) -> Option<MemOp> {
     if !regs::mappable(&used[..nused]) {
         return None;
     }
-    let lea = lea_r8(i)?;
+    let lea = match based {
+        Some(b) => b.after(lea_r8(i)?)?,
+        None => lea_r8(i)?,
+    };
     j.set_segment_prefix(Register::None);
-    let direct = match direct_operand(i).filter(|_| forms != Forms::Host) {
+    let direct = match direct_operand(i).filter(|_| forms != Forms::Host && based.is_none()) {
         Some(m) => {
             let mut d = j;
             d.set_memory_base(m.base);

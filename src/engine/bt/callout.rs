@@ -208,17 +208,21 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     }
     let k = (s.callout_index & 0xff) as i64;
     let fill = s.callout_index & (CALLOUT_MEM_READ | CALLOUT_MEM_WRITE);
-    let paged = matches!(ctx.mode, super::Mode::PagedUser | super::Mode::PagedSupervisor);
+    let paged = ctx.mode.paged();
     // The linear address of a slow-path access, taken before the
-    // instruction changes its registers (segments are flat here).
-    let lin = (fill != 0 && paged && !ctx.linear_on).then(|| crate::engine::interp::operand::ea(&m.cpu, &d.insn));
+    // instruction changes its registers (segments are flat here, but for
+    // FS and GS bases).
+    let lin = (fill != 0 && paged && !ctx.linear_on).then(|| {
+        use crate::engine::interp::operand::{ea, seg_of};
+        m.cpu.seg(seg_of(d.insn.memory_segment())).base.wrapping_add(ea(&m.cpu, &d.insn))
+    });
     // In a linear view: the page whose fault led here, to map once the
     // access has succeeded.
     let view_fault = match (&ctx.linear, ctx.mode) {
-        (Some(v), super::Mode::PagedUser) if ctx.linear_on => {
+        (Some(v), super::Mode::PagedUser(_)) if ctx.linear_on => {
             view_page(&v[0], crate::engine::trap::signal::take_fault())
         }
-        (Some(v), super::Mode::PagedSupervisor) if ctx.linear_on => {
+        (Some(v), super::Mode::PagedSupervisor(_)) if ctx.linear_on => {
             view_page(&v[1], crate::engine::trap::signal::take_fault())
         }
         _ => None,
@@ -263,7 +267,7 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
         // access left the MMU and the mode as they were.
         if m.mmu.generation == ctx.mmu_generation && super::memory_mode(m) == ctx.mode {
             if let Some(views) = ctx.linear.as_mut() {
-                let k = (ctx.mode == super::Mode::PagedSupervisor) as usize;
+                let k = matches!(ctx.mode, super::Mode::PagedSupervisor(_)) as usize;
                 map_page(&mut views[k], m, lin, write);
             }
         }

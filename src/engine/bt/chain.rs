@@ -20,8 +20,8 @@ pub type TKey = (BlockKey, Mode);
 pub fn target_key(from: &TKey, target: u32) -> Option<TKey> {
     let (bk, mode) = *from;
     match mode {
-        Mode::Physical => Some((BlockKey { phys: target, eip: target, code32: bk.code32 }, mode)),
-        Mode::PagedUser | Mode::PagedSupervisor if target >> 12 == bk.eip >> 12 => {
+        Mode::Physical(_) => Some((BlockKey { phys: target, eip: target, code32: bk.code32 }, mode)),
+        Mode::PagedUser(_) | Mode::PagedSupervisor(_) if target >> 12 == bk.eip >> 12 => {
             Some((BlockKey { phys: (bk.phys & !0xfff) | (target & 0xfff), eip: target, code32: bk.code32 }, mode))
         }
         _ => None,

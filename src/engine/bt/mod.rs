@@ -204,6 +204,7 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     let mut bt = Bt::new()?;
     let mut env = bt.env;
     env.mem = mem_path(m, mode, true, true);
+    env.fs_gs = mode.fs_gs();
     env.inline_sensitive = inline_sensitive(m, false);
     let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
     let entry = bt.buf.push(&translated.bytes).ok_or("translation cache too small")?;
@@ -327,6 +328,7 @@ impl Bt {
             trap_sites: real_traps,
             inline_sensitive: false,
             loops: true,
+            fs_gs: Default::default(),
         };
         let mut scratch = codebuf::new_scratch((base + rt.ibtc_miss) as u64);
         scratch.callout_fn = callout::interp_callout as *const () as u64;
@@ -452,6 +454,7 @@ impl Bt {
     fn translate(&mut self, interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<&Translation> {
         let started = std::time::Instant::now();
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
+        self.env.fs_gs = mode.fs_gs();
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
         let (mut insns, blocks) = path(interp, m, key, mode)?;
         if let Mode::Other { cs_limit } = mode {
@@ -521,9 +524,9 @@ impl Bt {
         let mut keys: Vec<(BlockKey, Mode)> = self.map.keys().copied().collect();
         let rank = |m: &Mode| match *m {
             Mode::Other { cs_limit } => (0, cs_limit),
-            Mode::Physical => (1, 0),
-            Mode::PagedUser => (2, 0),
-            Mode::PagedSupervisor => (3, 0),
+            Mode::Physical(s) => (1, s.fs as u32 | (s.gs as u32) << 1),
+            Mode::PagedUser(s) => (2, s.fs as u32 | (s.gs as u32) << 1),
+            Mode::PagedSupervisor(s) => (3, s.fs as u32 | (s.gs as u32) << 1),
         };
         keys.sort_by_key(|(k, m)| (k.phys, k.eip, k.code32, rank(m)));
         keys
@@ -692,8 +695,8 @@ impl Accel for Bt {
         };
         let mode = memory_mode(m);
         match mode {
-            Mode::Physical => self.ensure_view(m),
-            Mode::PagedUser | Mode::PagedSupervisor => {
+            Mode::Physical(_) => self.ensure_view(m),
+            Mode::PagedUser(_) | Mode::PagedSupervisor(_) => {
                 self.ensure_linear(m);
                 self.linear_policy(m);
             }
@@ -714,7 +717,7 @@ impl Accel for Bt {
             return false;
         }
         self.sync_tlb(m);
-        if let (Some(v), Mode::Physical) = (self.view.as_mut(), mode) {
+        if let (Some(v), Mode::Physical(_)) = (self.view.as_mut(), mode) {
             v.sync(m.mmu.code_pages(), m.mmu.code_changes);
         }
         if self.give_up_broken_views() {
@@ -752,9 +755,9 @@ impl Accel for Bt {
             m.cpu.int_shadow = 0;
         }
         let membase = match (&mut self.view, &self.ctx.linear, mode) {
-            (Some(v), _, Mode::Physical) => v.space.base(),
-            (_, Some(v), Mode::PagedUser) if self.ctx.linear_on => v[0].space.base(),
-            (_, Some(v), Mode::PagedSupervisor) if self.ctx.linear_on => v[1].space.base(),
+            (Some(v), _, Mode::Physical(_)) => v.space.base(),
+            (_, Some(v), Mode::PagedUser(_)) if self.ctx.linear_on => v[0].space.base(),
+            (_, Some(v), Mode::PagedSupervisor(_)) if self.ctx.linear_on => v[1].space.base(),
             _ => m.ram.bytes_mut().as_mut_ptr(),
         };
         codebuf::enter(&self.buf, self.enter, m, &mut self.scratch, entry, membase);

@@ -8,7 +8,7 @@ use super::codebuf::Scratch;
 use crate::cpu::state::{CpuLayout, Seg};
 use crate::machine::Machine;
 use std::mem::offset_of;
-use translator::block::{MemPath, TLB_ENTRIES, TLB_ENTRY};
+use translator::block::{FsGs, MemPath, TLB_ENTRIES, TLB_ENTRY};
 
 /// How translated code reaches memory in `mode` (`guarded`: through the
 /// guest view with paging off; `linear`: through the linear views with
@@ -17,11 +17,11 @@ pub(super) fn mem_path(m: &Machine, mode: Mode, guarded: bool, linear: bool) -> 
     let tlb = offset_of!(Scratch, tlb) as i32;
     match mode {
         Mode::Other { .. } => MemPath::None,
-        Mode::Physical if guarded => MemPath::Guarded,
-        Mode::PagedUser | Mode::PagedSupervisor if linear => MemPath::Guarded,
-        Mode::Physical => MemPath::Physical { ram_size: m.ram.size() },
-        Mode::PagedUser => MemPath::Tlb { table: tlb },
-        Mode::PagedSupervisor => MemPath::Tlb { table: tlb + (TLB_ENTRIES * TLB_ENTRY) as i32 },
+        Mode::Physical(_) if guarded => MemPath::Guarded,
+        Mode::PagedUser(_) | Mode::PagedSupervisor(_) if linear => MemPath::Guarded,
+        Mode::Physical(_) => MemPath::Physical { ram_size: m.ram.size() },
+        Mode::PagedUser(_) => MemPath::Tlb { table: tlb },
+        Mode::PagedSupervisor(_) => MemPath::Tlb { table: tlb + (TLB_ENTRIES * TLB_ENTRY) as i32 },
     }
 }
 
@@ -49,11 +49,13 @@ pub(super) fn layout() -> translator::Layout {
         x87_ptrs: offset_of!(Scratch, x87_fip) as i32,
         seg_selector: (cpu.seg + cpu.seg_selector) as i32,
         seg_size: cpu.seg_size as i32,
+        seg_base: (cpu.seg + cpu.seg_base) as i32,
     }
 }
 
 /// How translated code may reach guest memory: what a translation is
-/// specialised on besides where its code is.
+/// specialised on besides where its code is. The flat modes also say
+/// which of FS and GS are reached inline (`translator::block::FsGs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// Segments with bases or limits: every memory access is a callout.
@@ -62,23 +64,40 @@ pub enum Mode {
     /// interpreter), and is kept for that limit only.
     Other { cs_limit: u32 },
     /// Paging off, flat segments: linear = physical, inline bounds check.
-    Physical,
+    Physical(FsGs),
     /// Paging on, flat segments, CPL 3: the user inline TLB.
-    PagedUser,
+    PagedUser(FsGs),
     /// Paging on, flat segments, CPL 0–2: the supervisor inline TLB.
-    PagedSupervisor,
+    PagedSupervisor(FsGs),
+}
+
+impl Mode {
+    /// Which of FS and GS translated code in this mode reaches inline.
+    pub fn fs_gs(self) -> FsGs {
+        match self {
+            Mode::Other { .. } => FsGs::default(),
+            Mode::Physical(s) | Mode::PagedUser(s) | Mode::PagedSupervisor(s) => s,
+        }
+    }
+
+    /// Paging on, with flat segments.
+    pub fn paged(self) -> bool {
+        matches!(self, Mode::PagedUser(_) | Mode::PagedSupervisor(_))
+    }
 }
 
 /// The memory mode the machine is in now.
 pub fn memory_mode(m: &Machine) -> Mode {
     if !flat_segments(m) {
-        Mode::Other { cs_limit: m.cpu.seg(Seg::Cs).limit }
-    } else if !m.cpu.paging() {
-        Mode::Physical
+        return Mode::Other { cs_limit: m.cpu.seg(Seg::Cs).limit };
+    }
+    let s = FsGs { fs: based_flat(m, Seg::Fs), gs: based_flat(m, Seg::Gs) };
+    if !m.cpu.paging() {
+        Mode::Physical(s)
     } else if m.cpu.cpl == 3 {
-        Mode::PagedUser
+        Mode::PagedUser(s)
     } else {
-        Mode::PagedSupervisor
+        Mode::PagedSupervisor(s)
     }
 }
 
@@ -86,15 +105,26 @@ pub fn memory_mode(m: &Machine) -> Mode {
 /// DS, ES and SS writable data, the stack 32-bit: no segmentation check
 /// can fail.
 pub fn flat_segments(m: &Machine) -> bool {
-    use crate::cpu::state::attr;
-    let flat = |s: Seg| {
-        let c = m.cpu.seg(s);
-        c.base == 0 && c.limit == u32::MAX && c.attr & attr::P != 0
-    };
-    let writable = |s: Seg| {
-        let c = m.cpu.seg(s);
-        c.attr & (attr::CODE | attr::DC | attr::RW) == attr::RW
-    };
+    let flat = |s: Seg| m.cpu.seg(s).base == 0 && full_limit(m, s);
     // A 32-bit stack (SS.B) too: translated PUSH/POP/CALL/RET move ESP.
-    flat(Seg::Cs) && [Seg::Ds, Seg::Es, Seg::Ss].iter().all(|&s| flat(s) && writable(s)) && m.cpu.stack32()
+    flat(Seg::Cs) && [Seg::Ds, Seg::Es, Seg::Ss].iter().all(|&s| flat(s) && writable(m, s)) && m.cpu.stack32()
+}
+
+/// Whether `s` (FS or GS) is a segment no access through can fail a
+/// segmentation check, whatever its base (`translator::memop::SegBase`).
+fn based_flat(m: &Machine, s: Seg) -> bool {
+    full_limit(m, s) && writable(m, s)
+}
+
+/// Present, with a 4 GiB limit.
+fn full_limit(m: &Machine, s: Seg) -> bool {
+    use crate::cpu::state::attr;
+    let c = m.cpu.seg(s);
+    c.limit == u32::MAX && c.attr & attr::P != 0
+}
+
+/// A writable, expand-up data segment.
+fn writable(m: &Machine, s: Seg) -> bool {
+    use crate::cpu::state::attr;
+    m.cpu.seg(s).attr & (attr::CODE | attr::DC | attr::RW) == attr::RW
 }

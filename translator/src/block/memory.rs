@@ -77,8 +77,10 @@ pub(super) fn host_rep_string(i: &Instruction) -> Option<RepString> {
         (false, true) if matches!(opcode, 0xa6 | 0xae) => 0xf2,
         _ => return None,
     };
-    let es_edi = (0..i.op_count()).any(|n| i.op_kind(n) == OpKind::MemoryESEDI);
-    let flat = (es_edi || !rdi) && (!rsi || i.memory_segment() == Register::DS);
+    // 32-bit addressing: ES:EDI and seg:ESI, not ES:DI and seg:SI (0x67).
+    let kind = |k| (0..i.op_count()).any(|n| i.op_kind(n) == k);
+    let flat = (!rdi || kind(OpKind::MemoryESEDI))
+        && (!rsi || (kind(OpKind::MemorySegESI) && i.memory_segment() == Register::DS));
     flat.then_some(RepString { width, opcode, prefix, rsi })
 }
 
