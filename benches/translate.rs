@@ -99,6 +99,7 @@ fn emit(c: &mut Criterion, runs: &[Run]) {
         inline_sensitive: true,
         loops: true,
         fs_gs: Default::default(),
+        inline_rdtsc: false,
     };
     for Run { name, machine: m, keys, .. } in runs {
         // The same blocks, decoded once here as the engine cuts them.

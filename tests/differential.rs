@@ -151,6 +151,8 @@ const GENERIC: &[Mnemonic] = &[
     Mnemonic::Movsx,
     Mnemonic::Lea,
     Mnemonic::Xchg,
+    // Virtual time: the retired count, which both engines must agree on.
+    Mnemonic::Rdtsc,
     Mnemonic::Xadd,
     Mnemonic::Cmpxchg,
     Mnemonic::Cmpxchg8b,

@@ -295,6 +295,7 @@ pub struct CpuLayout {
     pub seg_selector: usize,
     pub cr0: usize,
     pub cr3: usize,
+    pub cr4: usize,
     pub cpl: usize,
     pub fpu: usize,
 }
@@ -311,6 +312,7 @@ impl CpuLayout {
             seg_selector: offset_of!(Segment, selector),
             cr0: offset_of!(CpuState, cr0),
             cr3: offset_of!(CpuState, cr3),
+            cr4: offset_of!(CpuState, cr4),
             cpl: offset_of!(CpuState, cpl),
             fpu: offset_of!(CpuState, fpu),
         }

@@ -57,6 +57,9 @@ pub struct Env {
     /// Which of FS and GS memory operands reach inline (`memop::SegBase`);
     /// the rest are callouts.
     pub fs_gs: FsGs,
+    /// RDTSC inline (`crate::inline`): the counter is virtual time, which
+    /// translated code computes from its budget. Off with host time.
+    pub inline_rdtsc: bool,
 }
 
 /// FS and GS, each whether it is a segment translated code reaches

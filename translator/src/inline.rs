@@ -52,6 +52,8 @@ const RF_VM: u32 = 0x30000;
 /// (`Machine::merge_eflags`); IF and IOPL depend on the privilege.
 const POPF_WRITABLE: i32 = 0x8d5 | 0x100 | 0x400 | 0x4000 | 0x40000 | 0x20_0000;
 const IOPL: i32 = 0x3000;
+/// CR4.TSD: RDTSC is privileged.
+const TSD: i8 = 4;
 
 macro_rules! asm {
     ($ops:ident $($t:tt)*) => {
@@ -60,8 +62,8 @@ macro_rules! asm {
 }
 
 /// Whether `i` has an inline form of its own (`emit`).
-pub fn has_inline(i: &Instruction) -> bool {
-    matches!(i.code(), Code::Cli | Code::Sti)
+pub fn has_inline(i: &Instruction, env: &Env) -> bool {
+    matches!(i.code(), Code::Cli | Code::Sti) || (i.code() == Code::Rdtsc && env.inline_rdtsc)
 }
 
 /// Parks the guest's arithmetic flags in r10 (as `block` does: LAHF and
@@ -97,12 +99,16 @@ pub fn emit(
     index: u32,
     len: u32,
 ) -> Option<(DynamicLabel, DynamicLabel)> {
-    if !has_inline(i) {
+    if !has_inline(i, env) {
         return None;
     }
     let l = env.layout;
     let slow = ops.new_dynamic_label();
     let cont = ops.new_dynamic_label();
+    if i.code() == Code::Rdtsc {
+        rdtsc(ops, env, index, len, slow, cont);
+        return Some((slow, cont));
+    }
     let allowed = ops.new_dynamic_label();
     park_flags(ops);
     // Protected mode and CPL > IOPL: #GP (no VME/PVI on this CPU). The
@@ -146,6 +152,51 @@ pub fn emit(
     leave_after(ops, env, i, rest);
     asm!(ops ; =>cont);
     Some((slow, cont))
+}
+
+/// RDTSC. The counter is virtual time (`Machine::tsc`: retired
+/// instructions, idle time, the offset WRMSR set), and the retired count
+/// is in the budget: instruction `index` of a block of `len` reads
+/// `tsc_base - r13 + index - len`, where the runtime keeps
+/// `Layout::tsc_base` for the code running now (`bt::callout::tsc_base`).
+/// CR4.TSD at CPL > 0 is #GP: the slow path (the callout raises it).
+///
+/// ```text
+///   park flags in r10; r8 = guest state
+///   CR4.TSD and CPL > 0? ──yes──► slow path
+///   r9 = [r14 + tsc_base] - r13 + (index - len); r11 = r9 >> 32
+///   put the flags back; EAX = r9d, EDX = r11d
+/// ```
+fn rdtsc(
+    ops: &mut VecAssembler<X64Relocation>,
+    env: &Env,
+    index: u32,
+    len: u32,
+    slow: DynamicLabel,
+    cont: DynamicLabel,
+) {
+    let l = env.layout;
+    let allowed = ops.new_dynamic_label();
+    park_flags(ops);
+    asm!(ops
+        ; mov r8, [r14 + l.state]
+        ; test BYTE [r8 + l.cr4], TSD
+        ; jz =>allowed
+        ; cmp BYTE [r8 + l.cpl], 0
+        ; jne =>slow
+        ; =>allowed
+        ; mov r9, [r14 + l.tsc_base]
+        ; sub r9, r13
+        ; add r9, index as i32 - len as i32
+        ; mov r11, r9
+        ; shr r11, 32
+    );
+    unpark_flags(ops);
+    asm!(ops
+        ; mov eax, r9d
+        ; mov edx, r11d
+        ; =>cont
+    );
 }
 
 /// Refunds the `rest` instructions of the block after `i` and leaves to
@@ -359,6 +410,7 @@ mod tests {
             inline_sensitive: true,
             loops: true,
             fs_gs: Default::default(),
+            inline_rdtsc: false,
         }
     }
 

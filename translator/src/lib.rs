@@ -95,6 +95,12 @@ pub struct Layout {
     pub seg_size: i32,
     /// Offset of the guest ES base (u32), the others at the same stride.
     pub seg_base: i32,
+    /// Offset of the guest CR4 (u32): inline RDTSC tests TSD.
+    pub cr4: i32,
+    /// Scratch: the time-stamp counter plus r13 less the block's charge,
+    /// kept by the runtime while translated code runs (u64; see
+    /// `inline`'s RDTSC).
+    pub tsc_base: i32,
 }
 
 impl Layout {
@@ -124,6 +130,8 @@ impl Layout {
             seg_selector: 0x48,
             seg_size: 12,
             seg_base: 0x4c,
+            cr4: 0x108,
+            tsc_base: 0x80,
         }
     }
 }

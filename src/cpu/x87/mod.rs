@@ -51,6 +51,15 @@ pub mod cw {
     /// After FNINIT: all exceptions masked, 64-bit precision, round to
     /// nearest.
     pub const INIT: u16 = 0x037f;
+    /// The bits a loaded control word keeps (masks, PC, RC, the old
+    /// infinity-control bit 12); bit 6 always reads 1, bits 7 and 13–15 0.
+    /// Measured on this project's Intel host (FLDCW and FLDENV of 0xffff,
+    /// 0x0000, 0x6040, 0xe0c0 and 0x1000 read back 0x1f7f, 0x0040, 0x0040,
+    /// 0x0040, 0x1040); Bochs models the same for both vendors
+    /// (`(cw & ~0xe0c0) | 0x0040`). FLDCW runs on the host; FLDENV and
+    /// FRSTOR, which the interpreter decodes itself, apply this.
+    pub const KEPT: u16 = 0x1f3f;
+    pub const ONE: u16 = 0x0040;
 }
 
 /// Status word bits.
@@ -230,11 +239,11 @@ impl X87 {
         let h = |k: usize| u16::from_le_bytes([b[k], b[k + 1]]);
         let d = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
         if wide {
-            (self.cw, self.sw) = (h(0), h(4));
+            (self.cw, self.sw) = ((h(0) & cw::KEPT) | cw::ONE, h(4));
             (self.fip, self.fcs, self.fop, self.fdp, self.fds) = (d(12), h(16), h(18) & 0x7ff, d(20), h(24));
             h(8)
         } else {
-            (self.cw, self.sw) = (h(0), h(2));
+            (self.cw, self.sw) = ((h(0) & cw::KEPT) | cw::ONE, h(2));
             (self.fip, self.fcs, self.fop, self.fdp, self.fds) = (h(6).into(), h(8), 0, h(10).into(), h(12));
             h(4)
         }

@@ -240,6 +240,8 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     let exceptions = interp.stats.exceptions;
     let ok = interp.execute(m, &d.insn, d.run, allowed);
     let delta = (m.clock.retired - before) as i64;
+    // WRMSR may have moved the TSC.
+    s.tsc_base = tsc_base(m, ctx, s);
     if interp.stats.exceptions != exceptions || m.fatal.is_some() {
         // The instruction faulted: it did not retire (REP iterations done
         // before the fault did); refund the rest of the block. The
@@ -307,6 +309,19 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     }
     s.budget -= delta - 1;
     0
+}
+
+/// What inline RDTSC subtracts r13 from (`Scratch::tsc_base`): the
+/// time-stamp counter (`Machine::tsc`: retired instructions, idle time and
+/// the offset WRMSR set) at the instruction `k` of a block of `n` is
+/// `tsc_base - r13 + k - n`, since r13 is `budget_base + budget` and the
+/// retired count there is `start_retired + start_budget - budget - n + k`
+/// (as `interp_callout` works it out). Deterministic time only.
+pub(super) fn tsc_base(m: &Machine, ctx: &Context, s: &Scratch) -> u64 {
+    (ctx.start_retired.wrapping_add(ctx.start_budget as u64))
+        .wrapping_add(s.budget_base)
+        .wrapping_add(m.clock.idle)
+        .wrapping_add(m.cpu_tsc_offset)
 }
 
 /// The linear address and write bit of a fault in `view`.

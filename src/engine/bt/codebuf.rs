@@ -75,6 +75,10 @@ pub struct Scratch {
     /// 0 while the host FPU holds the guest's state, 1 while it does not
     /// (inline x87 code tests it without touching the flags).
     pub x87_unloaded: u8,
+    /// What inline RDTSC subtracts r13 from (`translator::Layout::tsc_base`):
+    /// the retired count and budget at entry, the budget window's base, idle
+    /// time and the TSC offset, summed (`bt::tsc_base`).
+    pub tsc_base: u64,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: per low 16 bits of a guest EIP, the

@@ -206,6 +206,7 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     env.mem = mem_path(m, mode, true, true);
     env.fs_gs = mode.fs_gs();
     env.inline_sensitive = inline_sensitive(m, false);
+    env.inline_rdtsc = env.inline_sensitive && m.clock.is_deterministic();
     let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
     let entry = bt.buf.push(&translated.bytes).ok_or("translation cache too small")?;
     Ok(BlockExplanation {
@@ -329,6 +330,7 @@ impl Bt {
             inline_sensitive: false,
             loops: true,
             fs_gs: Default::default(),
+            inline_rdtsc: false,
         };
         let mut scratch = codebuf::new_scratch((base + rt.ibtc_miss) as u64);
         scratch.callout_fn = callout::interp_callout as *const () as u64;
@@ -456,6 +458,8 @@ impl Bt {
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
         self.env.fs_gs = mode.fs_gs();
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
+        // Virtual time only: host time cannot be computed from the budget.
+        self.env.inline_rdtsc = self.env.inline_sensitive && m.clock.is_deterministic();
         let (mut insns, blocks) = path(interp, m, key, mode)?;
         if let Mode::Other { cs_limit } = mode {
             // Only what lies wholly within the CS limit (SDM Vol. 3 §5.3):
@@ -746,6 +750,7 @@ impl Accel for Bt {
         self.ctx.code32 = key.code32;
         self.ctx.full_generation = m.mmu.full_generation;
         self.scratch.budget = self.ctx.start_budget;
+        self.scratch.tsc_base = callout::tsc_base(m, &self.ctx, &self.scratch);
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
         self.scratch.irq_pending = m.platform.interrupt_pending() as u8;

@@ -50,6 +50,8 @@ pub(super) fn layout() -> translator::Layout {
         seg_selector: (cpu.seg + cpu.seg_selector) as i32,
         seg_size: cpu.seg_size as i32,
         seg_base: (cpu.seg + cpu.seg_base) as i32,
+        cr4: cpu.cr4 as i32,
+        tsc_base: offset_of!(Scratch, tsc_base) as i32,
     }
 }
 

@@ -79,6 +79,7 @@ fn guarded_env() -> Env {
         inline_sensitive: true,
         loops: true,
         fs_gs: Default::default(),
+        inline_rdtsc: false,
     }
 }
 
@@ -197,7 +198,8 @@ fn emitted_bytes_digest() {
                         trap_sites: false,
                         inline_sensitive: true,
                         loops: true,
-                        fs_gs: Default::default(),
+                        fs_gs: FsGs { fs: true, gs: true },
+                        inline_rdtsc: true,
                     };
                     match translate(0x7100_0000, &b, &env) {
                         Ok(t) => {
