@@ -409,6 +409,11 @@ impl Outcome {
             );
             let _ = writeln!(
                 s,
+                "bt straddlers          {} (translations of an instruction that runs off the end of its page)",
+                b.straddlers
+            );
+            let _ = writeln!(
+                s,
                 "bt view faults         {} (guest or linear view: past RAM, a store into code, a page not mapped yet)",
                 b.guest_view_faults
             );

@@ -40,12 +40,12 @@ pub struct Chains {
 
 impl Chains {
     /// Links a new translation: its exits to what is already translated
-    /// (via `entry_of`), and waiting exits to it. `patch(at, target)`
-    /// re-points one rel32.
+    /// (via `entry_of`), and waiting exits to it if it may be chained to
+    /// (`entry`). `patch(at, target)` re-points one rel32.
     pub fn link_new(
         &mut self,
         key: TKey,
-        entry: usize,
+        entry: Option<usize>,
         exits: &[(usize, u32)],
         entry_of: impl Fn(&TKey) -> Option<usize>,
         mut patch: impl FnMut(usize, usize),
@@ -61,6 +61,7 @@ impl Chains {
                 None => self.pending.entry(tk).or_default().push(at),
             }
         }
+        let Some(entry) = entry else { return };
         if let Some(waiting) = self.pending.remove(&key) {
             for &at in &waiting {
                 patch(at, entry);

@@ -68,6 +68,9 @@ pub struct BtStats {
     /// Blocks the translator failed to emit (each then ran in the
     /// interpreter; a bug to report, never a guest's doing).
     pub translate_failures: u64,
+    /// Translations of an instruction that runs off the end of its page
+    /// (`straddler`).
+    pub straddlers: u64,
     /// Faults taken in the guest view (accesses past RAM, stores into code
     /// pages) and resumed at their slow paths.
     pub guest_view_faults: u64,
@@ -92,8 +95,20 @@ struct Translation {
     /// Where the indirect-branch cache enters it (`block::INDIRECT_ENTRY`).
     indirect: usize,
     len: u64,
+    /// For an instruction that runs off the end of its page
+    /// (`straddler`): the physical page the rest of it is in.
+    next_phys: Option<u32>,
     /// Keeps the decoded instructions the callouts point at alive.
     _blocks: Vec<Rc<Block>>,
+}
+
+impl Translation {
+    /// Whether exits may be chained to it: not a straddling instruction
+    /// with paging on, whose second page another address space may map
+    /// elsewhere (only the dispatcher, which checks it, enters those).
+    fn chainable(&self, mode: Mode) -> bool {
+        self.next_phys.is_none() || !mode.paged()
+    }
 }
 
 /// A translation is a path through up to this many decoded blocks of the
@@ -260,6 +275,43 @@ fn path(interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Opti
         starts.push(next);
     }
     Some((insns, blocks))
+}
+
+/// An instruction that runs off the end of its page, as a translation of
+/// its own. The decode cache holds only what lies within one page, so the
+/// interpreter fetches and decodes such an instruction at every execution
+/// (a hot one in a loop made a held-out program 14x slower than native).
+/// Its bytes come from the two physical pages as they are mapped now; the
+/// second page is returned, and the translation is kept for writes to
+/// either page (`Bt::translate`) and, with paging on, entered only by the
+/// dispatcher, which checks that the second page still maps there
+/// (`Bt::try_run`). `None` where the interpreter must decide (the second
+/// page faults or is not RAM, the segments are not flat).
+fn straddler(m: &mut Machine, key: BlockKey, mode: Mode) -> Option<(Vec<GuestInsn>, Vec<Rc<Block>>, u32)> {
+    if matches!(mode, Mode::Other { .. }) {
+        return None;
+    }
+    let next = second_page(m, key.eip)?;
+    let first = 0x1000 - (key.phys & 0xfff) as usize;
+    if first >= 15 {
+        return None;
+    }
+    let mut bytes = [0u8; 15];
+    bytes[..first].copy_from_slice(m.ram.slice(crate::memory::PhysAddr(key.phys), first)?);
+    bytes[first..].copy_from_slice(m.ram.slice(crate::memory::PhysAddr(next), 15 - first)?);
+    let block = crate::engine::interp::cache::DecodeCache::single(key, &bytes, m.monitor.is_some())?;
+    m.mmu.mark_code(key.phys >> 12);
+    m.mmu.mark_code(next >> 12);
+    let insns = block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
+    Some((insns, vec![block], next))
+}
+
+/// The physical address of the page after the one `eip` is in (flat
+/// segments: EIP is the linear address), fetched as the CPU would.
+fn second_page(m: &mut Machine, eip: u32) -> Option<u32> {
+    let next = LinAddr((eip | 0xfff).wrapping_add(1));
+    let who = m.privilege();
+    m.mmu.translate(&m.cpu, &mut m.ram, next, Access::Fetch, who).ok().map(|p| p.0)
 }
 
 /// Where a path goes on after a decoded block that ends with `last`, if
@@ -460,7 +512,13 @@ impl Bt {
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
         // Virtual time only: host time cannot be computed from the budget.
         self.env.inline_rdtsc = self.env.inline_sensitive && m.clock.is_deterministic();
-        let (mut insns, blocks) = path(interp, m, key, mode)?;
+        let (mut insns, blocks, next_phys) = match path(interp, m, key, mode) {
+            Some((insns, blocks)) => (insns, blocks, None),
+            None => {
+                let (insns, blocks, next) = straddler(m, key, mode)?;
+                (insns, blocks, Some(next))
+            }
+        };
         if let Mode::Other { cs_limit } = mode {
             // Only what lies wholly within the CS limit (SDM Vol. 3 §5.3):
             // the first instruction past it faults in the interpreter.
@@ -507,19 +565,36 @@ impl Bt {
         self.stats.ident_insns += t.kinds.iter().filter(|k| matches!(k, Kind::Ident | Kind::Divide)).count() as u64;
         self.stats.ident_mem_insns += t.kinds.iter().filter(|k| **k == Kind::IdentMem).count() as u64;
         self.by_page.entry(key.phys >> 12).or_default().push((key, mode));
+        if let Some(next) = next_phys {
+            self.by_page.entry(next >> 12).or_default().push((key, mode));
+            self.stats.straddlers += 1;
+        }
         let indirect = start + block::INDIRECT_ENTRY;
-        self.map.insert((key, mode), Translation { entry, indirect, len: insns.len() as u64, _blocks: blocks });
+        let tr = Translation { entry, indirect, len: insns.len() as u64, next_phys, _blocks: blocks };
+        let chainable = tr.chainable(mode);
+        self.map.insert((key, mode), tr);
         let exits: Vec<(usize, u32)> =
             if self.chaining { t.exits.iter().map(|x| (start + x.rel32_at, x.target)).collect() } else { Vec::new() };
         let (map, buf) = (&self.map, &mut self.buf);
         self.chains.link_new(
             (key, mode),
-            entry,
+            chainable.then_some(entry),
             &exits,
-            |k| map.get(k).map(|t| t.entry),
+            |k| map.get(k).filter(|t| t.chainable(k.1)).map(|t| t.entry),
             |at, target| buf.patch_rel32(at, target),
         );
         self.map.get(&(key, mode))
+    }
+
+    /// Forgets one translation (its code stays in the buffer, unreachable):
+    /// exits chained to it go back to the exit routine.
+    fn drop_translation(&mut self, key: &TKey) {
+        if self.map.remove(key).is_some() {
+            self.stats.invalidations += 1;
+            self.clear_ibtc();
+            let (buf, exit) = (&mut self.buf, self.env.exit);
+            self.chains.unlink(key, |at| buf.patch_rel32(at, exit));
+        }
     }
 
     /// For `benches/translate.rs`: the key of every translation in the
@@ -706,6 +781,14 @@ impl Accel for Bt {
             }
             Mode::Other { .. } => {}
         }
+        if self
+            .map
+            .get(&(key, mode))
+            .is_some_and(|t| t.next_phys.is_some_and(|next| mode.paged() && second_page(m, eip) != Some(next)))
+        {
+            // A straddling instruction whose second page maps elsewhere now.
+            self.drop_translation(&(key, mode));
+        }
         let (entry, indirect, len) = match self.map.get(&(key, mode)) {
             Some(t) => (t.entry, t.indirect, t.len),
             None => match self.translate(interp, m, key, mode) {
@@ -779,12 +862,7 @@ impl Accel for Bt {
 
     fn invalidate_page(&mut self, page: u32) {
         for key in self.by_page.remove(&page).unwrap_or_default() {
-            if self.map.remove(&key).is_some() {
-                self.stats.invalidations += 1;
-                self.clear_ibtc();
-                let (buf, exit) = (&mut self.buf, self.env.exit);
-                self.chains.unlink(&key, |at| buf.patch_rel32(at, exit));
-            }
+            self.drop_translation(&key);
         }
     }
 }

@@ -197,6 +197,22 @@ impl DecodeCache {
         Some(block)
     }
 
+    /// The one instruction at the start of `bytes`, as a block of its own
+    /// that this cache does not keep: for an instruction that runs off the
+    /// end of its page, whose bytes the caller fetched from both pages
+    /// (the translator's straddling blocks). `None` when `bytes` do not
+    /// hold a whole instruction.
+    pub fn single(key: BlockKey, bytes: &[u8], deprivileged: bool) -> Option<Rc<Block>> {
+        let bitness = if key.code32 { 32 } else { 16 };
+        let mut dec = Decoder::with_ip(bitness, bytes, key.eip as u64, DecoderOptions::NONE);
+        let mut i = dec.decode();
+        super::p6::as_p6(&mut i);
+        if i.is_invalid() && dec.last_error() == iced_x86::DecoderError::NoMoreBytes {
+            return None;
+        }
+        Some(Rc::new(Block { insns: vec![Decoded { insn: i, run: handler_for(&i, deprivileged) }] }))
+    }
+
     /// Drops every block that starts in a physical page.
     pub fn invalidate_page(&mut self, page: u32) -> usize {
         let keys = self.by_page.remove(&page).unwrap_or_default();
