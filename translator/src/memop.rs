@@ -158,11 +158,20 @@ fn encode(i: &Instruction) -> Option<HostBytes> {
     HostBytes::encode(i)
 }
 
+/// The most negative displacement `direct_operand` takes: a frame's or a
+/// structure's offset below a pointer, not an absolute address.
+pub const MAX_DIRECT_BELOW: i64 = 0x1_0000;
+
 /// `MemOp::direct`'s memory operand for `i`'s (32-bit addressing with
 /// one register, base or index, and a displacement): `[r15 + reg*scale +
 /// disp]`. The register is a guest register, zero-extended in its host
 /// register, so this is the guest address whenever the guest's 32-bit sum
-/// does not wrap around, and otherwise lies in a view's guard.
+/// does not wrap around, and otherwise lies in a view's guard (a fault,
+/// and the slow path: correct, but a callout each time). Not for a
+/// displacement below `-MAX_DIRECT_BELOW`: that is an absolute address
+/// above 2 GiB with a small register added (a kernel's `[edx +
+/// 0xc5a10520]`, the sign-extended disp32 -0x3a5efae0), whose sum wraps
+/// around every time; the LEA form wraps as the guest does.
 pub fn direct_operand(i: &Instruction) -> Option<MemoryOperand> {
     let (b, x) = (i.memory_base(), i.memory_index());
     let r = match (b, x) {
@@ -174,6 +183,9 @@ pub fn direct_operand(i: &Instruction) -> Option<MemoryOperand> {
     }
     let scale = if x == Register::None { 1 } else { i.memory_index_scale() };
     let disp = i.memory_displacement32() as i32 as i64;
+    if disp < -MAX_DIRECT_BELOW {
+        return None;
+    }
     // 64-bit addressing: iced's size 8 is a disp8 or a sign-extended disp32.
     let size = if disp == 0 { 0 } else { 8 };
     Some(MemoryOperand::new(Register::R15, regs::map(r)?.full_register(), scale, disp, size, false, Register::None))
@@ -476,6 +488,20 @@ mod tests {
         assert_eq!(show(&p.op), "mov eax,[r15+r8]");
         assert_eq!(show(&p.direct), "mov eax,[r15+r12+8]");
         assert_eq!((p.len, p.write), (4, false));
+    }
+
+    #[test]
+    fn an_absolute_address_above_2_gib_has_no_direct_form() {
+        // test byte [edx + 0xc5a10520], 7: the sum wraps around 4 GiB.
+        let p = plan_of(&[0xf6, 0x82, 0x20, 0x05, 0xa1, 0xc5, 0x07]).unwrap();
+        assert!(p.direct.is_empty());
+        assert_eq!(show(&p.lea), "lea r8d,[edx-3A5EFAE0h]");
+        // mov eax, [ebp - 0x40]: a frame slot keeps it.
+        let p = plan_of(&[0x8b, 0x45, 0xc0]).unwrap();
+        assert_eq!(show(&p.direct), "mov eax,[r15+rbp-40h]");
+        // mov eax, [ecx*4 + 0x105340]: an absolute address below 2 GiB too.
+        let p = plan_of(&[0x8b, 0x04, 0x8d, 0x40, 0x53, 0x10, 0x00]).unwrap();
+        assert_eq!(show(&p.direct), "mov eax,[r15+rcx*4+105340h]");
     }
 
     #[test]

@@ -442,7 +442,9 @@ pub(super) extern "sysv64" fn traced_callout(m: *mut Machine, s: *mut Scratch) -
     // `codebuf::enter` was given, and its `callout_arg` points at a
     // `Decoded` inside an `Rc<Block>` the translation keeps alive.
     let insn = unsafe { (*((*s).callout_arg as *const Decoded)).insn };
-    eprintln!("bt: callout eip={:08x} {}", insn.ip32(), format!("{:?}", insn.mnemonic()).to_lowercase());
+    let mut text = String::new();
+    iced_x86::Formatter::format(&mut iced_x86::IntelFormatter::new(), &insn, &mut text);
+    eprintln!("bt: callout eip={:08x} {}  {text}", insn.ip32(), format!("{:?}", insn.mnemonic()).to_lowercase());
     interp_callout(m, s)
 }
 
