@@ -647,9 +647,25 @@ impl Gen<'_> {
             0..=779 => self.generic(),
             780..=859 => self.string_op(),
             860..=919 => self.divide(),
-            920..=996 => self.flags_read(),
+            920..=986 => self.flags_read(),
+            987..=996 => self.leave(),
             _ => self.fault(),
         }
+    }
+
+    /// LEAVE with EBP in the stack (a frame a few slots up) or anywhere in
+    /// the data area (ESP follows it there, which later stack accesses
+    /// then use).
+    fn leave(&mut self) {
+        if self.rng.chance(70) {
+            let up = 4 * self.rng.below(8) as i64;
+            let m = MemoryOperand::new(Register::ESP, Register::None, 1, up, 1, false, Register::None);
+            self.out.push(build(Code::Lea_r32_m, &[Op::Reg(Register::EBP), Op::Mem(m)]));
+        } else {
+            let at = self.data_addr(4);
+            self.out.push(mov_imm(Register::EBP, at));
+        }
+        self.out.push(Instruction::with(Code::Leaved));
     }
 }
 

@@ -511,6 +511,19 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             ends_with_jmp = true;
             break;
         }
+        if let Some(p) = (env.mem == MemPath::Guarded).then(|| stack::push_mem(i)).flatten() {
+            let (slow, cont, site) = e.mem(&p.load, restore[k]);
+            let (pslow, pcont, psite) = e.mem(&p.push, restore[k]);
+            e.ops.extend(p.after.iter().copied());
+            let ops = &mut e.ops;
+            asm!(ops ; =>cont ; =>pcont);
+            let (x87, reload) = (ptrs, reload(x87_loaded));
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
+            let (slow, cont, site) = (pslow, pcont, psite);
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
+            kinds.push(Kind::IdentMem);
+            continue;
+        }
         if let Some(op) = (env.mem != MemPath::None).then(|| stack::plan(i)).flatten() {
             let (slow, cont, site) = e.mem(&op.access, op.restore_flags || restore[k]);
             e.ops.extend(op.after.iter().copied());
@@ -605,6 +618,32 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             x87_loaded = true;
             ptrs.after(i);
             kinds.push(Kind::Inline);
+        } else if let Some(d) = (env.mem != MemPath::None)
+            .then(|| memop::divide_by_memory(i, env.mem.forms(), env.seg_base(i.memory_segment())))
+            .flatten()
+        {
+            // The load (flags kept: DIV leaves Intel's as they were), then
+            // the divide; either's slow path runs the whole instruction and
+            // goes on after it.
+            let (slow, cont, site) = e.mem(&d.load, true);
+            let (dslow, dcont, dsite) = e.divide(&d.divide);
+            let ops = &mut e.ops;
+            asm!(ops ; =>cont);
+            let (x87, reload) = (ptrs, reload(x87_loaded));
+            let index = index | CALLOUT_MEM_READ;
+            slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
+            let site = Some(dsite);
+            slow_paths.push(SlowPath {
+                slow: dslow,
+                cont: dcont,
+                arg: g.arg,
+                index,
+                site,
+                kind: SlowKind::Divide,
+                x87,
+                reload,
+            });
+            kinds.push(Kind::IdentMem);
         } else if let Some((from, to)) = divide[k] {
             let (slow, cont, site) = e.divide(&ident_code[from as usize..to as usize]);
             let (x87, reload, site) = (ptrs, reload(x87_loaded), Some(site));

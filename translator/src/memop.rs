@@ -381,6 +381,53 @@ pub fn plan_forms(i: &Instruction, forms: Forms, based: Option<SegBase>) -> Opti
     Some(MemOp { lea, op, op_host, direct, len, write, site_at })
 }
 
+/// DIV or IDIV by a memory operand, on the host: the divisor loaded
+/// (zero-extended) into r9 through the block's memory fast path, then the
+/// host's DIV or IDIV of r9b, r9w or r9d, a divide site as for a divisor
+/// in a register (`block::Kind::Divide`): a #DE resumes at a slow path
+/// with nothing changed. Compilers divide by a variable in memory
+/// (`divl (%ecx,%edi,4)` for `r[a] % r[b]`).
+pub struct MemDivide {
+    pub load: MemOp,
+    pub divide: HostBytes,
+}
+
+pub fn divide_by_memory(i: &Instruction, forms: Forms, based: Option<SegBase>) -> Option<MemDivide> {
+    if !matches!(i.mnemonic(), Mnemonic::Div | Mnemonic::Idiv) || i.op0_kind() != OpKind::Memory {
+        return None;
+    }
+    let signed = i.mnemonic() == Mnemonic::Idiv;
+    let (load, r, div) = match i.memory_size().size() {
+        1 => (Code::Movzx_r32_rm8, Register::R9L, if signed { Code::Idiv_rm8 } else { Code::Div_rm8 }),
+        2 => (Code::Movzx_r32_rm16, Register::R9W, if signed { Code::Idiv_rm16 } else { Code::Div_rm16 }),
+        4 => (Code::Mov_r32_rm32, Register::R9D, if signed { Code::Idiv_rm32 } else { Code::Div_rm32 }),
+        _ => return None,
+    };
+    // Planned as the load into EAX (an IDENT instruction with the same
+    // address), then re-encoded into r9d.
+    let m = MemoryOperand::new(
+        i.memory_base(),
+        i.memory_index(),
+        i.memory_index_scale(),
+        i.memory_displacement32() as i32 as i64,
+        i.memory_displ_size(),
+        false,
+        i.segment_prefix(),
+    );
+    let mut plan = plan_forms(&Instruction::with2(load, Register::EAX, m).ok()?, forms, based)?;
+    let into_r9 = |m: MemoryOperand| encode(&Instruction::with2(load, Register::R9D, m).ok()?);
+    if !plan.op.is_empty() {
+        plan.op = into_r9(MemoryOperand::with_base_index(Register::R15, Register::R8))?;
+    }
+    if !plan.op_host.is_empty() {
+        plan.op_host = into_r9(MemoryOperand::with_base(Register::R8))?;
+    }
+    if !plan.direct.is_empty() {
+        plan.direct = into_r9(direct_operand(i)?)?;
+    }
+    Some(MemDivide { load: plan, divide: encode(&Instruction::with1(div, r).ok()?)? })
+}
+
 /// A high-byte register (AH, CH, DH, BH) beside a memory operand. The
 /// host cannot encode it in an instruction with a REX prefix, which
 /// `[r15 + r8]` needs, so the instruction runs on r11b instead:
@@ -502,6 +549,27 @@ mod tests {
         // mov eax, [ecx*4 + 0x105340]: an absolute address below 2 GiB too.
         let p = plan_of(&[0x8b, 0x04, 0x8d, 0x40, 0x53, 0x10, 0x00]).unwrap();
         assert_eq!(show(&p.direct), "mov eax,[r15+rcx*4+105340h]");
+    }
+
+    #[test]
+    fn divide_by_memory() {
+        let plan = |b: &[u8]| {
+            let i = Decoder::with_ip(32, b, 0, DecoderOptions::NONE).decode();
+            super::divide_by_memory(&i, Forms::Both, None).unwrap()
+        };
+        // div dword [ecx + edi*4]
+        let d = plan(&[0xf7, 0x34, 0xb9]);
+        assert_eq!(show(&d.load.lea), "lea r8d,[ecx+edi*4]");
+        assert_eq!(show(&d.load.op), "mov r9d,[r15+r8]");
+        assert_eq!(show(&d.load.op_host), "mov r9d,[r8]");
+        assert_eq!(show(&d.divide), "div r9d");
+        assert_eq!((d.load.len, d.load.write), (4, false));
+        // idiv byte [ebp - 0x40]: zero-extended, the direct form too.
+        let d = plan(&[0xf6, 0x7d, 0xc0]);
+        assert_eq!(show(&d.load.direct), "movzx r9d,byte ptr [r15+rbp-40h]");
+        assert_eq!(show(&d.divide), "idiv r9b");
+        // div word [ebx]
+        assert_eq!(show(&plan(&[0x66, 0xf7, 0x33]).divide), "div r9w");
     }
 
     #[test]

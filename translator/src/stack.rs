@@ -194,6 +194,18 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
                 restore_flags: true,
             })
         }
+        // LEAVE: EBP from [EBP], ESP = EBP + 4 after; nothing changes if
+        // the load faults.
+        Code::Leaved => {
+            let mut after = esp_plus_ebp4()?.to_vec();
+            after.extend_from_slice(&enc(Instruction::with2(Code::Mov_r32_rm32, Register::EBP, Register::R9D))?);
+            Some(StackOp {
+                access: leave_load()?,
+                after: HostBytes::try_new(&after)?,
+                then: Then::Continue,
+                restore_flags: false,
+            })
+        }
         Code::Jmp_rm32 if i.op0_kind() == OpKind::Memory => Some(StackOp {
             access: target_load(i)?,
             after: HostBytes::default(),
@@ -215,6 +227,28 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
         }
         _ => None,
     }
+}
+
+/// `lea r12d, [rbp + 4]`: LEAVE's new ESP.
+fn esp_plus_ebp4() -> Option<HostBytes> {
+    enc(Instruction::with2(Code::Lea_r32_m, Register::R12D, MemoryOperand::with_base_displ(Register::RBP, 4)))
+}
+
+/// LEAVE's load of `[EBP]` into r9d.
+fn leave_load() -> Option<MemOp> {
+    Some(MemOp {
+        lea: enc(Instruction::with2(Code::Mov_r32_rm32, Register::R8D, Register::EBP))?,
+        op: enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?,
+        op_host: enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?,
+        direct: enc(Instruction::with2(
+            Code::Mov_r32_rm32,
+            Register::R9D,
+            MemoryOperand::with_base_index(Register::R15, Register::RBP),
+        ))?,
+        len: 4,
+        write: false,
+        site_at: 0,
+    })
 }
 
 /// The load of an indirect branch's memory operand into r9d (`JMP r/m32`,
@@ -261,6 +295,29 @@ pub fn call_mem(i: &Instruction) -> Option<CallMem> {
     Some(CallMem {
         load: target_load(i)?,
         push: push_of(Code::Mov_rm32_imm32, None, i.next_ip32())?,
+        after: adjust_esp(-4)?,
+    })
+}
+
+/// `PUSH m32`, inline on the guarded path (`MemPath::Guarded`, where a
+/// fast path checks nothing and so leaves r9 alone): the value loaded
+/// into r9d, then stored below ESP. Either access's slow path runs the
+/// whole instruction (the load again: it has no side effects) and goes on
+/// after it.
+pub struct PushMem {
+    pub load: MemOp,
+    pub push: MemOp,
+    /// ESP moved down after the push.
+    pub after: HostBytes,
+}
+
+pub fn push_mem(i: &Instruction) -> Option<PushMem> {
+    if i.code() != Code::Push_rm32 || i.op0_kind() != OpKind::Memory {
+        return None;
+    }
+    Some(PushMem {
+        load: target_load(i)?,
+        push: push_of(Code::Mov_rm32_r32, Some(Register::R9D), 0)?,
         after: adjust_esp(-4)?,
     })
 }
@@ -331,6 +388,13 @@ mod tests {
         let p = plan_of(&[0xc2, 8, 0]).unwrap(); // ret 8
         assert_eq!(show(&p.after), "lea r12d,[r12d+0Ch]");
         assert_eq!(p.then, Then::Indirect);
+        let p = plan_of(&[0xc9]).unwrap(); // leave
+        assert_eq!(show(&p.access.lea), "mov r8d,ebp");
+        assert_eq!(show(&p.access.direct), "mov r9d,[r15+rbp]");
+        assert_eq!(show(&p.after), "lea r12d,[rbp+4]; mov ebp,r9d");
+        let p = push_mem(&Decoder::with_ip(32, &[0xff, 0x70, 0x04], 0, DecoderOptions::NONE).decode()).unwrap();
+        assert_eq!(show(&p.load.direct), "mov r9d,[r15+rax+4]"); // push dword [eax+4]
+        assert_eq!(show(&p.push.op), "mov [r15+r8],r9d");
         let p = plan_of(&[0xff, 0x24, 0x85, 0, 0x30, 0, 0]).unwrap(); // jmp [eax*4+0x3000]
         assert_eq!(show(&p.access.lea), "lea r8d,[eax*4+3000h]");
         assert_eq!(show(&p.access.op), "mov r9d,[r15+r8]");

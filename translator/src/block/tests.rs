@@ -158,9 +158,13 @@ fn a_register_divide_runs_on_the_host_with_a_divide_site() {
         assert!(code.starts_with(divide), "{code}");
         assert!(!code.contains("and ah,1; or ah,10h"), "flags rewritten after the divide: {code}");
     }
-    // A memory divisor stays a callout.
+    // A memory divisor: its load (one more memory site than `div ecx;
+    // ret` has), then the divide site.
     let t = translate(0, &decode_at(0x1000, &[0xf7, 0x33, 0xc3]), &guarded_env()).unwrap();
-    assert_eq!((t.kinds[0], t.div_sites.len()), (Kind::Callout, 0));
+    assert_eq!((t.kinds[0], t.div_sites.len()), (Kind::IdentMem, 1));
+    assert_eq!(t.mem_sites.len(), live.mem_sites.len() + 1);
+    let (at, _) = t.div_sites[0];
+    assert!(crate::testutil::show(&t.bytes[at..]).starts_with("div r9d"));
 }
 
 #[test]
