@@ -62,6 +62,7 @@ pub const WORKLOADS: &[Workload] = &[
     workload!("memcpy", "REP MOVSB/MOVSD copies and overlapping moves, 300 B to 1 MiB"),
     workload!("flops", "double (x87 code): n-body, spectral norm, Mandelbrot"),
     workload!("strings", "C library string functions: memset, strlen, strchr, memcmp, strcpy, strcmp"),
+    workload!("calls", "recursion, mutual recursion, calls through pointers, jump-table switches"),
 ];
 
 /// Something that can run a workload.

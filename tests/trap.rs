@@ -27,6 +27,7 @@ const FAITHFUL: &[&str] = &[
     "memcpy",
     "flops",
     "strings",
+    "calls",
     "fpu",
 ];
 
