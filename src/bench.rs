@@ -63,6 +63,7 @@ pub const WORKLOADS: &[Workload] = &[
     workload!("flops", "double (x87 code): n-body, spectral norm, Mandelbrot"),
     workload!("strings", "C library string functions: memset, strlen, strchr, memcmp, strcpy, strcmp"),
     workload!("calls", "recursion, mutual recursion, calls through pointers, jump-table switches"),
+    workload!("bits", "bytes and bit-fields: AES, byte planes, CRC-16, IPv4 headers, popcount"),
 ];
 
 /// Something that can run a workload.

@@ -28,6 +28,7 @@ const FAITHFUL: &[&str] = &[
     "flops",
     "strings",
     "calls",
+    "bits",
     "fpu",
 ];
 

@@ -14,7 +14,7 @@ pub use bt86::session::Capture;
 /// The CPU-bound workload images (slow under the interpreter; some tests
 /// leave them out).
 pub const WORKLOADS: &[&str] =
-    &["crc32", "sort", "sieve", "matmul", "bytecode", "lz", "memcpy", "flops", "strings", "calls"];
+    &["crc32", "sort", "sieve", "matmul", "bytecode", "lz", "memcpy", "flops", "strings", "calls", "bits"];
 
 /// Images for which QEMU is not the oracle: QEMU's x87 is not the real
 /// CPU's (its soft-float differs in rounding, flags and NaN choices, and it
