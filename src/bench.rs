@@ -62,6 +62,15 @@ pub const WORKLOADS: &[Workload] = &[
     workload!("memcpy", "REP MOVSB/MOVSD copies and overlapping moves, 300 B to 1 MiB"),
     workload!("flops", "double (x87 code): n-body, spectral norm, Mandelbrot"),
     workload!("strings", "C library string functions: memset, strlen, strchr, memcmp, strcpy, strcmp"),
+    workload!("calls", "recursion, mutual recursion, calls through pointers, jump-table switches"),
+    workload!("bits", "bytes and bit-fields: AES, byte planes, CRC-16, IPv4 headers, popcount"),
+    workload!("crc32_o1", "crc32 built with -O1"),
+    workload!("sort_o1", "sort built with -O1"),
+    workload!("lz_o1", "lz built with -O1"),
+    workload!("bytecode_o1", "bytecode built with -O1"),
+    workload!("strings_o1", "strings built with -O1"),
+    workload!("calls_o1", "calls built with -O1"),
+    workload!("bits_o1", "bits built with -O1"),
 ];
 
 /// Something that can run a workload.

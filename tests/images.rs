@@ -47,6 +47,20 @@ fn expected_files_match_live_qemu() {
     assert!(failures.is_empty(), "committed expectations are stale:\n{}", failures.join("\n"));
 }
 
+/// The NAME_o1 images are NAME's source built with -O1 instead of -O2
+/// (guest-images/Makefile, O1_WORKLOADS): the same program, so QEMU's
+/// output for both must be the same, and each is a workload.
+#[test]
+fn o1_builds_expect_what_their_o2_builds_expect() {
+    let o1: Vec<String> = image_names().into_iter().filter(|n| n.ends_with("_o1")).collect();
+    assert!(!o1.is_empty(), "no NAME_o1 images");
+    for name in &o1 {
+        let base = name.trim_end_matches("_o1");
+        assert!(expected(name) == expected(base), "{name}: expected output or status differs from {base}'s");
+        assert!(WORKLOADS.contains(&name.as_str()) && WORKLOADS.contains(&base), "{name}: not in WORKLOADS");
+    }
+}
+
 #[test]
 fn alu_kernel_matches_the_real_cpu() {
     let native = images_dir().join("bin").join("alu-native");

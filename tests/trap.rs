@@ -27,6 +27,15 @@ const FAITHFUL: &[&str] = &[
     "memcpy",
     "flops",
     "strings",
+    "calls",
+    "bits",
+    "crc32_o1",
+    "sort_o1",
+    "lz_o1",
+    "bytecode_o1",
+    "strings_o1",
+    "calls_o1",
+    "bits_o1",
     "fpu",
 ];
 

@@ -13,7 +13,26 @@ pub use bt86::session::Capture;
 
 /// The CPU-bound workload images (slow under the interpreter; some tests
 /// leave them out).
-pub const WORKLOADS: &[&str] = &["crc32", "sort", "sieve", "matmul", "bytecode", "lz", "memcpy", "flops", "strings"];
+pub const WORKLOADS: &[&str] = &[
+    "crc32",
+    "sort",
+    "sieve",
+    "matmul",
+    "bytecode",
+    "lz",
+    "memcpy",
+    "flops",
+    "strings",
+    "calls",
+    "bits",
+    "crc32_o1",
+    "sort_o1",
+    "lz_o1",
+    "bytecode_o1",
+    "strings_o1",
+    "calls_o1",
+    "bits_o1",
+];
 
 /// Images for which QEMU is not the oracle: QEMU's x87 is not the real
 /// CPU's (its soft-float differs in rounding, flags and NaN choices, and it
