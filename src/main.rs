@@ -131,7 +131,9 @@ struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     repeat: usize,
     /// Units of work measured: each pair runs the kernel with scale=1 and
-    /// scale=1+N, and the difference is N units without start-up.
+    /// scale=1+N, and the difference is N units without start-up (flops
+    /// counts 40 of its own units as one, so that every workload's unit
+    /// is tens of milliseconds natively).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     scale: u32,
     /// Run the guest kernels with paging on (an identity map of 4 MiB
