@@ -100,6 +100,7 @@ fn emit(c: &mut Criterion, runs: &[Run]) {
         loops: true,
         fs_gs: Default::default(),
         inline_rdtsc: false,
+        cross_page: false,
     };
     for Run { name, machine: m, keys, .. } in runs {
         // The same blocks, decoded once here as the engine cuts them.

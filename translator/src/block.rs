@@ -60,6 +60,10 @@ pub struct Env {
     /// RDTSC inline (`crate::inline`): the counter is virtual time, which
     /// translated code computes from its budget. Off with host time.
     pub inline_rdtsc: bool,
+    /// Paging on with chaining: exits to another page are checked exits
+    /// (`ChainableExit::check`), chained only while the MMU has not
+    /// flushed since they were linked.
+    pub cross_page: bool,
 }
 
 /// FS and GS, each whether it is a segment translated code reaches
@@ -151,6 +155,11 @@ pub enum Kind {
 pub struct ChainableExit {
     pub rel32_at: usize,
     pub target: u32,
+    /// A checked exit (to another page, paging on): the offsets of its
+    /// generation displacement (what the runtime patches, with the rel32,
+    /// to link it, and the address it asks to be linked by) and of its
+    /// unlinked path (where the rel32 points while it is not linked).
+    pub check: Option<(usize, usize)>,
 }
 
 /// A translated block.
@@ -328,6 +337,9 @@ struct Emitter<'a> {
     ops: VecAssembler<X64Relocation>,
     base: usize,
     env: &'a Env,
+    /// The guest page the block runs from, when exits to other pages are
+    /// checked (`Env::cross_page`).
+    page: Option<u32>,
 }
 
 /// What `translate` allocates once per thread rather than once per block:
@@ -368,8 +380,9 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
     // a typical block's code: growing the buffer costs more than this.
     let mut ops = s.asm.take().unwrap_or_else(|| VecAssembler::new(0));
     ops.reserve_ops(96 + 64 * insns.len());
-    let mut e = Emitter { ops, base, env };
     let first = insns.first().ok_or("empty block")?;
+    let page = env.cross_page.then_some(first.insn.ip32() >> 12);
+    let mut e = Emitter { ops, base, env, page };
     let n = insns.len() as u32;
     // Which instructions let the guest observe the flags: everything that
     // is not a pure IDENT instruction (callouts, memory slow paths, exits).

@@ -411,6 +411,7 @@ mod tests {
             loops: true,
             fs_gs: Default::default(),
             inline_rdtsc: false,
+            cross_page: false,
         }
     }
 

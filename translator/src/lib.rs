@@ -101,6 +101,13 @@ pub struct Layout {
     /// kept by the runtime while translated code runs (u64; see
     /// `inline`'s RDTSC).
     pub tsc_base: i32,
+    /// Scratch: the low half of the MMU's flush generation (u32), which
+    /// a checked exit compares with the one it was linked in.
+    pub mmu_gen: i32,
+    /// Scratch: where a checked exit that could not go on asks the
+    /// runtime to link it (u64: the host address of its generation's
+    /// displacement; 0 when none).
+    pub relink: i32,
 }
 
 impl Layout {
@@ -132,6 +139,8 @@ impl Layout {
             seg_base: 0x4c,
             cr4: 0x108,
             tsc_base: 0x80,
+            mmu_gen: 0x88,
+            relink: 0x90,
         }
     }
 }

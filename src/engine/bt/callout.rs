@@ -240,8 +240,10 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     let exceptions = interp.stats.exceptions;
     let ok = interp.execute(m, &d.insn, d.run, allowed);
     let delta = (m.clock.retired - before) as i64;
-    // WRMSR may have moved the TSC.
+    // WRMSR may have moved the TSC; INVLPG or a CR3 write flushed the MMU
+    // (checked exits then leave, `chain`).
     s.tsc_base = tsc_base(m, ctx, s);
+    s.mmu_gen = m.mmu.generation as u32;
     if interp.stats.exceptions != exceptions || m.fatal.is_some() {
         // The instruction faulted: it did not retire (REP iterations done
         // before the fault did); refund the rest of the block. The

@@ -79,6 +79,13 @@ pub struct Scratch {
     /// the retired count and budget at entry, the budget window's base, idle
     /// time and the TSC offset, summed (`bt::tsc_base`).
     pub tsc_base: u64,
+    /// The MMU's flush generation, low half (`translator::Layout::mmu_gen`),
+    /// kept by the runtime at entry and after each callout.
+    pub mmu_gen: u32,
+    pub _pad4: u32,
+    /// A checked exit to another page that asks to be linked
+    /// (`translator::Layout::relink`); the dispatcher takes it.
+    pub relink: u64,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: per low 16 bits of a guest EIP, the
@@ -177,6 +184,13 @@ impl CodeBuffer {
         let off = at - base;
         let rel = (target as i64 - (at as i64 + 4)) as i32;
         self.rw[off..off + 4].copy_from_slice(&rel.to_le_bytes());
+    }
+
+    /// Overwrites the four bytes at host address `at` (in the buffer) with
+    /// `value`.
+    pub fn patch_u32(&mut self, at: usize, value: u32) {
+        let off = at - self.rx.as_ptr() as usize;
+        self.rw[off..off + 4].copy_from_slice(&value.to_le_bytes());
     }
 
     /// Keeps everything pushed so far across flushes.

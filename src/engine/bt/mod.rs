@@ -383,6 +383,7 @@ impl Bt {
             loops: true,
             fs_gs: Default::default(),
             inline_rdtsc: false,
+            cross_page: false,
         };
         let mut scratch = codebuf::new_scratch((base + rt.ibtc_miss) as u64);
         scratch.callout_fn = callout::interp_callout as *const () as u64;
@@ -509,6 +510,7 @@ impl Bt {
         let started = std::time::Instant::now();
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
         self.env.fs_gs = mode.fs_gs();
+        self.env.cross_page = self.chaining && mode.paged();
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
         // Virtual time only: host time cannot be computed from the budget.
         self.env.inline_rdtsc = self.env.inline_sensitive && m.clock.is_deterministic();
@@ -573,8 +575,16 @@ impl Bt {
         let tr = Translation { entry, indirect, len: insns.len() as u64, next_phys, _blocks: blocks };
         let chainable = tr.chainable(mode);
         self.map.insert((key, mode), tr);
-        let exits: Vec<(usize, u32)> =
-            if self.chaining { t.exits.iter().map(|x| (start + x.rel32_at, x.target)).collect() } else { Vec::new() };
+        let exits: Vec<(usize, u32)> = if self.chaining {
+            t.exits.iter().filter(|x| x.check.is_none()).map(|x| (start + x.rel32_at, x.target)).collect()
+        } else {
+            Vec::new()
+        };
+        for x in &t.exits {
+            if let Some((generation_at, unlinked)) = x.check {
+                self.chains.add_checked(start + generation_at, start + x.rel32_at, start + unlinked, x.target, mode);
+            }
+        }
         let (map, buf) = (&self.map, &mut self.buf);
         self.chains.link_new(
             (key, mode),
@@ -593,7 +603,7 @@ impl Bt {
             self.stats.invalidations += 1;
             self.clear_ibtc();
             let (buf, exit) = (&mut self.buf, self.env.exit);
-            self.chains.unlink(key, |at| buf.patch_rel32(at, exit));
+            self.chains.unlink(key, exit, |at, to| buf.patch_rel32(at, to));
         }
     }
 
@@ -755,6 +765,8 @@ impl Bt {
 
 impl Accel for Bt {
     fn try_run(&mut self, interp: &mut Interp, m: &mut Machine, budget: u64) -> bool {
+        // A checked exit that left asking to be linked to what runs next.
+        let relink = std::mem::take(&mut self.scratch.relink) as usize;
         if m.cpu.eflags & flags::TF != 0 {
             return false;
         }
@@ -789,10 +801,10 @@ impl Accel for Bt {
             // A straddling instruction whose second page maps elsewhere now.
             self.drop_translation(&(key, mode));
         }
-        let (entry, indirect, len) = match self.map.get(&(key, mode)) {
-            Some(t) => (t.entry, t.indirect, t.len),
+        let (entry, indirect, len, chainable) = match self.map.get(&(key, mode)) {
+            Some(t) => (t.entry, t.indirect, t.len, t.chainable(mode)),
             None => match self.translate(interp, m, key, mode) {
-                Some(t) => (t.entry, t.indirect, t.len),
+                Some(t) => (t.entry, t.indirect, t.len, t.chainable(mode)),
                 None => {
                     self.stats.interp_fallbacks += 1;
                     return false;
@@ -816,6 +828,12 @@ impl Accel for Bt {
             self.ibtc_mode = (mode, key.code32);
         }
         if self.chaining {
+            if let Some(at) =
+                (relink != 0 && chainable).then(|| self.chains.link_checked(relink, (key, mode))).flatten()
+            {
+                self.buf.patch_rel32(at, entry);
+                self.buf.patch_u32(relink, (m.mmu.generation as u32).wrapping_neg());
+            }
             self.ctx.fill_ibtc(&mut self.scratch, eip, indirect);
             let page = m.cpu.seg(Seg::Cs).base.wrapping_add(eip) >> 12;
             if self.ctx.ibtc_pages.len() <= IBTC_PAGES && !self.ctx.ibtc_pages.contains(&page) {
@@ -834,6 +852,7 @@ impl Accel for Bt {
         self.ctx.full_generation = m.mmu.full_generation;
         self.scratch.budget = self.ctx.start_budget;
         self.scratch.tsc_base = callout::tsc_base(m, &self.ctx, &self.scratch);
+        self.scratch.mmu_gen = m.mmu.generation as u32;
         self.scratch.code_pages = m.mmu.code_pages_ptr() as u64;
         self.scratch.context = &mut *self.ctx as *mut Context as u64;
         self.scratch.irq_pending = m.platform.interrupt_pending() as u8;

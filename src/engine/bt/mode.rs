@@ -52,6 +52,8 @@ pub(super) fn layout() -> translator::Layout {
         seg_base: (cpu.seg + cpu.seg_base) as i32,
         cr4: cpu.cr4 as i32,
         tsc_base: offset_of!(Scratch, tsc_base) as i32,
+        mmu_gen: offset_of!(Scratch, mmu_gen) as i32,
+        relink: offset_of!(Scratch, relink) as i32,
     }
 }
 

@@ -37,8 +37,73 @@ impl Emitter<'_> {
                 self.ops.push_i32(rel as i32);
                 None
             }
-            _ => Some(ChainableExit { rel32_at: self.exit(target), target }),
+            _ if self.page.is_some_and(|p| p != target >> 12) => Some(self.checked_exit(target)),
+            _ => Some(ChainableExit { rel32_at: self.exit(target), target, check: None }),
         }
+    }
+
+    /// An exit to another page with paging on. Chaining it to the
+    /// translation for `target` assumes the page maps where it did when
+    /// linked, which holds until the MMU flushes (a CR3 write, INVLPG):
+    /// so it compares the flush generation with the one it was linked in,
+    /// flag-free (guest ECX parked in r10, JRCXZ on the difference),
+    /// and goes on through the rel32 only when they are equal. Otherwise,
+    /// and while it is not linked (the rel32 points at the same path), it
+    /// leaves, asking the runtime (`Layout::relink`) to link it to the
+    /// translation it dispatches to next:
+    ///
+    /// ```text
+    ///       mov [r14 + exit_eip], target
+    ///       mov r10, rcx; mov ecx, [r14 + mmu_gen]
+    ///       lea ecx, [rcx + disp32]        ; disp32 = -(generation linked in)
+    ///       jrcxz ok
+    ///       mov rcx, r10
+    ///   unlinked:
+    ///       lea r11, [disp32's address]; mov [r14 + relink], r11
+    ///       jmp exit
+    ///   ok: mov rcx, r10
+    ///       jmp rel32                       ; the target's entry, or unlinked
+    /// ```
+    fn checked_exit(&mut self, target: u32) -> ChainableExit {
+        let l = self.env.layout;
+        let ok = self.ops.new_dynamic_label();
+        let unlinked = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov DWORD [r14 + l.exit_eip], target as i32
+            ; mov r10, rcx
+            ; mov ecx, [r14 + l.mmu_gen]
+        );
+        // lea ecx, [rcx + disp32]: the disp32 always four bytes.
+        ops.extend([0x8d, 0x89]);
+        let generation_at = ops.offset().0;
+        ops.push_i32(1);
+        asm!(ops
+            ; jrcxz =>ok
+            ; mov rcx, r10
+            ; =>unlinked
+        );
+        let unlinked_at = ops.offset().0;
+        // lea r11, [rip + rel]: back to the displacement.
+        ops.extend([0x4c, 0x8d, 0x1d]);
+        let rel = generation_at as i64 - (ops.offset().0 as i64 + 4);
+        ops.push_i32(rel as i32);
+        asm!(ops
+            ; mov [r14 + l.relink], r11
+        );
+        let rel = self.env.exit as i64 - (self.here() as i64 + 5);
+        self.ops.push(0xe9);
+        self.ops.push_i32(rel as i32);
+        let ops = &mut self.ops;
+        asm!(ops
+            ; =>ok
+            ; mov rcx, r10
+        );
+        let rel = unlinked_at as i64 - (ops.offset().0 as i64 + 5);
+        ops.push(0xe9);
+        let rel32_at = ops.offset().0;
+        ops.push_i32(rel as i32);
+        ChainableExit { rel32_at, target, check: Some((generation_at, unlinked_at)) }
     }
 
     /// Charges the block's `len` instructions against the budget, which

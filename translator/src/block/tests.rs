@@ -80,6 +80,7 @@ fn guarded_env() -> Env {
         loops: true,
         fs_gs: Default::default(),
         inline_rdtsc: false,
+        cross_page: false,
     }
 }
 
@@ -204,6 +205,7 @@ fn emitted_bytes_digest() {
                         loops: true,
                         fs_gs: FsGs { fs: true, gs: true },
                         inline_rdtsc: true,
+                        cross_page: false,
                     };
                     match translate(0x7100_0000, &b, &env) {
                         Ok(t) => {
