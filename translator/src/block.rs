@@ -524,8 +524,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             ends_with_jmp = true;
             break;
         }
-        if let Some(p) = (env.mem == MemPath::Guarded).then(|| stack::push_mem(i)).flatten() {
+        if let Some(p) = (env.mem != MemPath::None).then(|| stack::push_mem(i, env.layout.exit_eip)).flatten() {
             let (slow, cont, site) = e.mem(&p.load, restore[k]);
+            let l = env.layout;
+            let ops = &mut e.ops;
+            asm!(ops ; mov [r14 + l.exit_eip], r9d);
             let (pslow, pcont, psite) = e.mem(&p.push, restore[k]);
             e.ops.extend(p.after.iter().copied());
             let ops = &mut e.ops;

@@ -299,11 +299,11 @@ pub fn call_mem(i: &Instruction) -> Option<CallMem> {
     })
 }
 
-/// `PUSH m32`, inline on the guarded path (`MemPath::Guarded`, where a
-/// fast path checks nothing and so leaves r9 alone): the value loaded
-/// into r9d, then stored below ESP. Either access's slow path runs the
-/// whole instruction (the load again: it has no side effects) and goes on
-/// after it.
+/// `PUSH m32`, inline: the value loaded into r9d, parked in the scratch
+/// area's exit EIP (`park`, at `Layout::exit_eip`: a fast path's checks
+/// clobber r8–r11), then stored below ESP from there. Either access's
+/// slow path runs the whole instruction (the load again: it has no side
+/// effects) and goes on after it.
 pub struct PushMem {
     pub load: MemOp,
     pub push: MemOp,
@@ -311,15 +311,17 @@ pub struct PushMem {
     pub after: HostBytes,
 }
 
-pub fn push_mem(i: &Instruction) -> Option<PushMem> {
+pub fn push_mem(i: &Instruction, park: i32) -> Option<PushMem> {
     if i.code() != Code::Push_rm32 || i.op0_kind() != OpKind::Memory {
         return None;
     }
-    Some(PushMem {
-        load: target_load(i)?,
-        push: push_of(Code::Mov_rm32_r32, Some(Register::R9D), 0)?,
-        after: adjust_esp(-4)?,
-    })
+    let parked = MemoryOperand::with_base_displ(Register::R14, park as i64);
+    let unpark = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, parked))?;
+    let mut push = push_of(Code::Mov_rm32_r32, Some(Register::R9D), 0)?;
+    push.op = HostBytes::try_new(&[&unpark[..], &push.op[..]].concat())?;
+    push.op_host = HostBytes::try_new(&[&unpark[..], &push.op_host[..]].concat())?;
+    push.site_at = unpark.len() as u8;
+    Some(PushMem { load: target_load(i)?, push, after: adjust_esp(-4)? })
 }
 
 /// The memory operand of `i` as a 32-bit-mode operand to rebuild with.
@@ -392,9 +394,10 @@ mod tests {
         assert_eq!(show(&p.access.lea), "mov r8d,ebp");
         assert_eq!(show(&p.access.direct), "mov r9d,[r15+rbp]");
         assert_eq!(show(&p.after), "lea r12d,[rbp+4]; mov ebp,r9d");
-        let p = push_mem(&Decoder::with_ip(32, &[0xff, 0x70, 0x04], 0, DecoderOptions::NONE).decode()).unwrap();
+        let p = push_mem(&Decoder::with_ip(32, &[0xff, 0x70, 0x04], 0, DecoderOptions::NONE).decode(), 0x38).unwrap();
         assert_eq!(show(&p.load.direct), "mov r9d,[r15+rax+4]"); // push dword [eax+4]
-        assert_eq!(show(&p.push.op), "mov [r15+r8],r9d");
+        assert_eq!(show(&p.push.op), "mov r9d,[r14+38h]; mov [r15+r8],r9d");
+        assert_eq!(show(&p.push.op[p.push.site_at as usize..]), "mov [r15+r8],r9d");
         let p = plan_of(&[0xff, 0x24, 0x85, 0, 0x30, 0, 0]).unwrap(); // jmp [eax*4+0x3000]
         assert_eq!(show(&p.access.lea), "lea r8d,[eax*4+3000h]");
         assert_eq!(show(&p.access.op), "mov r9d,[r15+r8]");
