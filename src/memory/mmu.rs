@@ -58,6 +58,10 @@ pub struct Mmu {
     /// overflows): a flush not counted here dropped only the pages listed
     /// in `flushed_pages`.
     pub full_generation: u64,
+    /// Bumped by the flushes of the whole TLB that drop global pages too
+    /// (all but MOV to CR3, and `flushed_pages` overflowing): a full flush
+    /// not counted here left the global pages (CR4.PGE) in place.
+    pub global_generation: u64,
     /// Linear page numbers INVLPG dropped since the translator last looked
     /// (it takes them; at most `FLUSHED_PAGES`).
     pub flushed_pages: Vec<u32>,
@@ -80,6 +84,7 @@ impl Mmu {
             code_generation: 0,
             code_changes: 0,
             full_generation: 0,
+            global_generation: 0,
             flushed_pages: Vec::new(),
         }
     }
@@ -119,6 +124,7 @@ impl Mmu {
         self.stats.tlb_flushes += 1;
         self.generation += 1;
         self.full_generation += 1;
+        self.global_generation += !keep_global as u64;
         self.flushed_pages.clear();
         for e in self.tlb.iter_mut() {
             if !(keep_global && e.rights & T_GLOBAL != 0) {
@@ -134,6 +140,7 @@ impl Mmu {
             self.flushed_pages.push(lin.page());
         } else {
             self.full_generation += 1;
+            self.global_generation += 1;
             self.flushed_pages.clear();
         }
         let e = &mut self.tlb[lin.page() as usize % TLB_SIZE];
@@ -163,6 +170,15 @@ impl Mmu {
     /// The code-page byte table (one byte per page of RAM).
     pub fn code_pages(&self) -> &[u8] {
         &self.code_pages
+    }
+
+    /// Whether the TLB holds linear page `lin` as a global page (CR4.PGE
+    /// and the G bit): right after `translate` filled it, whether the page
+    /// outlives a CR3 load.
+    pub fn is_global(&self, lin: LinAddr) -> bool {
+        let page = lin.page();
+        let e = &self.tlb[page as usize % TLB_SIZE];
+        e.tag == page + 1 && e.rights & T_GLOBAL != 0
     }
 
     /// Whether a physical page holds cached code.

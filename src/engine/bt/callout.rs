@@ -53,8 +53,8 @@ pub struct Context {
 
 /// `Bt::linear_policy`: the views stay on while fewer than this many pages
 /// are mapped again per `CHURN_EVENTS * CHURN_SPACING` instructions.
-pub const CHURN_EVENTS: u64 = 64;
-pub const CHURN_SPACING: u64 = 100_000;
+pub const CHURN_EVENTS: u64 = 512;
+pub const CHURN_SPACING: u64 = 10_000;
 
 /// The most filled indirect-branch cache entries `Context::ibtc_filled`
 /// lists; beyond, emptying the cache rewrites all of it.
@@ -81,6 +81,16 @@ impl Context {
         super::tlb::clear(&mut s.tlb);
         for v in self.linear.iter_mut().flatten() {
             v.clear();
+        }
+        self.clear_ibtc(s);
+    }
+
+    /// After a flush that kept the global pages (a CR3 load): as
+    /// `forget_all`, but the linear views keep their global pages.
+    pub fn forget_non_global(&mut self, s: &mut Scratch) {
+        super::tlb::clear(&mut s.tlb);
+        for v in self.linear.iter_mut().flatten() {
+            v.clear_non_global();
         }
         self.clear_ibtc(s);
     }
@@ -346,7 +356,8 @@ fn map_page(view: &mut super::guard::LinearView, m: &mut Machine, lin: u32, writ
     let writable = write
         && !m.mmu.is_code(page)
         && m.mmu.translate(&m.cpu, &mut m.ram, LinAddr(lin), Access::Write, who).is_ok_and(|w| w.0 >> 12 == page);
-    view.map(lin >> 12, page, writable);
+    let global = m.mmu.is_global(LinAddr(lin));
+    view.map(lin >> 12, page, writable, global);
 }
 
 /// Whether translated code may go on at the guest EIP through the

@@ -251,15 +251,18 @@ impl GuestView {
 /// view: the slow path performs the access in Rust (page walk, accessed
 /// and dirty bits, #PF, device memory), then the callout maps the page
 /// (`callout::map_page`). The view is a TLB as the SDM describes one: INVLPG unmaps
-/// its page, a CR3 load or any flush of the whole TLB unmaps everything.
+/// its page, a CR3 load unmaps every page but the global ones (CR4.PGE:
+/// a kernel's own mappings, the same in every address space), any other
+/// flush of the whole TLB unmaps everything.
 #[derive(Debug)]
 pub struct LinearView {
     pub space: ViewSpace,
     /// The RAM memfd (our own descriptor) pages are mapped from.
     file: std::fs::File,
     ram_size: u64,
-    /// Mapped linear page number -> (physical page number, writable).
-    mapped: crate::engine::interp::cache::Map<u32, (u32, bool)>,
+    /// Mapped linear page number -> (physical page number, writable,
+    /// global).
+    mapped: crate::engine::interp::cache::Map<u32, (u32, bool, bool)>,
     /// `Mmu::code_changes` when writable pages were last checked.
     code_synced: u64,
     /// One bit per linear page: mapped at some time (bit set) before.
@@ -304,11 +307,12 @@ impl LinearView {
     }
 
     /// Maps linear page `lin` to physical page `phys` (which must lie in
-    /// RAM), writable or read-only. With `map_budget()` pages mapped the
+    /// RAM), writable or read-only, global (kept by `clear_non_global`) or
+    /// not. With `map_budget()` pages mapped the
     /// view starts over first; if the host refuses (it limits the mappings
     /// a process has), the view is emptied and the page mapped into the
     /// empty view; false if even that fails.
-    pub fn map(&mut self, lin: u32, phys: u32, writable: bool) -> bool {
+    pub fn map(&mut self, lin: u32, phys: u32, writable: bool, global: bool) -> bool {
         if (phys as u64 + 1) << 12 > self.ram_size || self.broken {
             return false;
         }
@@ -316,7 +320,7 @@ impl LinearView {
             self.clear();
             self.budget_clears += 1;
         }
-        if self.mapped.get(&lin) == Some(&(phys, writable)) {
+        if self.mapped.get(&lin) == Some(&(phys, writable, global)) {
             return true;
         }
         for attempt in 0..2 {
@@ -342,7 +346,7 @@ impl LinearView {
                 )
             };
             if p != libc::MAP_FAILED {
-                if self.mapped.insert(lin, (phys, writable)).is_none() {
+                if self.mapped.insert(lin, (phys, writable, global)).is_none() {
                     let (word, bit) = (lin as usize / 64, 1u64 << (lin % 64));
                     self.churn += (self.seen[word] & bit != 0) as u64;
                     self.seen[word] |= bit;
@@ -376,6 +380,30 @@ impl LinearView {
         // stay, so the view is given up.
         if self.space.clear().is_err() {
             self.broken = true;
+        }
+    }
+
+    /// Unmaps every page but the global ones (a CR3 load). When every
+    /// page to go lies below every global one (user space below a
+    /// kernel's), in one operation; else page by page.
+    pub fn clear_non_global(&mut self) {
+        let Some(lowest_global) = self.mapped.iter().filter(|(_, e)| e.2).map(|(&lin, _)| lin).min() else {
+            return self.clear();
+        };
+        let going: Vec<u32> = self.mapped.iter().filter(|(_, e)| !e.2).map(|(&lin, _)| lin).collect();
+        if going.iter().all(|&lin| lin < lowest_global) {
+            for lin in &going {
+                self.mapped.remove(lin);
+            }
+            // The reservation's pages from linear 0 up to the lowest
+            // global page, at once.
+            if !going.is_empty() && reserve(Some(self.space.base), (lowest_global as usize) << 12).is_err() {
+                self.broken = true;
+            }
+        } else {
+            for lin in going {
+                self.unmap(lin);
+            }
         }
     }
 

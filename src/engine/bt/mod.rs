@@ -141,7 +141,7 @@ pub struct Bt {
     map: Map<TKey, Translation>,
     /// The MMU generations the inline TLB matches: all flushes, code
     /// pages, full flushes.
-    tlb_generation: (u64, u64, u64),
+    tlb_generation: (u64, u64, u64, u64),
     /// The memory mode and code size the indirect-branch cache was filled
     /// in.
     ibtc_mode: (Mode, bool),
@@ -393,7 +393,7 @@ impl Bt {
             enter: base + rt.enter,
             env,
             map: Map::default(),
-            tlb_generation: (u64::MAX, u64::MAX, u64::MAX),
+            tlb_generation: (u64::MAX, u64::MAX, u64::MAX, u64::MAX),
             ibtc_mode: (Mode::Other { cs_limit: 0 }, true),
             by_page: Map::default(),
             chains: Chains::default(),
@@ -745,9 +745,12 @@ impl Bt {
 
     fn sync_tlb(&mut self, m: &mut Machine) {
         let (gen, full, code) = (m.mmu.generation, m.mmu.full_generation, m.mmu.code_generation);
+        let global = m.mmu.global_generation;
         if gen != self.tlb_generation.0 {
-            if full != self.tlb_generation.2 {
+            if global != self.tlb_generation.3 {
                 self.ctx.forget_all(&mut self.scratch);
+            } else if full != self.tlb_generation.2 {
+                self.ctx.forget_non_global(&mut self.scratch);
             } else {
                 self.ctx.forget_pages(&mut self.scratch, &m.mmu.flushed_pages);
             }
@@ -759,7 +762,7 @@ impl Bt {
                 v.protect_code(m.mmu.code_pages(), m.mmu.code_changes);
             }
         }
-        self.tlb_generation = (gen, code, full);
+        self.tlb_generation = (gen, code, full, global);
     }
 }
 
