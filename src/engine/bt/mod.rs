@@ -688,7 +688,7 @@ impl Bt {
     /// the translation cache (translations are made for one or the other).
     fn linear_policy(&mut self, m: &Machine) {
         use callout::{CHURN_EVENTS, CHURN_SPACING};
-        const TLB_SPELL: u64 = 100_000_000;
+        const TLB_SPELL: u64 = 20_000_000;
         let Some(views) = self.ctx.linear.as_ref() else { return };
         let now = m.clock.retired;
         let churn = views[0].churn() + views[1].churn();
