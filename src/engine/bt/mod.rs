@@ -804,10 +804,10 @@ impl Accel for Bt {
             // A straddling instruction whose second page maps elsewhere now.
             self.drop_translation(&(key, mode));
         }
-        let (entry, indirect, len, chainable) = match self.map.get(&(key, mode)) {
-            Some(t) => (t.entry, t.indirect, t.len, t.chainable(mode)),
+        let (entry, indirect, len) = match self.map.get(&(key, mode)) {
+            Some(t) => (t.entry, t.indirect, t.len),
             None => match self.translate(interp, m, key, mode) {
-                Some(t) => (t.entry, t.indirect, t.len, t.chainable(mode)),
+                Some(t) => (t.entry, t.indirect, t.len),
                 None => {
                     self.stats.interp_fallbacks += 1;
                     return false;
@@ -831,9 +831,9 @@ impl Accel for Bt {
             self.ibtc_mode = (mode, key.code32);
         }
         if self.chaining {
-            if let Some(at) =
-                (relink != 0 && chainable).then(|| self.chains.link_checked(relink, (key, mode))).flatten()
-            {
+            // Checked exits may link to a straddling instruction too: the
+            // generation check covers its second page.
+            if let Some(at) = (relink != 0).then(|| self.chains.link_checked(relink, (key, mode))).flatten() {
                 self.buf.patch_rel32(at, entry);
                 self.buf.patch_u32(relink, (m.mmu.generation as u32).wrapping_neg());
             }

@@ -37,12 +37,16 @@ impl Emitter<'_> {
                 self.ops.push_i32(rel as i32);
                 None
             }
-            _ if self.page.is_some_and(|p| p != target >> 12) => Some(self.checked_exit(target)),
+            _ if self.page.is_some_and(|p| p != target >> 12 || target & 0xfff > 0x1000 - 15) => {
+                Some(self.checked_exit(target))
+            }
             _ => Some(ChainableExit { rel32_at: self.exit(target), target, check: None }),
         }
     }
 
-    /// An exit to another page with paging on. Chaining it to the
+    /// An exit to another page with paging on, or to an instruction that
+    /// may run off the end of this one (the last 15 bytes: a straddling
+    /// instruction's translation depends on the next page too). Chaining it to the
     /// translation for `target` assumes the page maps where it did when
     /// linked, which holds until the MMU flushes (a CR3 write, INVLPG):
     /// so it compares the flush generation with the one it was linked in,
