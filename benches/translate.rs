@@ -101,6 +101,7 @@ fn emit(c: &mut Criterion, runs: &[Run]) {
         fs_gs: Default::default(),
         inline_rdtsc: false,
         cross_page: false,
+        host_calls: false,
     };
     for Run { name, machine: m, keys, .. } in runs {
         // The same blocks, decoded once here as the engine cuts them.

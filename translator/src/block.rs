@@ -64,6 +64,9 @@ pub struct Env {
     /// (`ChainableExit::check`), chained only while the MMU has not
     /// flushed since they were linked.
     pub cross_page: bool,
+    /// Guest CALLs as host calls, so that a guest RET returns with the
+    /// host's return prediction (`Emitter::guest_call`); needs chaining.
+    pub host_calls: bool,
 }
 
 /// FS and GS, each whether it is a segment translated code reaches
@@ -519,7 +522,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             );
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             x87::materialize(&mut e.ops, env.layout, &ptrs);
-            e.indirect();
+            exits.extend(e.guest_call(None, i.next_ip32(), own));
             kinds.push(Kind::IdentMem);
             ends_with_jmp = true;
             break;
@@ -549,9 +552,19 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             match op.then {
                 stack::Then::Continue => {}
-                stack::Then::Exit(target) => {
+                stack::Then::Call { target, ret } => {
                     x87::materialize(&mut e.ops, env.layout, &ptrs);
-                    exits.extend(e.leave(target, own));
+                    exits.extend(e.guest_call(Some(target), ret, own));
+                    ends_with_jmp = true;
+                }
+                stack::Then::IndirectCall { ret } => {
+                    x87::materialize(&mut e.ops, env.layout, &ptrs);
+                    exits.extend(e.guest_call(None, ret, own));
+                    ends_with_jmp = true;
+                }
+                stack::Then::Return => {
+                    x87::materialize(&mut e.ops, env.layout, &ptrs);
+                    e.guest_ret();
                     ends_with_jmp = true;
                 }
                 stack::Then::Indirect => {

@@ -412,6 +412,7 @@ mod tests {
             fs_gs: Default::default(),
             inline_rdtsc: false,
             cross_page: false,
+            host_calls: false,
         }
     }
 

@@ -108,6 +108,13 @@ pub struct Layout {
     /// runtime to link it (u64: the host address of its generation's
     /// displacement; 0 when none).
     pub relink: i32,
+    /// Scratch: the caller's stack pointer at entry (u64), which the exit
+    /// routine restores.
+    pub entry_rsp: i32,
+    /// Scratch: the stack pointer translated code starts on (u64): a stack
+    /// of its own, whose top slot holds the runtime's `no_pad` (guest CALLs
+    /// run as host calls: `block::Emitter::guest_call`).
+    pub host_stack: i32,
 }
 
 impl Layout {
@@ -141,6 +148,8 @@ impl Layout {
             tsc_base: 0x80,
             mmu_gen: 0x88,
             relink: 0x90,
+            entry_rsp: 0x98,
+            host_stack: 0xa0,
         }
     }
 }

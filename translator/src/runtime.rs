@@ -2,8 +2,10 @@
 //! the start of the code buffer:
 //!
 //! - `enter(state: *mut, scratch: *mut, membase: *mut u8, target: *const u8) -> u64`
-//!   (System V): saves the host's callee-saved registers, loads the guest
-//!   registers and arithmetic flags, and jumps to `target`;
+//!   (System V): saves the host's callee-saved registers and its stack
+//!   pointer, switches to translated code's own stack (`Layout::host_stack`,
+//!   whose top slot holds `no_pad`), loads the guest registers and
+//!   arithmetic flags, and jumps to `target`;
 //! - `exit`: blocks jump here after storing the next EIP; it stores the
 //!   guest registers and flags back and returns 0 to the caller of `enter`;
 //! - `callout`: blocks `call` it after storing the callout's argument and
@@ -12,7 +14,11 @@
 //!   reloads the guest state and returns into the block (result 0), leaves
 //!   through `exit` without storing (result 1: the Rust side owns the state
 //!   then), or continues at the new guest EIP through the indirect-branch
-//!   cache (result 2, after an indirect JMP, CALL or RET);
+//!   cache (result 2, after an indirect JMP, CALL or RET), or returns into
+//!   the block with the stack back at its top (result 3: the outstanding
+//!   host calls of guest CALLs forgotten after the MMU flushed);
+//! - `no_pad`: where a guest RET's host `ret` lands when no host call is
+//!   outstanding;
 //! - `ibtc_miss`: what an empty indirect-branch cache entry holds.
 
 use crate::{Layout, ARITH_FLAGS};
@@ -34,6 +40,10 @@ pub struct Runtime {
     /// What an empty indirect-branch cache entry holds: leaves for the
     /// guest EIP in r9d.
     pub ibtc_miss: usize,
+    /// Where a guest RET's host `ret` lands when no host call is
+    /// outstanding (the top slot of translated code's stack holds it): it
+    /// puts itself back and goes on through the indirect-branch cache.
+    pub no_pad: usize,
 }
 
 macro_rules! asm {
@@ -245,6 +255,8 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r14, rsi
         ; mov r15, rdx
         ; mov r11, rcx
+        ; mov [r14 + l.entry_rsp], rsp
+        ; mov rsp, [r14 + l.host_stack]
         ; mov [r14 + l.state], r13
         ; lea r9, [=>x87_load]
         ; mov [r14 + l.x87_load], r9
@@ -272,6 +284,8 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     asm!(ops
         ; =>leave
         ; cld
+        // Guest CALLs may have left host return addresses (`block`).
+        ; mov rsp, [r14 + l.entry_rsp]
         ; add rsp, 8
         ; pop r15
         ; pop r14
@@ -283,14 +297,16 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; ret
     );
 
-    // Entered by `call` from a block whose stack is 16-byte aligned, so
-    // rsp = 8 (mod 16) here. The Rust function returns 0 to continue the
+    // Entered by `call` from a block, at any depth of host calls (guest
+    // CALLs run as host calls), so the stack is aligned for the Rust call
+    // through rbp (the guest's EBP is in the state by then). The Rust function returns 0 to continue the
     // block, 1 to leave, 2 to continue at the guest EIP it set (an indirect
     // branch): through the indirect-branch cache if it holds that EIP,
     // else by leaving.
     let callout = ops.offset().0;
     let back = ops.new_dynamic_label();
     let leave_block = ops.new_dynamic_label();
+    let drop_calls = ops.new_dynamic_label();
     asm!(ops
         ; mov [r14 + l.budget], r13
         ; mov r13, [r14 + l.state]
@@ -302,11 +318,14 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; cld
         ; mov rdi, r13
         ; mov rsi, r14
-        ; sub rsp, 8
+        ; mov rbp, rsp
+        ; and rsp, -16
         ; call QWORD [r14 + l.callout_fn]
-        ; add rsp, 8
+        ; mov rsp, rbp
         ; test rax, rax
         ; jz =>back
+        ; cmp rax, 3
+        ; je =>drop_calls
         ; cmp rax, 2
         ; jne =>leave_block
         ; mov r9d, [r13 + l.eip]
@@ -330,6 +349,26 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     load_guest_and_budget(&mut ops, l);
     asm!(ops
         ; ret
+        // Result 3: go on in the block, the host calls outstanding
+        // forgotten (their return pads may be for a mapping the MMU
+        // dropped): the stack back to its top, the return address kept.
+        ; =>drop_calls
+        ; mov r11, [rsp]
+        ; mov rsp, [r14 + l.host_stack]
+        ; push r11
+    );
+    load_guest_and_budget(&mut ops, l);
+    asm!(ops
+        ; ret
+    );
+
+    // A RET with no host call outstanding: the top slot again, then the
+    // indirect-branch cache for the EIP in r9d.
+    let no_pad = ops.offset().0;
+    asm!(ops
+        ; lea rsp, [rsp - 8]
+        ; movzx r11d, r9w
+        ; jmp QWORD [r14 + r11 * 8 + l.ibtc]
     );
 
     // An empty indirect-branch cache entry: leave for the EIP in r9d.
@@ -342,5 +381,5 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
     emit_x87_load(&mut ops, l, x87_load, x87_ready);
 
     let bytes = ops.finalize().map_err(|e| format!("runtime routines: {e:?}"))?;
-    Ok(Runtime { bytes, enter, exit, callout, ibtc_miss })
+    Ok(Runtime { bytes, enter, exit, callout, ibtc_miss, no_pad })
 }

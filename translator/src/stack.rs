@@ -17,8 +17,12 @@ use iced_x86::{Code, Instruction, MemoryOperand, OpKind, Register};
 pub enum Then {
     /// The block goes on.
     Continue,
-    /// Exit (chainable) to this guest EIP.
-    Exit(u32),
+    /// A CALL to `target` that pushed `ret` (`Emitter::guest_call`).
+    Call { target: u32, ret: u32 },
+    /// A CALL to the guest EIP in r9d that pushed `ret`.
+    IndirectCall { ret: u32 },
+    /// RET to the guest EIP in r9d (`Emitter::guest_ret`).
+    Return,
     /// Jump to the guest EIP in r9d through the indirect-branch cache.
     Indirect,
 }
@@ -182,7 +186,7 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
         Code::Call_rel32_32 => Some(StackOp {
             access: push_of(Code::Mov_rm32_imm32, None, i.next_ip32())?,
             after: adjust_esp(-4)?,
-            then: Then::Exit(i.near_branch32()),
+            then: Then::Call { target: i.near_branch32(), ret: i.next_ip32() },
             restore_flags: true,
         }),
         Code::Retnd | Code::Retnd_imm16 => {
@@ -190,7 +194,7 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
             Some(StackOp {
                 access: pop_into(Register::R9D)?,
                 after: adjust_esp(4 + extra)?,
-                then: Then::Indirect,
+                then: Then::Return,
                 restore_flags: true,
             })
         }
@@ -221,7 +225,7 @@ pub fn plan(i: &Instruction) -> Option<StackOp> {
             Some(StackOp {
                 access: push_of(Code::Mov_rm32_imm32, None, i.next_ip32())?,
                 after: HostBytes::try_new(&after)?,
-                then: Then::Indirect,
+                then: Then::IndirectCall { ret: i.next_ip32() },
                 restore_flags: true,
             })
         }
@@ -386,10 +390,10 @@ mod tests {
     fn call_ret_and_jmp() {
         let p = plan_of(&[0xe8, 0x10, 0, 0, 0]).unwrap(); // call 0x1015
         assert_eq!(show(&p.access.op), "mov dword ptr [r15+r8],1005h");
-        assert_eq!(p.then, Then::Exit(0x1015));
+        assert_eq!(p.then, Then::Call { target: 0x1015, ret: 0x1005 });
         let p = plan_of(&[0xc2, 8, 0]).unwrap(); // ret 8
         assert_eq!(show(&p.after), "lea r12d,[r12d+0Ch]");
-        assert_eq!(p.then, Then::Indirect);
+        assert_eq!(p.then, Then::Return);
         let p = plan_of(&[0xc9]).unwrap(); // leave
         assert_eq!(show(&p.access.lea), "mov r8d,ebp");
         assert_eq!(show(&p.access.direct), "mov r9d,[r15+rbp]");

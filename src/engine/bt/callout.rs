@@ -253,6 +253,9 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     // WRMSR may have moved the TSC; INVLPG or a CR3 write flushed the MMU
     // (checked exits then leave, `chain`).
     s.tsc_base = tsc_base(m, ctx, s);
+    // A return pad's code may be for a mapping the MMU dropped: the block
+    // goes on with the outstanding host calls forgotten (result 3).
+    let flushed = s.mmu_gen != m.mmu.generation as u32;
     s.mmu_gen = m.mmu.generation as u32;
     if interp.stats.exceptions != exceptions || m.fatal.is_some() {
         // The instruction faulted: it did not retire (REP iterations done
@@ -266,7 +269,8 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
             && !ctx.views_broken()
             && flat(ctx)
             && settled(m, ctx)
-            && quiet(m, interp, None);
+            && quiet(m, interp, None)
+            && !flushed;
         return if go_on { 2 } else { 1 };
     }
     let mn = d.insn.mnemonic();
@@ -315,12 +319,19 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
         // A branch may go on through the indirect-branch cache: a near one
         // only moved EIP; a far one (INT, IRET, SYSENTER...) also needs the
         // service step to have nothing to do.
-        let go_on =
-            ok && branched && settled(m, ctx) && (near_branch(&d.insn) || (flat(ctx) && quiet(m, interp, pending)));
+        let go_on = ok
+            && branched
+            && !flushed
+            && settled(m, ctx)
+            && (near_branch(&d.insn) || (flat(ctx) && quiet(m, interp, pending)));
         return if go_on { 2 } else { 1 };
     }
     s.budget -= delta - 1;
-    0
+    if flushed {
+        3
+    } else {
+        0
+    }
 }
 
 /// What inline RDTSC subtracts r13 from (`Scratch::tsc_base`): the

@@ -86,6 +86,10 @@ pub struct Scratch {
     /// A checked exit to another page that asks to be linked
     /// (`translator::Layout::relink`); the dispatcher takes it.
     pub relink: u64,
+    /// The caller's stack pointer at entry (`translator::Layout::entry_rsp`).
+    pub entry_rsp: u64,
+    /// Translated code's stack pointer at entry (`translator::Layout::host_stack`).
+    pub host_stack: u64,
     /// The inline TLB (paging on).
     pub tlb: super::tlb::Tables,
     /// The indirect-branch cache: per low 16 bits of a guest EIP, the

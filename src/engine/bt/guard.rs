@@ -511,6 +511,71 @@ impl Drop for BudgetWindow {
     }
 }
 
+/// The host stack translated code runs on. A guest CALL is a host call
+/// (`translator::block::Emitter::guest_call`) whose return address stays
+/// until the guest's RET or the next exit, so a guest that calls without
+/// returning grows it by 8 bytes a CALL: up to `BUDGET_WINDOW` of them in
+/// one entry (every CALL retires an instruction), 128 MiB. So it is its
+/// own reservation (address space only, MAP_NORESERVE: pages are touched
+/// as they are used) with a PROT_NONE guard below, not the thread's stack.
+/// Its top slot holds the runtime's `no_pad` routine, where a RET returns
+/// when no host call is outstanding.
+pub struct HostStack {
+    start: *mut u8,
+}
+
+/// The host stack's usable size: every CALL of one entry, and room for the
+/// callouts' Rust frames and signal frames below them.
+const HOST_STACK: usize = BUDGET_WINDOW * 8 + (16 << 20);
+const HOST_STACK_GUARD: usize = 64 << 10;
+
+impl HostStack {
+    pub fn new() -> Result<HostStack, String> {
+        let len = HOST_STACK_GUARD + HOST_STACK;
+        // SAFETY: a fresh private anonymous mapping at an address the
+        // kernel picks; nothing else refers to it.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(format!("cannot reserve the translated code's stack: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: the lowest pages of our own mapping, made inaccessible.
+        if unsafe { libc::mprotect(start, HOST_STACK_GUARD, libc::PROT_NONE) } != 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: unmaps the mapping made above, used by nothing.
+            unsafe { libc::munmap(start, len) };
+            return Err(format!("cannot guard the translated code's stack: {e}"));
+        }
+        Ok(HostStack { start: start as *mut u8 })
+    }
+
+    /// Stores `no_pad` in the top slot and returns that slot's address:
+    /// the stack pointer translated code is entered with.
+    pub fn top(&mut self, no_pad: u64) -> u64 {
+        let slot = self.start as usize + HOST_STACK_GUARD + HOST_STACK - 16;
+        // SAFETY: an aligned slot inside our own read-write mapping, below
+        // its end.
+        unsafe { (slot as *mut u64).write(no_pad) };
+        slot as u64
+    }
+}
+
+impl Drop for HostStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `new` made; no translated code
+        // runs on it any more.
+        unsafe { libc::munmap(self.start as *mut libc::c_void, HOST_STACK_GUARD + HOST_STACK) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

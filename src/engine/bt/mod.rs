@@ -170,6 +170,8 @@ pub struct Bt {
     linear_retry_at: u64,
     /// Where translated code keeps the instruction budget (r13).
     _budget_window: guard::BudgetWindow,
+    /// The stack translated code runs on (`guard::HostStack`).
+    _host_stack: guard::HostStack,
     pub stats: BtStats,
 }
 
@@ -384,10 +386,13 @@ impl Bt {
             fs_gs: Default::default(),
             inline_rdtsc: false,
             cross_page: false,
+            host_calls: false,
         };
         let mut scratch = codebuf::new_scratch((base + rt.ibtc_miss) as u64);
         scratch.callout_fn = callout::interp_callout as *const () as u64;
         scratch.budget_base = budget_window.base() as u64;
+        let mut host_stack = guard::HostStack::new()?;
+        scratch.host_stack = host_stack.top((base + rt.no_pad) as u64);
         Ok(Bt {
             buf,
             enter: base + rt.enter,
@@ -409,6 +414,7 @@ impl Bt {
             linear: true,
             linear_retry_at: 0,
             _budget_window: budget_window,
+            _host_stack: host_stack,
             stats: BtStats::default(),
         })
     }
@@ -511,6 +517,7 @@ impl Bt {
         self.env.mem = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on);
         self.env.fs_gs = mode.fs_gs();
         self.env.cross_page = self.chaining && mode.paged();
+        self.env.host_calls = self.chaining;
         self.env.inline_sensitive = inline_sensitive(m, self.env.trap_sites);
         // Virtual time only: host time cannot be computed from the budget.
         self.env.inline_rdtsc = self.env.inline_sensitive && m.clock.is_deterministic();

@@ -54,6 +54,8 @@ pub(super) fn layout() -> translator::Layout {
         tsc_base: offset_of!(Scratch, tsc_base) as i32,
         mmu_gen: offset_of!(Scratch, mmu_gen) as i32,
         relink: offset_of!(Scratch, relink) as i32,
+        entry_rsp: offset_of!(Scratch, entry_rsp) as i32,
+        host_stack: offset_of!(Scratch, host_stack) as i32,
     }
 }
 

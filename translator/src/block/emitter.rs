@@ -69,6 +69,12 @@ impl Emitter<'_> {
     ///       jmp rel32                       ; the target's entry, or unlinked
     /// ```
     fn checked_exit(&mut self, target: u32) -> ChainableExit {
+        self.checked_exit_by(target, 0xe9)
+    }
+
+    /// `checked_exit`, its last transfer a `jmp` (0xE9) or a `call`
+    /// (0xE8, `call_exit`).
+    fn checked_exit_by(&mut self, target: u32, opcode: u8) -> ChainableExit {
         let l = self.env.layout;
         let ok = self.ops.new_dynamic_label();
         let unlinked = self.ops.new_dynamic_label();
@@ -104,10 +110,97 @@ impl Emitter<'_> {
             ; mov rcx, r10
         );
         let rel = unlinked_at as i64 - (ops.offset().0 as i64 + 5);
-        ops.push(0xe9);
+        ops.push(opcode);
         let rel32_at = ops.offset().0;
         ops.push_i32(rel as i32);
         ChainableExit { rel32_at, target, check: Some((generation_at, unlinked_at)) }
+    }
+
+    /// A chainable exit to `target` by a host `call`: what follows it is
+    /// the return pad (`guest_call`). Unchained, the call reaches the exit
+    /// routine, which drops the host return address with the rest of the
+    /// stack (`Layout::entry_rsp`).
+    fn call_exit(&mut self, target: u32) -> ChainableExit {
+        if self.page.is_some_and(|p| p != target >> 12 || target & 0xfff > 0x1000 - 15) {
+            return self.checked_exit_by(target, 0xe8);
+        }
+        let l = self.env.layout;
+        let ops = &mut self.ops;
+        asm!(ops ; mov DWORD [r14 + l.exit_eip], target as i32);
+        let rel = self.env.exit as i64 - (self.here() as i64 + 5);
+        self.ops.push(0xe8);
+        let rel32_at = self.ops.offset().0;
+        self.ops.push_i32(rel as i32);
+        ChainableExit { rel32_at, target, check: None }
+    }
+
+    /// A guest CALL's transfer, after it pushed `ret` (its return address)
+    /// on the guest stack: to `to`, or with `None` to the guest EIP in r9d
+    /// through the indirect-branch cache. With `Env::host_calls` it is a
+    /// host `call`, followed by the *return pad* the guest's RET comes back
+    /// to by a host `ret` (`guest_ret`), so that the host's return-stack
+    /// predictor predicts it (the indirect-branch cache's jump, one per RET
+    /// site, mispredicts a function returning to several callers). The pad
+    /// checks the EIP the RET popped (r9d) against `ret` and goes on to
+    /// the return address's translation, or else through the cache (the
+    /// guest rewrote its stack or switched stacks: correct, only slower).
+    /// Translated code runs on a stack of its own, deep enough for every
+    /// CALL of one entry (`bt::guard::HostStack`); an exit drops what is
+    /// left on it. Flags untouched (guest ECX parked in r10 for JRCXZ).
+    ///
+    /// ```text
+    ///       call <target's translation>       ; or call [ibtc + r9w * 8]
+    ///   pad: r9d == ret? → exit to ret (chained) ; else the cache for r9d
+    /// ```
+    pub(super) fn guest_call(&mut self, to: Option<u32>, ret: u32, own: Option<(u32, usize)>) -> Vec<ChainableExit> {
+        let mut exits = Vec::new();
+        if !self.env.host_calls {
+            match to {
+                Some(t) => exits.extend(self.leave(t, own)),
+                None => self.indirect(),
+            }
+            return exits;
+        }
+        let l = self.env.layout;
+        match to {
+            Some(t) => exits.push(self.call_exit(t)),
+            None => {
+                let ops = &mut self.ops;
+                asm!(ops
+                    ; movzx r11d, r9w
+                    ; call QWORD [r14 + r11 * 8 + l.ibtc]
+                );
+            }
+        }
+        let hit = self.ops.new_dynamic_label();
+        let ops = &mut self.ops;
+        asm!(ops
+            ; mov r10, rcx
+            ; lea ecx, [r9 + 0i32.wrapping_sub(ret as i32)]
+            ; jrcxz =>hit
+            ; mov rcx, r10
+        );
+        self.indirect();
+        let ops = &mut self.ops;
+        asm!(ops
+            ; =>hit
+            ; mov rcx, r10
+        );
+        exits.extend(self.leave(ret, own));
+        exits
+    }
+
+    /// A guest RET's transfer to the EIP it popped into r9d: with
+    /// `Env::host_calls` a host `ret`, into the return pad of the CALL
+    /// that made the last host call outstanding (`guest_call`), or, with
+    /// none outstanding, into the runtime's `no_pad` (the stack's top
+    /// slot), which goes on through the indirect-branch cache. Flags
+    /// untouched.
+    pub(super) fn guest_ret(&mut self) {
+        if !self.env.host_calls {
+            return self.indirect();
+        }
+        self.ops.push(0xc3);
     }
 
     /// Charges the block's `len` instructions against the budget, which

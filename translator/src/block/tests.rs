@@ -81,6 +81,7 @@ fn guarded_env() -> Env {
         fs_gs: Default::default(),
         inline_rdtsc: false,
         cross_page: false,
+        host_calls: false,
     }
 }
 
@@ -206,6 +207,7 @@ fn emitted_bytes_digest() {
                         fs_gs: FsGs { fs: true, gs: true },
                         inline_rdtsc: true,
                         cross_page: false,
+                        host_calls: false,
                     };
                     match translate(0x7100_0000, &b, &env) {
                         Ok(t) => {
@@ -254,4 +256,23 @@ fn only_32_bit_addressing_strings_run_on_the_host() {
         assert!(memory::host_rep_string(&decode(&[0x67, op])).is_none(), "67 {op:02x}");
         assert!(memory::host_rep_string(&decode(&[0xf3, 0x67, op])).is_none(), "f3 67 {op:02x}");
     }
+}
+
+#[test]
+fn calls_and_returns_are_host_calls_and_returns_with_host_calls_on() {
+    let env = Env { host_calls: true, ..guarded_env() };
+    let show = |t: &Translated| crate::testutil::show(&t.bytes);
+    // call 0x1100 (E8 rel32 from 0x1000): a host call to the exit routine
+    // (chained later), then the pad for 0x1005.
+    let t = translate(0x7100_0000, &decode_at(0x1000, &[0xe8, 0xfb, 0x00, 0x00, 0x00]), &env).unwrap();
+    let code = show(&t);
+    assert!(code.contains("mov dword ptr [r14+38h],1100h; call "), "{code}");
+    assert!(code.contains("lea ecx,[r9-1005h]"), "the pad checks the return EIP: {code}");
+    assert_eq!(t.exits.iter().map(|x| x.target).collect::<Vec<_>>(), [0x1100, 0x1005]);
+    // ret: a host ret (into a pad, or the runtime's no_pad).
+    let t = translate(0x7100_0000, &decode_at(0x1000, &[0xc3]), &env).unwrap();
+    assert!(show(&t).contains("; ret"), "{}", show(&t));
+    // Off: neither.
+    let t = translate(0x7100_0000, &decode_at(0x1000, &[0xc3]), &guarded_env()).unwrap();
+    assert!(!show(&t).contains("; ret"), "{}", show(&t));
 }
