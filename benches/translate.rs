@@ -115,7 +115,7 @@ fn emit(c: &mut Criterion, runs: &[Run]) {
                 let mut i = Instruction::default();
                 while d.can_decode() && b.len() < MAX_BLOCK {
                     d.decode_out(&mut i);
-                    b.push(GuestInsn { insn: i, arg: b.len() as u64 });
+                    b.push(GuestInsn { insn: i, arg: b.len() as u64, wraps: false });
                     if i.is_invalid() || ends_block(&i) {
                         break;
                     }

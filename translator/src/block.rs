@@ -31,6 +31,10 @@ use memory::{host_rep_string, rep_string_fixup, restore_flags_from_r10, RepStrin
 pub struct GuestInsn {
     pub insn: Instruction,
     pub arg: u64,
+    /// Its memory address has wrapped around 4 GiB before: no direct
+    /// `[r15 + reg + disp]` form (`memop::MemOp::direct`), whose 64-bit
+    /// sum would leave the view (a fault and a callout) every time.
+    pub wraps: bool,
 }
 
 /// The runtime's routines, as host addresses, and what the block may
@@ -582,10 +586,13 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
         if let Some((from, to)) = ident[k] {
             e.ops.extend(ident_code[from as usize..to as usize].iter().copied());
             kinds.push(Kind::Ident);
-        } else if let Some(m) = (env.mem != MemPath::None)
+        } else if let Some(mut m) = (env.mem != MemPath::None)
             .then(|| memop::plan_forms(i, env.mem.forms(), env.seg_base(i.memory_segment())))
             .flatten()
         {
+            if g.wraps {
+                m.direct = memop::HostBytes::default();
+            }
             let (slow, cont, site) = e.mem(&m, restore[k]);
             let ops = &mut e.ops;
             asm!(ops ; =>cont);
@@ -647,10 +654,13 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             x87_loaded = true;
             ptrs.after(i);
             kinds.push(Kind::Inline);
-        } else if let Some(d) = (env.mem != MemPath::None)
+        } else if let Some(mut d) = (env.mem != MemPath::None)
             .then(|| memop::divide_by_memory(i, env.mem.forms(), env.seg_base(i.memory_segment())))
             .flatten()
         {
+            if g.wraps {
+                d.load.direct = memop::HostBytes::default();
+            }
             // The load (flags kept: DIV leaves Intel's as they were), then
             // the divide; either's slow path runs the whole instruction and
             // goes on after it.

@@ -49,7 +49,26 @@ pub struct Context {
     /// `Bt::linear_policy`'s window: the retired-instruction count and the
     /// views' churn when it began.
     pub churn_window: (u64, u64),
+    /// The running code's memory operands fault in a view on anything but
+    /// the guest's address (`MemPath::Guarded`), so reaching a memory slow
+    /// path means its access faulted.
+    pub guarded: bool,
+    /// Per instruction EIP: memory slow paths reached from a direct
+    /// `[r15 + reg + disp]` form (`wrapped`).
+    pub direct_faults: crate::engine::interp::cache::Map<u32, u32>,
+    /// Instructions whose direct form faulted `WRAP_LIMIT` times: they
+    /// are translated without it (`GuestInsn::wraps`).
+    pub wrap_eips: std::collections::HashSet<u32>,
+    /// Physical pages whose translations the dispatcher drops before it
+    /// runs anything, to translate them again without those direct forms.
+    pub redo_pages: Vec<u32>,
 }
+
+/// How many faults of one instruction's direct memory form (its 32-bit
+/// address wrapped around 4 GiB, as a negative index does: `[edx +
+/// 0x105342]` with EDX = -2; or a page past RAM, or a store into a code
+/// page) make it translated with the LEA form instead.
+pub const WRAP_LIMIT: u32 = 8;
 
 /// `Bt::linear_policy`: the views stay on while fewer than this many pages
 /// are mapped again per `CHURN_EVENTS * CHURN_SPACING` instructions.
@@ -163,6 +182,10 @@ impl Default for Context {
             linear: None,
             linear_on: false,
             churn_window: (0, 0),
+            guarded: false,
+            direct_faults: Default::default(),
+            wrap_eips: Default::default(),
+            redo_pages: Vec::new(),
         }
     }
 }
@@ -237,6 +260,8 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
         }
         _ => None,
     };
+    // Leaves after it, so that the dispatcher translates the page again.
+    let redo = fill != 0 && ctx.guarded && wrapped(m, ctx, &d.insn);
     let n = (s.callout_index >> 16) as i64;
     let before = ctx.start_retired + (ctx.start_budget - s.budget - n + k) as u64;
     m.clock.retired = before;
@@ -295,6 +320,7 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     // It used budget charged for the rest of the block, which cannot run.
     let overran = delta - 1 > s.budget;
     let leave = !ok
+        || redo
         || overran
         || ctx.churn_due()
         || ctx.views_broken()
@@ -331,6 +357,31 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
         3
     } else {
         0
+    }
+}
+
+/// A memory slow path reached by a fault on the guarded path: if the
+/// instruction's access was in its direct form, counts it, and at
+/// `WRAP_LIMIT` has its page translated again without that form (true:
+/// the block must leave for the dispatcher to do it).
+fn wrapped(m: &mut Machine, ctx: &mut Context, i: &iced_x86::Instruction) -> bool {
+    if translator::memop::direct_operand(i).is_none() || ctx.wrap_eips.contains(&i.ip32()) {
+        return false;
+    }
+    let n = ctx.direct_faults.entry(i.ip32()).or_default();
+    *n += 1;
+    if *n < WRAP_LIMIT {
+        return false;
+    }
+    ctx.wrap_eips.insert(i.ip32());
+    let who = m.privilege();
+    let lin = crate::memory::LinAddr(m.cpu.seg(crate::cpu::state::Seg::Cs).base.wrapping_add(i.ip32()));
+    match m.mmu.translate(&m.cpu, &mut m.ram, lin, crate::memory::Access::Fetch, who) {
+        Ok(p) => {
+            ctx.redo_pages.push(p.0 >> 12);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -243,7 +243,7 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
 fn path(interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<(Vec<GuestInsn>, Vec<Rc<Block>>)> {
     let block = interp.decoded_block(m, key)?;
     let mut insns: Vec<GuestInsn> =
-        block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
+        block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64, wraps: false }).collect();
     let mut blocks = vec![block];
     // Flat segments only: there a CS limit never falls inside a page.
     // `starts`: the blocks of the path since it last left its start.
@@ -272,7 +272,7 @@ fn path(interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Opti
         if b.insns.iter().any(|d| d.insn.is_invalid()) {
             break;
         }
-        insns.extend(b.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }));
+        insns.extend(b.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64, wraps: false }));
         blocks.push(b);
         starts.push(next);
     }
@@ -304,7 +304,8 @@ fn straddler(m: &mut Machine, key: BlockKey, mode: Mode) -> Option<(Vec<GuestIns
     let block = crate::engine::interp::cache::DecodeCache::single(key, &bytes, m.monitor.is_some())?;
     m.mmu.mark_code(key.phys >> 12);
     m.mmu.mark_code(next >> 12);
-    let insns = block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64 }).collect();
+    let insns =
+        block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64, wraps: false }).collect();
     Some((insns, vec![block], next))
 }
 
@@ -528,6 +529,11 @@ impl Bt {
                 (insns, blocks, Some(next))
             }
         };
+        if !self.ctx.wrap_eips.is_empty() {
+            for g in &mut insns {
+                g.wraps = self.ctx.wrap_eips.contains(&g.insn.ip32());
+            }
+        }
         if let Mode::Other { cs_limit } = mode {
             // Only what lies wholly within the CS limit (SDM Vol. 3 §5.3):
             // the first instruction past it faults in the interpreter.
@@ -777,6 +783,11 @@ impl Accel for Bt {
     fn try_run(&mut self, interp: &mut Interp, m: &mut Machine, budget: u64) -> bool {
         // A checked exit that left asking to be linked to what runs next.
         let relink = std::mem::take(&mut self.scratch.relink) as usize;
+        // Pages with an instruction whose direct memory form kept faulting
+        // (`callout::wrapped`): translated again without it.
+        for page in std::mem::take(&mut self.ctx.redo_pages) {
+            self.invalidate_page(page);
+        }
         if m.cpu.eflags & flags::TF != 0 {
             return false;
         }
@@ -857,6 +868,7 @@ impl Accel for Bt {
         // (u64::MAX) every block would otherwise refund and leave at once.
         self.ctx.start_budget = budget.min(MAX_BUDGET) as i64;
         self.ctx.mode = mode;
+        self.ctx.guarded = mem_path(m, mode, self.view.is_some(), self.ctx.linear_on) == MemPath::Guarded;
         self.ctx.mmu_generation = m.mmu.generation;
         self.ctx.code32 = key.code32;
         self.ctx.full_generation = m.mmu.full_generation;

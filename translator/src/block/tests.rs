@@ -31,7 +31,7 @@ fn blocks_of(vaddr: u32, code: &[u8]) -> Vec<Vec<GuestInsn>> {
                 if i.ip32() >> 12 != page || (i.next_ip32() - 1) >> 12 != page || k == 32 {
                     break;
                 }
-                b.push(GuestInsn { insn: *i, arg: 0x1234_5600 + k as u64 });
+                b.push(GuestInsn { insn: *i, arg: 0x1234_5600 + k as u64, wraps: false });
                 if i.is_invalid() || i.flow_control() != FlowControl::Next || table::classify(i.code()).ends_block {
                     break;
                 }
@@ -66,7 +66,10 @@ fn a_jcc_inside_a_block_is_a_side_exit_that_refunds_the_rest() {
 }
 
 fn decode_at(ip: u64, code: &[u8]) -> Vec<GuestInsn> {
-    Decoder::with_ip(32, code, ip, DecoderOptions::NONE).into_iter().map(|insn| GuestInsn { insn, arg: 0 }).collect()
+    Decoder::with_ip(32, code, ip, DecoderOptions::NONE)
+        .into_iter()
+        .map(|insn| GuestInsn { insn, arg: 0, wraps: false })
+        .collect()
 }
 
 fn guarded_env() -> Env {
