@@ -18,24 +18,26 @@
 pub mod callout;
 pub mod chain;
 pub mod codebuf;
+mod explain;
 pub mod guard;
 mod mode;
+mod path;
+pub use explain::{explain_block, BlockExplanation};
 pub mod tlb;
 
 pub use mode::{flat_segments, memory_mode, Mode};
 use mode::{layout, mem_path};
+use path::{path, second_page, straddler};
 
 use crate::cpu::state::{flags, Seg};
 use crate::engine::interp::cache::{Block, BlockKey, Map};
 use crate::engine::interp::{Accel, Interp};
 use crate::engine::{Exit, Limits};
 use crate::machine::Machine;
-use crate::memory::{Access, LinAddr};
 use crate::session::Trace;
 use callout::Context;
 use chain::{Chains, TKey};
 use codebuf::{CodeBuffer, Scratch};
-use iced_x86::{FlowControl, Instruction, OpKind};
 use std::rc::Rc;
 use translator::block::{self, Env, GuestInsn, Kind, MemPath};
 
@@ -111,17 +113,6 @@ impl Translation {
     }
 }
 
-/// A translation is a path through up to this many decoded blocks of the
-/// page it starts in (`successor` picks the way at each branch, `path`
-/// builds it): a
-/// loop whose body the interpreter cuts in two then charges its budget
-/// and jumps once per iteration, and a jump back to a loop's head (an
-/// interpreter's dispatch, say) runs on into it, leaving by side exits
-/// where the path's branches go the other way.
-const MAX_JOINED: usize = 4;
-/// ... and up to this many guest instructions.
-const MAX_JOINED_INSNS: usize = 48;
-
 /// `--trace perf`: the perf map file.
 struct PerfMap(std::fs::File);
 
@@ -173,166 +164,6 @@ pub struct Bt {
     /// The stack translated code runs on (`guard::HostStack`).
     _host_stack: guard::HostStack,
     pub stats: BtStats,
-}
-
-/// One guest block as the translator would translate it now, for `bt86
-/// explain`.
-pub struct BlockExplanation {
-    /// The block's physical address and memory mode (the translation key).
-    pub phys: u32,
-    pub mode: Mode,
-    /// The guest instructions: the path the runtime translates from this
-    /// EIP (decoded blocks as the interpreter's decode cache cut them,
-    /// joined along the likely side of each branch).
-    pub insns: Vec<iced_x86::Instruction>,
-    /// Where the block's host code was placed in a fresh code buffer, and
-    /// the runtime's exit and callout routines in that buffer.
-    pub entry: usize,
-    pub exit: usize,
-    pub callout: usize,
-    pub translated: block::Translated,
-}
-
-/// Translates the block at `eip` (in the machine's current CS, memory mode
-/// and privilege) into a fresh code buffer and returns everything about
-/// it; the machine only gains a code-page mark.
-pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, String> {
-    let cs = *m.cpu.seg(Seg::Cs);
-    if eip > cs.limit {
-        return Err(format!("EIP {eip:#010x} is beyond the CS limit {:#x}", cs.limit));
-    }
-    let who = m.privilege();
-    let lin = LinAddr(cs.base.wrapping_add(eip));
-    let phys = m
-        .mmu
-        .translate(&m.cpu, &mut m.ram, lin, Access::Fetch, who)
-        .map_err(|_| format!("linear address {:#010x} cannot be fetched from", lin.0))?;
-    if phys.0 >= m.ram.size() {
-        return Err(format!("physical address {:#010x} is not in guest RAM ({:#x} bytes)", phys.0, m.ram.size()));
-    }
-    let key = BlockKey { phys: phys.0, eip, code32: cs.big() };
-    let mode = memory_mode(m);
-    let mut interp = Interp::new(false);
-    let (insns, _blocks) = path(&mut interp, m, key, mode)
-        .ok_or_else(|| format!("the instruction at {eip:#010x} straddles the end of its page"))?;
-    if insns[0].insn.is_invalid() {
-        return Err(format!("no valid instruction at {eip:#010x}"));
-    }
-    let mut bt = Bt::new()?;
-    let mut env = bt.env;
-    env.mem = mem_path(m, mode, true, true);
-    env.fs_gs = mode.fs_gs();
-    env.inline_sensitive = inline_sensitive(m, false);
-    env.inline_rdtsc = env.inline_sensitive && m.clock.is_deterministic();
-    let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
-    let entry = bt.buf.push(&translated.bytes).ok_or("translation cache too small")?;
-    Ok(BlockExplanation {
-        phys: phys.0,
-        mode,
-        insns: insns.iter().map(|g| g.insn).collect(),
-        entry,
-        exit: env.exit,
-        callout: env.callout,
-        translated,
-    })
-}
-
-/// The guest path a translation starting at `key` covers (see
-/// `MAX_JOINED`): its instructions, with the decoded blocks they point
-/// into (the translation keeps those alive for its callouts).
-fn path(interp: &mut Interp, m: &mut Machine, key: BlockKey, mode: Mode) -> Option<(Vec<GuestInsn>, Vec<Rc<Block>>)> {
-    let block = interp.decoded_block(m, key)?;
-    let mut insns: Vec<GuestInsn> =
-        block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64, wraps: false }).collect();
-    let mut blocks = vec![block];
-    // Flat segments only: there a CS limit never falls inside a page.
-    // `starts`: the blocks of the path since it last left its start.
-    let mut starts = vec![key.eip];
-    while !matches!(mode, Mode::Other { .. }) && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
-        let Some(next) = successor(&insns[insns.len() - 1].insn) else { break };
-        // In the same page (translations are dropped by the page they
-        // start in).
-        if next >> 12 != key.eip >> 12 {
-            break;
-        }
-        if next == key.eip {
-            // Back at the start: a loop. The path runs it again
-            // (unrolled) only if a whole second copy fits, so that
-            // the translation still ends at its own start.
-            if 2 * blocks.len() > MAX_JOINED || 2 * insns.len() > MAX_JOINED_INSNS {
-                break;
-            }
-            starts.clear();
-        } else if starts.contains(&next) {
-            // A loop that does not pass through the start.
-            break;
-        }
-        let phys = key.phys.wrapping_add(next.wrapping_sub(key.eip));
-        let Some(b) = interp.decoded_block(m, BlockKey { phys, eip: next, code32: key.code32 }) else { break };
-        if b.insns.iter().any(|d| d.insn.is_invalid()) {
-            break;
-        }
-        insns.extend(b.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64, wraps: false }));
-        blocks.push(b);
-        starts.push(next);
-    }
-    Some((insns, blocks))
-}
-
-/// An instruction that runs off the end of its page, as a translation of
-/// its own. The decode cache holds only what lies within one page, so the
-/// interpreter fetches and decodes such an instruction at every execution
-/// (a hot one in a loop made a held-out program 14x slower than native).
-/// Its bytes come from the two physical pages as they are mapped now; the
-/// second page is returned, and the translation is kept for writes to
-/// either page (`Bt::translate`) and, with paging on, entered only by the
-/// dispatcher, which checks that the second page still maps there
-/// (`Bt::try_run`). `None` where the interpreter must decide (the second
-/// page faults or is not RAM, the segments are not flat).
-fn straddler(m: &mut Machine, key: BlockKey, mode: Mode) -> Option<(Vec<GuestInsn>, Vec<Rc<Block>>, u32)> {
-    if matches!(mode, Mode::Other { .. }) {
-        return None;
-    }
-    let next = second_page(m, key.eip)?;
-    let first = 0x1000 - (key.phys & 0xfff) as usize;
-    if first >= 15 {
-        return None;
-    }
-    let mut bytes = [0u8; 15];
-    bytes[..first].copy_from_slice(m.ram.slice(crate::memory::PhysAddr(key.phys), first)?);
-    bytes[first..].copy_from_slice(m.ram.slice(crate::memory::PhysAddr(next), 15 - first)?);
-    let block = crate::engine::interp::cache::DecodeCache::single(key, &bytes, m.monitor.is_some())?;
-    m.mmu.mark_code(key.phys >> 12);
-    m.mmu.mark_code(next >> 12);
-    let insns =
-        block.insns.iter().map(|d| GuestInsn { insn: d.insn, arg: d as *const _ as u64, wraps: false }).collect();
-    Some((insns, vec![block], next))
-}
-
-/// The physical address of the page after the one `eip` is in (flat
-/// segments: EIP is the linear address), fetched as the CPU would.
-fn second_page(m: &mut Machine, eip: u32) -> Option<u32> {
-    let next = LinAddr((eip | 0xfff).wrapping_add(1));
-    let who = m.privilege();
-    m.mmu.translate(&m.cpu, &mut m.ram, next, Access::Fetch, who).ok().map(|p| p.0)
-}
-
-/// Where a path goes on after a decoded block that ends with `last`, if
-/// it goes on: a direct JMP at its target; a Jcc at the side it likely
-/// takes — back to its target when it branches backwards (a loop), on
-/// through its fall-through when it branches forwards (the static rule
-/// CPUs follow for a branch they have no history of). `path` decides
-/// whether the block there joins (same page, a loop unrolled only whole).
-fn successor(last: &Instruction) -> Option<u32> {
-    let direct = matches!(last.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
-    let target = last.near_branch_target() as u32;
-    if direct && last.flow_control() == FlowControl::UnconditionalBranch {
-        return Some(target);
-    }
-    if !last.is_jcc_short_or_near() || last.condition_code() == iced_x86::ConditionCode::None {
-        return None;
-    }
-    Some(if target <= last.ip32() { target } else { last.next_ip32() })
 }
 
 /// Whether CLI and STI may run inline on the virtual EFLAGS: not under a
