@@ -403,8 +403,15 @@ pub fn divide_by_memory(i: &Instruction, forms: Forms, based: Option<SegBase>) -
         4 => (Code::Mov_r32_rm32, Register::R9D, if signed { Code::Idiv_rm32 } else { Code::Div_rm32 }),
         _ => return None,
     };
-    // Planned as the load into EAX (an IDENT instruction with the same
-    // address), then re-encoded into r9d.
+    Some(MemDivide { load: load_into_r9(i, load, forms, based)?, divide: encode(&Instruction::with1(div, r).ok()?)? })
+}
+
+/// The fast path of loading `i`'s memory operand into r9d with `load`
+/// (`Mov_r32_rm32`, or a MOVZX of a byte or word): an indirect branch's
+/// target (`stack`), a divisor (`divide_by_memory`). Planned as the same
+/// load into EAX, an IDENT instruction with `i`'s address, then each form
+/// the plan holds re-encoded into r9d.
+pub fn load_into_r9(i: &Instruction, load: Code, forms: Forms, based: Option<SegBase>) -> Option<MemOp> {
     let m = MemoryOperand::new(
         i.memory_base(),
         i.memory_index(),
@@ -425,7 +432,7 @@ pub fn divide_by_memory(i: &Instruction, forms: Forms, based: Option<SegBase>) -
     if !plan.direct.is_empty() {
         plan.direct = into_r9(direct_operand(i)?)?;
     }
-    Some(MemDivide { load: plan, divide: encode(&Instruction::with1(div, r).ok()?)? })
+    Some(plan)
 }
 
 /// A high-byte register (AH, CH, DH, BH) beside a memory operand. The

@@ -258,14 +258,7 @@ fn leave_load() -> Option<MemOp> {
 /// The load of an indirect branch's memory operand into r9d (`JMP r/m32`,
 /// `CALL r/m32`).
 fn target_load(i: &Instruction) -> Option<MemOp> {
-    let mut load = memop::plan(&Instruction::with2(Code::Mov_r32_rm32, Register::EAX, mem_of(i)?).ok()?)?;
-    load.op = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, phys()))?;
-    load.op_host = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, host()))?;
-    load.direct = match memop::direct_operand(i) {
-        Some(m) => enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, m))?,
-        None => HostBytes::default(),
-    };
-    Some(load)
+    memop::load_into_r9(i, Code::Mov_r32_rm32, memop::Forms::Both, None)
 }
 
 /// `JMP r32`: `mov r9d, r32` (guest ESP is r12d), for the indirect-branch
@@ -326,22 +319,6 @@ pub fn push_mem(i: &Instruction, park: i32) -> Option<PushMem> {
     push.op_host = HostBytes::try_new(&[&unpark[..], &push.op_host[..]].concat())?;
     push.site_at = unpark.len() as u8;
     Some(PushMem { load: target_load(i)?, push, after: adjust_esp(-4)? })
-}
-
-/// The memory operand of `i` as a 32-bit-mode operand to rebuild with.
-fn mem_of(i: &Instruction) -> Option<MemoryOperand> {
-    if matches!(i.memory_segment(), Register::FS | Register::GS | Register::CS) {
-        return None;
-    }
-    Some(MemoryOperand::new(
-        i.memory_base(),
-        i.memory_index(),
-        i.memory_index_scale(),
-        i.memory_displacement32() as i32 as i64,
-        if i.memory_displacement32() == 0 && i.memory_base() != Register::None { 0 } else { 4 },
-        false,
-        Register::None,
-    ))
 }
 
 #[cfg(test)]

@@ -645,23 +645,24 @@ impl Accel for Bt {
             }
             Mode::Other { .. } => {}
         }
-        if self
-            .map
-            .get(&(key, mode))
-            .is_some_and(|t| t.next_phys.is_some_and(|next| mode.paged() && second_page(m, eip) != Some(next)))
-        {
-            // A straddling instruction whose second page maps elsewhere now.
-            self.drop_translation(&(key, mode));
-        }
         let (entry, indirect, len) = match self.map.get(&(key, mode)) {
-            Some(t) => (t.entry, t.indirect, t.len),
-            None => match self.translate(interp, m, key, mode) {
-                Some(t) => (t.entry, t.indirect, t.len),
-                None => {
-                    self.stats.interp_fallbacks += 1;
-                    return false;
+            Some(t) if !t.next_phys.is_some_and(|next| mode.paged() && second_page(m, eip) != Some(next)) => {
+                (t.entry, t.indirect, t.len)
+            }
+            found => {
+                if found.is_some() {
+                    // A straddling instruction whose second page maps
+                    // elsewhere now: translated again.
+                    self.drop_translation(&(key, mode));
                 }
-            },
+                match self.translate(interp, m, key, mode) {
+                    Some(t) => (t.entry, t.indirect, t.len),
+                    None => {
+                        self.stats.interp_fallbacks += 1;
+                        return false;
+                    }
+                }
+            }
         };
         if len > budget {
             self.stats.interp_fallbacks += 1;

@@ -5,6 +5,10 @@
 
 use super::*;
 
+/// The opcodes of `jmp rel32` and `call rel32`.
+const JMP: u8 = 0xe9;
+const CALL: u8 = 0xe8;
+
 impl Emitter<'_> {
     pub(super) fn here(&self) -> usize {
         self.base + self.ops.offset().0
@@ -13,16 +17,32 @@ impl Emitter<'_> {
     /// Stores EIP, then jumps to `exit` (a jump the runtime may re-point
     /// at the block for `eip`). Returns the offset of the jump's rel32.
     pub(super) fn exit(&mut self, eip: u32) -> usize {
+        self.exit_by(eip, JMP)
+    }
+
+    /// `exit`, its transfer a `jmp` or a `call` (`guest_call`).
+    fn exit_by(&mut self, eip: u32, opcode: u8) -> usize {
         let l = self.env.layout;
         let ops = &mut self.ops;
         asm!(ops
             ; mov DWORD [r14 + l.exit_eip], eip as i32
         );
         let rel = self.env.exit as i64 - (self.here() as i64 + 5);
-        self.ops.push(0xe9);
+        self.ops.push(opcode);
         let at = self.ops.offset().0;
         self.ops.push_i32(rel as i32);
         at
+    }
+
+    /// A chainable exit to `target` by a `jmp` or a `call`: a checked one
+    /// (`checked_exit`) where the target's page may map elsewhere, with
+    /// paging on, when another page or this page's last 15 bytes (a
+    /// straddling instruction's translation depends on the next page too).
+    fn chainable_exit(&mut self, target: u32, opcode: u8) -> ChainableExit {
+        if self.page.is_some_and(|p| p != target >> 12 || target & 0xfff > 0x1000 - 15) {
+            return self.checked_exit(target, opcode);
+        }
+        ChainableExit { rel32_at: self.exit_by(target, opcode), target, check: None }
     }
 
     /// Leaves for `target` as `exit` does, but for the translation's own
@@ -33,20 +53,17 @@ impl Emitter<'_> {
         match own {
             Some((eip, entry)) if eip == target => {
                 let rel = entry as i64 - (self.ops.offset().0 as i64 + 5);
-                self.ops.push(0xe9);
+                self.ops.push(JMP);
                 self.ops.push_i32(rel as i32);
                 None
             }
-            _ if self.page.is_some_and(|p| p != target >> 12 || target & 0xfff > 0x1000 - 15) => {
-                Some(self.checked_exit(target))
-            }
-            _ => Some(ChainableExit { rel32_at: self.exit(target), target, check: None }),
+            _ => Some(self.chainable_exit(target, JMP)),
         }
     }
 
     /// An exit to another page with paging on, or to an instruction that
-    /// may run off the end of this one (the last 15 bytes: a straddling
-    /// instruction's translation depends on the next page too). Chaining it to the
+    /// may run off the end of this one (`chainable_exit`), its last
+    /// transfer a `jmp` or a `call`. Chaining it to the
     /// translation for `target` assumes the page maps where it did when
     /// linked, which holds until the MMU flushes (a CR3 write, INVLPG):
     /// so it compares the flush generation with the one it was linked in,
@@ -68,13 +85,7 @@ impl Emitter<'_> {
     ///   ok: mov rcx, r10
     ///       jmp rel32                       ; the target's entry, or unlinked
     /// ```
-    fn checked_exit(&mut self, target: u32) -> ChainableExit {
-        self.checked_exit_by(target, 0xe9)
-    }
-
-    /// `checked_exit`, its last transfer a `jmp` (0xE9) or a `call`
-    /// (0xE8, `call_exit`).
-    fn checked_exit_by(&mut self, target: u32, opcode: u8) -> ChainableExit {
+    fn checked_exit(&mut self, target: u32, opcode: u8) -> ChainableExit {
         let l = self.env.layout;
         let ok = self.ops.new_dynamic_label();
         let unlinked = self.ops.new_dynamic_label();
@@ -102,7 +113,7 @@ impl Emitter<'_> {
             ; mov [r14 + l.relink], r11
         );
         let rel = self.env.exit as i64 - (self.here() as i64 + 5);
-        self.ops.push(0xe9);
+        self.ops.push(JMP);
         self.ops.push_i32(rel as i32);
         let ops = &mut self.ops;
         asm!(ops
@@ -114,24 +125,6 @@ impl Emitter<'_> {
         let rel32_at = ops.offset().0;
         ops.push_i32(rel as i32);
         ChainableExit { rel32_at, target, check: Some((generation_at, unlinked_at)) }
-    }
-
-    /// A chainable exit to `target` by a host `call`: what follows it is
-    /// the return pad (`guest_call`). Unchained, the call reaches the exit
-    /// routine, which drops the host return address with the rest of the
-    /// stack (`Layout::entry_rsp`).
-    fn call_exit(&mut self, target: u32) -> ChainableExit {
-        if self.page.is_some_and(|p| p != target >> 12 || target & 0xfff > 0x1000 - 15) {
-            return self.checked_exit_by(target, 0xe8);
-        }
-        let l = self.env.layout;
-        let ops = &mut self.ops;
-        asm!(ops ; mov DWORD [r14 + l.exit_eip], target as i32);
-        let rel = self.env.exit as i64 - (self.here() as i64 + 5);
-        self.ops.push(0xe8);
-        let rel32_at = self.ops.offset().0;
-        self.ops.push_i32(rel as i32);
-        ChainableExit { rel32_at, target, check: None }
     }
 
     /// A guest CALL's transfer, after it pushed `ret` (its return address)
@@ -163,7 +156,9 @@ impl Emitter<'_> {
         }
         let l = self.env.layout;
         match to {
-            Some(t) => exits.push(self.call_exit(t)),
+            // Unchained, the call reaches the exit routine, which drops the
+            // host return address with the rest of the stack.
+            Some(t) => exits.push(self.chainable_exit(t, CALL)),
             None => {
                 let ops = &mut self.ops;
                 asm!(ops
@@ -242,7 +237,7 @@ impl Emitter<'_> {
         ops.extend([0x70 + (cc ^ 1), 12, 0x4d, 0x8d, 0xad]);
         ops.push_i32(rest as i32);
         let rel = entry as i64 - (ops.offset().0 as i64 + 5);
-        ops.push(0xe9);
+        ops.push(JMP);
         ops.push_i32(rel as i32);
     }
 
@@ -299,7 +294,7 @@ impl Emitter<'_> {
             ; mov [r14 + l.exit_eip], r9d
         );
         let rel = self.env.exit as i64 - (self.here() as i64 + 5);
-        self.ops.push(0xe9);
+        self.ops.push(JMP);
         self.ops.push_i32(rel as i32);
         debug_assert_eq!(self.ops.offset().0, INDIRECT_ENTRY);
         let ops = &mut self.ops;
