@@ -6,7 +6,7 @@ use crate::cpu::alu::Vendor;
 use crate::cpu::CpuState;
 use crate::devices::cmos::RtcMode;
 use crate::devices::Platform;
-use crate::memory::{GuestRam, Mmu};
+use crate::memory::{GuestRam, Mmu, PhysAddr};
 
 /// Default guest RAM, as QEMU's default `-m`.
 pub const DEFAULT_MEM: u32 = 128 << 20;
@@ -108,6 +108,10 @@ pub struct Machine {
     /// Set under `--engine trap`: the CPU runs the guest deprivileged
     /// under a monitor (`system/depriv.rs`).
     pub monitor: Option<crate::system::depriv::Monitor>,
+    /// While set, every byte `write_phys` stores is recorded with the value
+    /// it replaced (the pitfall tracer runs an instruction twice and undoes
+    /// the first run: `system/pitfall_log.rs`).
+    pub journal: Option<Vec<(PhysAddr, u8)>>,
     /// Whose answers the ALU gives where the SDM leaves a flag or result
     /// undefined (`cpu/alu/vendor`); fixed when the machine is built.
     pub vendor: Vendor,
@@ -148,6 +152,7 @@ impl Machine {
             fatal: None,
             cpu_tsc_offset: 0,
             monitor: None,
+            journal: None,
             vendor: config.vendor,
             clock: if config.realtime { Clock::realtime() } else { Clock::deterministic() },
         })

@@ -213,6 +213,11 @@ struct RunArgs {
     /// How --engine trap traps on a privileged instruction.
     #[arg(long, value_enum, value_name = "HOW", default_value = "real")]
     trap: TrapArg,
+    /// With --engine trap: run each sensitive instruction as ring 0 would
+    /// too, and report on stderr every one whose deprivileged result
+    /// differed (counts, first addresses, the newest events).
+    #[arg(long)]
+    pitfalls: bool,
     /// Translator tracing on stderr (--engine bt or trap; rejected with
     /// --engine interp).
     #[arg(long, value_enum, value_name = "WHAT")]
@@ -496,6 +501,14 @@ fn run(args: RunArgs) -> i32 {
         eprintln!("bt86: --trace reports what the translator does: use it with --engine bt or trap");
         return status::USAGE;
     }
+    if args.pitfalls && !matches!(engine, Engine::Trap) {
+        eprintln!("bt86: --pitfalls traces what a deprivileged CPU gets wrong: use it with --engine trap");
+        return status::USAGE;
+    }
+    if args.pitfalls && !matches!(engine, Engine::Trap) {
+        eprintln!("bt86: --pitfalls traces what a deprivileged CPU gets wrong: use it with --engine trap");
+        return status::USAGE;
+    }
     let path = args.kernel.display().to_string();
     let image = match read_kernel(&args.kernel) {
         Ok(b) => b,
@@ -532,6 +545,8 @@ fn run(args: RunArgs) -> i32 {
             Some(TraceArg::Perf) => Trace::Perf,
         },
         vendor: args.cpu_vendor.unwrap_or_else(Vendor::host),
+        // --stats summarises the tracer's findings too.
+        pitfalls: args.pitfalls || (args.stats && matches!(engine, Engine::Trap)),
     };
     if let Err(e) = cfg.check_vendor() {
         eprintln!("bt86: {e}");
@@ -577,6 +592,9 @@ fn run(args: RunArgs) -> i32 {
     if let Some(hint) = out.silent_stop_hint(&image) {
         eprintln!("bt86: {hint}");
     }
+    if let Some(report) = out.stall_report() {
+        eprint!("bt86: {report}");
+    }
     if let Some((compared, report)) = &out.lockstep {
         match report {
             Some(r) => {
@@ -593,6 +611,11 @@ fn run(args: RunArgs) -> i32 {
     }
     if args.stats {
         eprint!("{}", out.stats_report());
+    }
+    if args.pitfalls {
+        if let Some(report) = out.pitfall_report() {
+            eprint!("{report}");
+        }
     }
     out.exit.status()
 }

@@ -2,6 +2,10 @@
 //! and turn how it ended into a process status. `main.rs` and the
 //! integration tests both go through here.
 
+use crate::system::depriv::{Stall, STARVED_NS};
+
+/// How many pitfall events a stop report shows.
+const STALL_EVENTS: usize = 10;
 use crate::cpu::alu::Vendor;
 use crate::engine::bt::{Bt, BtStats};
 use crate::engine::interp::{Interp, InterpStats};
@@ -101,6 +105,8 @@ pub struct RunConfig {
     /// The vendor model of undefined flags (`--cpu-vendor`); only the
     /// interpreter can follow one other than the host's.
     pub vendor: Vendor,
+    /// Under `--engine trap`: the pitfall tracer (`system/pitfall_log.rs`).
+    pub pitfalls: bool,
 }
 
 impl Default for RunConfig {
@@ -115,6 +121,7 @@ impl Default for RunConfig {
             decode_cache: true,
             trace: Trace::Off,
             vendor: Vendor::host(),
+            pitfalls: false,
         }
     }
 }
@@ -229,7 +236,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
         EngineKind::Trap(mode) => {
             let trace = cfg.trace;
             let (exit, stats, t) =
-                crate::engine::trap::run(&mut interp, &mut m, cfg.limits, mode == TrapMode::Real, |bt| {
+                crate::engine::trap::run(&mut interp, &mut m, cfg.limits, mode == TrapMode::Real, cfg.pitfalls, |bt| {
                     bt.set_trace(trace)
                 });
             bt_stats = stats;
@@ -260,8 +267,8 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
     let mut interp = Interp::new(cfg.decode_cache);
     let bt = match cfg.engine {
         EngineKind::Trap(mode) => {
-            shadow.monitor = Some(crate::engine::trap::monitor(false));
-            crate::engine::trap::prepare(&mut m, mode == TrapMode::Real)
+            shadow.monitor = Some(crate::engine::trap::monitor(false, false));
+            crate::engine::trap::prepare(&mut m, mode == TrapMode::Real, cfg.pitfalls)
         }
         _ => Bt::new(),
     };
@@ -316,7 +323,7 @@ impl Exit {
             Exit::Fatal(Fatal::Unsupported(_)) => status::UNSUPPORTED,
             Exit::Fatal(Fatal::Host(_)) => status::HOST,
             Exit::Fatal(Fatal::Divergence) => status::DIVERGENCE,
-            Exit::HaltForever => status::HALTED,
+            Exit::HaltForever | Exit::Stalled(_) => status::HALTED,
             Exit::InsnLimit | Exit::ExceptionLimit | Exit::Timeout => status::LIMIT,
         }
     }
@@ -333,6 +340,12 @@ impl Exit {
             Exit::Fatal(Fatal::Divergence) => Some(format!("lockstep: bt and interp diverged {at}")),
             Exit::HaltForever => Some(format!(
                 "guest halted {at} with interrupts disabled or every interrupt source masked; it can never wake up"
+            )),
+            Exit::Stalled(Stall::Panic(line)) => Some(format!("the guest kernel panicked: \"{line}\"; stopping")),
+            Exit::Stalled(Stall::Starved { cs, eip }) => Some(format!(
+                "guest stopped making progress: a device interrupt has waited {} s of virtual time on a clear \
+                 virtual IF since {cs:04x}:{eip:08x}; stopping {at}",
+                STARVED_NS / 1_000_000_000
             )),
             Exit::InsnLimit => Some(format!("instruction limit reached {at}")),
             Exit::ExceptionLimit => Some(format!("exception limit reached {at}")),
@@ -458,7 +471,57 @@ impl Outcome {
                 "trap sensitive faults  {} (of those, faulted at CPL 1 and were emulated)",
                 mon.sensitive_faults
             );
+            let _ = writeln!(
+                s,
+                "trap reflected excepts {} (through the shadow IDT to the guest's handlers)",
+                mon.reflected_exceptions
+            );
+            let _ = writeln!(
+                s,
+                "trap reflected irqs    {} (device interrupts, delivered at virtual IF = 1)",
+                mon.reflected_interrupts
+            );
+            let _ = writeln!(s, "trap reflected int n   {} (INT n, INT3, INTO, INT1)", mon.reflected_int);
+            let _ = writeln!(s, "trap monitor region    {} (accesses past a truncated limit, emulated)", mon.region);
+            if let Some(log) = self.pitfall_log() {
+                s.push_str(&log.summary(&|_| None));
+            }
         }
         s
+    }
+
+    /// Under `--engine trap` with the pitfall tracer: what it found.
+    pub fn pitfall_log(&self) -> Option<&crate::system::pitfall_log::PitfallLog> {
+        self.machine.monitor.as_ref().and_then(|m| m.log.as_deref())
+    }
+
+    /// Under `--engine trap`, when the guest stopped making progress: the
+    /// pitfall events that led there, newest first (or how to see them).
+    pub fn stall_report(&self) -> Option<String> {
+        let stopped = matches!(self.exit, Exit::HaltForever | Exit::Stalled(_) | Exit::Fatal(Fatal::TripleFault));
+        if !stopped || self.trap.is_none() {
+            return None;
+        }
+        let Some(log) = self.pitfall_log() else {
+            return Some("run it again with --pitfalls to see the sensitive instructions that misled it\n".into());
+        };
+        if log.recent.is_empty() {
+            return Some("no sensitive instruction behaved differently from ring 0 before it stopped\n".into());
+        }
+        let mut s = "the sensitive instructions that behaved differently from ring 0, newest first:\n".to_string();
+        s.push_str(&log.newest(STALL_EVENTS, &|_| None));
+        Some(s)
+    }
+
+    /// `--pitfalls`' report: the summary, then the newest events.
+    pub fn pitfall_report(&self) -> Option<String> {
+        let log = self.pitfall_log()?;
+        let name = |_| None;
+        let mut s = log.summary(&name);
+        if !log.recent.is_empty() {
+            s.push_str("pitfalls: the newest, newest first (instructions retired, instruction, address):\n");
+            s.push_str(&log.newest(crate::system::pitfall_log::RECENT, &name));
+        }
+        Some(s)
     }
 }

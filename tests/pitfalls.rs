@@ -2,7 +2,8 @@
 //! built from what the pitfall kernel printed. The oracle for which rows
 //! must differ under trap-and-emulate is Robin & Irvine's list of
 //! sensitive unprivileged IA-32 instructions (USENIX Security 2000; see
-//! ../shared/REFERENCES.md), with IRET added as later lists do; the
+//! ../shared/REFERENCES.md), with IRET added as later lists do, less the
+//! rows the monitor's DPL compression hides (`COMPRESSION_HIDES`); the
 //! privileged control rows must match, since trapping them works. That the
 //! kernel's ring-0 expectations are what ring-0 hardware does is checked
 //! against QEMU by tests/images.rs (guest-images/expected/pitfalls.out).
@@ -17,6 +18,15 @@ const SENSITIVE: &[&str] = &[
     "sgdt", "sidt", "sldt", "str", "smsw", "pushf", "popf", "iret", "push cs", "mov ss", "pop ds", "lar", "lsl",
     "verr", "verw", "call far", "jmp far", "ret far", "int",
 ];
+
+/// Rows whose probe the shadow tables' DPL compression (0 to 1) answers as
+/// ring 0 would, by the SDM's checks: VERR and VERW of a ring-0 data
+/// segment test DPL >= max(CPL, RPL), which DPL 1 passes at CPL 1; RETF
+/// to the RPL-1 selector PUSH CS gave is a same-level return into a code
+/// segment whose shadow DPL, 1, equals that RPL. The instructions stay
+/// sensitive (LAR and LSL still show the compressed DPL and the truncated
+/// limit).
+const COMPRESSION_HIDES: &[&str] = &["verr", "verw", "ret far"];
 
 fn differing(engine: EngineKind) -> (BTreeSet<String>, usize) {
     let rows = pitfalls::run(engine).unwrap_or_else(|e| panic!("{e}"));
@@ -34,14 +44,16 @@ fn every_row_matches_ring_0_under_the_faithful_engines() {
 }
 
 #[test]
-fn exactly_the_sensitive_rows_differ_under_trap_and_emulate() {
-    let want: BTreeSet<String> = SENSITIVE.iter().map(|s| s.to_string()).collect();
+fn exactly_the_sensitive_rows_compression_leaves_differ_under_trap_and_emulate() {
+    let want: BTreeSet<String> =
+        SENSITIVE.iter().filter(|s| !COMPRESSION_HIDES.contains(s)).map(|s| s.to_string()).collect();
     let mut seen = Vec::new();
     for mode in [TrapMode::Real, TrapMode::Simulated] {
         let engine = EngineKind::Trap(mode);
         let rows = pitfalls::run(engine).unwrap_or_else(|e| panic!("{e}"));
         let names: BTreeSet<String> = rows.iter().map(|c| c.instruction.clone()).collect();
-        assert!(want.is_subset(&names), "the kernel lacks rows: {:?}", want.difference(&names).collect::<Vec<_>>());
+        let missing: Vec<_> = SENSITIVE.iter().filter(|s| !names.contains(**s)).collect();
+        assert!(missing.is_empty(), "the kernel lacks rows: {missing:?}");
         let differ: BTreeSet<String> = rows.iter().filter(|c| !c.matches()).map(|c| c.instruction.clone()).collect();
         assert_eq!(differ, want, "{}: differing rows", engine.name());
         // The privileged rows are there, and trapping gets them right.

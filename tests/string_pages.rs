@@ -277,7 +277,7 @@ fn bt(m: &mut Machine, limits: Limits) -> Exit {
 }
 
 fn trap(m: &mut Machine, limits: Limits) -> Exit {
-    bt86::engine::trap::run(&mut Interp::new(true), m, limits, true, |_| {}).0
+    bt86::engine::trap::run(&mut Interp::new(true), m, limits, true, false, |_| {}).0
 }
 
 const ENGINES: [(&str, Engine); 3] = [("interp", interp), ("bt", bt), ("trap", trap)];

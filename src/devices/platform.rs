@@ -437,6 +437,17 @@ impl Platform {
         n
     }
 
+    /// Watches COM1's output for the first line containing `text`
+    /// (see [`Platform::watched_line`]).
+    pub fn watch_serial(&mut self, text: &'static str) {
+        self.uart.watch = Some(text);
+    }
+
+    /// The first output line that contained the watched text, once sent.
+    pub fn watched_line(&self) -> Option<&str> {
+        self.uart.watched.as_deref()
+    }
+
     /// Bytes the guest has sent on COM1.
     pub fn serial_bytes_sent(&self) -> u64 {
         self.uart.transmitted

@@ -123,7 +123,16 @@ pub struct Uart {
     pub write_errors: u64,
     /// Bytes the guest sent (loopback excluded).
     pub transmitted: u64,
+    /// The output line being sent (capped at [`LINE_MAX`] bytes).
+    line: Vec<u8>,
+    /// A text to watch the output for: the first whole line that contains
+    /// it is kept in `watched` (the trap engine's panic watch).
+    pub watch: Option<&'static str>,
+    pub watched: Option<String>,
 }
+
+/// The longest output line the watch looks at.
+const LINE_MAX: usize = 512;
 
 impl Uart {
     /// A UART in its reset state whose transmitter writes to `out`.
@@ -147,6 +156,9 @@ impl Uart {
             out2_gate: true,
             write_errors: 0,
             transmitted: 0,
+            line: Vec::new(),
+            watch: None,
+            watched: None,
         }
     }
 
@@ -309,9 +321,27 @@ impl Uart {
             if self.out.write_all(&[v]).is_err() {
                 self.write_errors += 1;
             }
+            if let Some(text) = self.watch {
+                self.watch_line(v, text);
+            }
         }
         // The byte left at once: THR is empty again, which raises THRE.
         self.thre_pending = true;
+    }
+
+    /// Collects output lines while a watch is set (see `watch`).
+    fn watch_line(&mut self, v: u8, text: &str) {
+        if v != b'\n' {
+            if self.line.len() < LINE_MAX {
+                self.line.push(v);
+            }
+            return;
+        }
+        let line = String::from_utf8_lossy(&self.line).trim_end_matches('\r').to_string();
+        self.line.clear();
+        if self.watched.is_none() && line.contains(text) {
+            self.watched = Some(line);
+        }
     }
 
     fn write_ier(&mut self, v: u8) {

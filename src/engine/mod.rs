@@ -21,6 +21,9 @@ pub enum Exit {
     Fatal(Fatal),
     /// HLT with interrupts disabled: nothing can ever wake the CPU.
     HaltForever,
+    /// Under a trap-and-emulate monitor: the guest stopped making progress
+    /// (`system::depriv::Stall`).
+    Stalled(crate::system::depriv::Stall),
     /// `--max-insns` reached.
     InsnLimit,
     /// [`Limits::max_exceptions`] reached (a guest in an exception storm

@@ -96,6 +96,12 @@ impl Machine {
     #[inline]
     pub fn write_phys(&mut self, pa: PhysAddr, len: u32, value: u32) {
         self.mmu.note_write(pa, len);
+        if let Some(j) = &mut self.journal {
+            for k in 0..len {
+                let at = PhysAddr(pa.0.wrapping_add(k));
+                j.push((at, self.ram.read_u8(at)));
+            }
+        }
         match len {
             1 => self.ram.write_u8(pa, value as u8),
             2 => self.ram.write_u16(pa, value as u16),

@@ -135,16 +135,19 @@ impl Machine {
         Ok(LinAddr(base.wrapping_add(index)))
     }
 
-    /// Reads a selector's descriptor.
+    /// Reads a selector's descriptor; while the deprivileged CPU runs under
+    /// a monitor, the monitor's shadow of it (`depriv::shadow`).
     pub fn read_descriptor(&mut self, sel: u16) -> Fault<Descriptor> {
         let at = self.descriptor_addr(sel)?;
         let lo = self.read_sys(at, 4)? as u64;
         let hi = self.read_sys(at.wrapping_add(4), 4)? as u64;
-        Ok(Descriptor { raw: lo | (hi << 32) })
+        let d = Descriptor { raw: lo | (hi << 32) };
+        Ok(if self.shadowing() { super::depriv::shadow(d) } else { d })
     }
 
     /// Sets a code/data descriptor's accessed bit in its table, as a
-    /// segment load does.
+    /// segment load does. (Under a monitor the deprivileged CPU sets it in
+    /// the shadow, and the monitor mirrors it into the guest's table.)
     pub fn set_accessed(&mut self, sel: u16, d: Descriptor) -> Fault<()> {
         if d.is_segment() && d.attr() & attr::ACCESSED == 0 {
             let at = self.descriptor_addr(sel)?.wrapping_add(5);

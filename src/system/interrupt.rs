@@ -165,6 +165,7 @@ impl Machine {
     /// applies the double- and triple-fault rules if delivery itself
     /// faults. `ret_eip` is what the handler sees as the saved EIP.
     pub fn raise(&mut self, e: Exception, ret_eip: u32) {
+        self.monitor_reflects(false);
         let mut first = e;
         for _ in 0..4 {
             if let Exception::PageFault { addr, .. } = first {
@@ -197,6 +198,7 @@ impl Machine {
     /// Delivers a hardware interrupt; a fault on the way is raised as an
     /// exception with the interrupted EIP.
     pub fn deliver_external(&mut self, vector: u8) {
+        self.monitor_reflects(true);
         let eip = self.cpu.eip;
         if let Err(e) = self.deliver_interrupt(vector, None, EventKind::External, eip) {
             if self.fatal.is_none() {

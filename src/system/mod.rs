@@ -14,12 +14,14 @@
 //! | control.rs    | MOV CR/DR, LGDT/LIDT/LLDT/LTR, LMSW, CLTS, CPUID, RDTSC, MSRs, CLI/STI, I/O permission |
 //! | query.rs      | LAR, LSL, VERR, VERW                                           |
 //! | depriv.rs     | the deprivileged CPU under a trap-and-emulate monitor          |
+//! | pitfall_log.rs | `--pitfalls`: sensitive instructions run both ways, differences logged |
 
 pub mod control;
 pub mod depriv;
 pub mod descriptor;
 pub mod interrupt;
 pub mod io;
+pub mod pitfall_log;
 pub mod query;
 pub mod segment;
 pub mod task;

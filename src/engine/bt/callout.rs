@@ -260,6 +260,13 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
         }
         _ => None,
     };
+    if fill != 0 && m.monitor.is_some() {
+        use crate::engine::interp::operand::{ea, seg_of};
+        let at = m.cpu.seg(seg_of(d.insn.memory_segment())).base.wrapping_add(ea(&m.cpu, &d.insn));
+        if in_monitor_region(m, at) {
+            m.monitor_region_access();
+        }
+    }
     // Leaves after it, so that the dispatcher translates the page again.
     let redo = fill != 0 && ctx.guarded && wrapped(m, ctx, &d.insn);
     let n = (s.callout_index >> 16) as i64;
@@ -398,6 +405,14 @@ pub(super) fn tsc_base(m: &Machine, ctx: &Context, s: &Scratch) -> u64 {
         .wrapping_add(m.cpu_tsc_offset)
 }
 
+/// Under a monitor, the top of the address space is the monitor's: the
+/// guest's segments are cut below it (`system::depriv::shadow`), so an
+/// access there is never mapped for translated code and each one reaches
+/// the callout, where the monitor emulates it.
+pub(super) fn in_monitor_region(m: &Machine, lin: u32) -> bool {
+    lin >= crate::system::depriv::MONITOR_BASE && m.monitor.is_some()
+}
+
 /// The linear address and write bit of a fault in `view`.
 fn view_page(view: &super::guard::LinearView, fault: Option<(usize, bool)>) -> Option<(u32, bool)> {
     let (addr, write) = fault?;
@@ -410,6 +425,9 @@ fn view_page(view: &super::guard::LinearView, fault: Option<(usize, bool)>) -> O
 /// and never while the page holds code.
 fn map_page(view: &mut super::guard::LinearView, m: &mut Machine, lin: u32, write: bool) {
     use crate::memory::{Access, LinAddr, Privilege};
+    if in_monitor_region(m, lin) {
+        return;
+    }
     let who = if m.cpu.cpl == 3 { Privilege::User } else { Privilege::Supervisor };
     let Ok(pa) = m.mmu.translate(&m.cpu, &mut m.ram, LinAddr(lin), Access::Read, who) else {
         return;

@@ -60,6 +60,9 @@ pub fn clear_writes(t: &mut Tables) {
 /// Fills the entry for `lin` after an access at the current privilege
 /// succeeded (`write`: the access was a store).
 pub fn fill(t: &mut Tables, m: &mut Machine, lin: u32, write: bool) {
+    if super::callout::in_monitor_region(m, lin) {
+        return;
+    }
     let user = m.cpu.cpl == 3;
     let who = if user { Privilege::User } else { Privilege::Supervisor };
     let Ok(pa) = m.mmu.translate(&m.cpu, &mut m.ram, LinAddr(lin), Access::Read, who) else {

@@ -200,6 +200,11 @@ impl Interp {
             return Some(Exit::ExceptionLimit);
         }
         let now = m.clock.now();
+        if m.monitor.is_some() {
+            if let Some(stall) = m.monitor_progress(now) {
+                return Some(Exit::Stalled(stall));
+            }
+        }
         // An I/O access may have moved the next deadline earlier (the
         // guest reprogrammed the PIT): ask again rather than wait for the
         // old one.

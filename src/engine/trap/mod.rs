@@ -35,17 +35,23 @@ pub struct TrapStats {
 
 /// A monitor for a machine: with `real` traps, each privileged instruction
 /// the interpreter runs takes a real host trap through the stub
-/// (translated code takes its own at its trap sites).
-pub fn monitor(real: bool) -> Monitor {
-    Monitor { take_trap: real.then_some(signal::take_trap as fn()), ..Monitor::default() }
+/// (translated code takes its own at its trap sites); with `pitfalls`, the
+/// pitfall tracer on.
+pub fn monitor(real: bool, pitfalls: bool) -> Monitor {
+    Monitor {
+        take_trap: real.then_some(signal::take_trap as fn()),
+        log: pitfalls.then(Box::default),
+        ..Monitor::default()
+    }
 }
 
 /// Puts `m` under a monitor and returns the translator that runs it:
 /// with `real` traps, one whose privileged instructions take real host
 /// traps.
-pub fn prepare(m: &mut Machine, real: bool) -> Result<Bt, String> {
+pub fn prepare(m: &mut Machine, real: bool, pitfalls: bool) -> Result<Bt, String> {
     let bt = if real { Bt::with_real_traps()? } else { Bt::new()? };
-    m.monitor = Some(monitor(real));
+    m.monitor = Some(monitor(real, pitfalls));
+    m.platform.watch_serial(crate::system::depriv::PANIC_TEXT);
     Ok(bt)
 }
 
@@ -57,9 +63,10 @@ pub fn run(
     m: &mut Machine,
     limits: Limits,
     real: bool,
+    pitfalls: bool,
     setup: impl FnOnce(&mut Bt),
 ) -> (Exit, Option<BtStats>, TrapStats) {
-    let mut bt = match prepare(m, real) {
+    let mut bt = match prepare(m, real, pitfalls) {
         Ok(bt) => bt,
         Err(e) => return (Exit::Fatal(Fatal::Host(e)), None, TrapStats::default()),
     };
