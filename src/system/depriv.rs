@@ -390,7 +390,8 @@ mod tests {
 
     #[test]
     fn a_segment_inside_the_monitor_is_not_present_and_expand_down_is_uncut() {
-        let inside = shadow(Descriptor { raw: 0xffc0_9300_0000_00ff });
+        let inside = shadow(Descriptor { raw: 0xff40_93c0_0000_00ff });
+        assert_eq!(inside.base(), MONITOR_BASE);
         assert!(!inside.present());
         let down = Descriptor { raw: 0x00cf_9700_0000_0000 };
         assert_eq!(shadow(down).limit(), down.limit());
