@@ -50,6 +50,7 @@ const DEPENDENT: &[(&str, &str)] = &[
     ("doublefault", "builds its GDT where SGDT says the current one is (the monitor's)"),
     ("tinyos", "IRET to ring 3 at CPL 1 cannot set IF: no timer interrupt ever reaches user code"),
     ("pitfalls", "checks every sensitive instruction (tests/pitfalls.rs asserts each row)"),
+    ("shadow", "reads CS, LSL/LAR of a DPL-0 selector and SGDT in its last section (tests/shadow.rs)"),
     // Not on Robin & Irvine's list: FNSTENV and FNSAVE store the CS of the
     // last x87 instruction, which is the real CS.
     ("fpu", "FNSTENV and FNSAVE store the x87's last CS: RPL 1, the real CS since its far jump"),
