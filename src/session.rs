@@ -8,8 +8,10 @@ use crate::engine::interp::{Interp, InterpStats};
 use crate::engine::{Exit, Limits};
 use crate::loader::{self, BootParams, LoadError};
 use crate::machine::{Fatal, Machine, MachineConfig};
+use crate::symbols::Symbols;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 
 /// bt86's own exit statuses. Guest statuses from isa-debug-exit are always
 /// odd, so these are even.
@@ -101,6 +103,9 @@ pub struct RunConfig {
     /// The vendor model of undefined flags (`--cpu-vendor`); only the
     /// interpreter can follow one other than the host's.
     pub vendor: Vendor,
+    /// The guest kernel's symbols (`--symbols`), which name the guest
+    /// addresses a run reports; `Outcome::symbols` hands them on.
+    pub symbols: Option<Arc<Symbols>>,
 }
 
 impl Default for RunConfig {
@@ -115,6 +120,7 @@ impl Default for RunConfig {
             decode_cache: true,
             trace: Trace::Off,
             vendor: Vendor::host(),
+            symbols: None,
         }
     }
 }
@@ -165,6 +171,8 @@ pub struct Outcome {
     /// divergence, if any.
     pub lockstep: Option<(u64, Option<String>)>,
     pub machine: Machine,
+    /// The run's `RunConfig::symbols`.
+    pub symbols: Option<Arc<Symbols>>,
 }
 
 /// A serial sink that keeps what the guest wrote (for `bt86 pitfalls`, the
@@ -246,6 +254,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
         trap: trap_stats,
         lockstep: None,
         machine: m,
+        symbols: cfg.symbols.clone(),
     }
 }
 
@@ -280,12 +289,13 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
                 trap: None,
                 lockstep: None,
                 machine: m,
+                symbols: cfg.symbols.clone(),
             };
         }
     };
     let mut ls = crate::engine::lockstep::Lockstep::new(bt, &mut shadow);
     let exit = ls.run(&mut interp, &mut m, cfg.limits);
-    let mut report = ls.divergence.as_ref().map(|d| d.describe());
+    let mut report = ls.divergence.as_ref().map(|d| d.describe(cfg.symbols.as_deref()));
     if report.is_none() {
         if let Some(at) = ls.compare_ram(&m) {
             report = Some(format!("guest RAM differs at the end of the run, first at physical {at:#010x}"));
@@ -302,6 +312,7 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
         trap: None,
         lockstep: Some((compared, report)),
         machine: m,
+        symbols: cfg.symbols.clone(),
     }
 }
 
@@ -323,12 +334,26 @@ impl Exit {
 
     /// The one-line message bt86 prints on stderr, if any.
     pub fn message(&self, m: &Machine) -> Option<String> {
-        let at = format!("at {:04x}:{:08x}", m.cpu.seg(crate::cpu::Seg::Cs).selector, m.cpu.eip);
+        self.message_named(m, None)
+    }
+
+    /// `message`, with the guest function the CPU stopped in named after
+    /// its address (` (func+0xoff)`) when `symbols` know it.
+    pub fn message_named(&self, m: &Machine, symbols: Option<&Symbols>) -> Option<String> {
+        let cs = m.cpu.seg(crate::cpu::Seg::Cs);
+        let func = symbols.and_then(|s| s.name(cs.base.wrapping_add(m.cpu.eip)));
+        let plain = format!("at {:04x}:{:08x}", cs.selector, m.cpu.eip);
+        // `at 0060:c1da08ff (func+0x78)`, or in parentheses already
+        // `(at 0060:c1da08ff in func+0x78)`.
+        let (at, in_func) = match &func {
+            Some(f) => (format!("{plain} ({f})"), format!("{plain} in {f}")),
+            None => (plain.clone(), plain),
+        };
         match self {
             Exit::GuestExit(_) => None,
             Exit::Reset => Some("guest requested a system reset; stopping (as QEMU with -no-reboot)".into()),
             Exit::Fatal(Fatal::TripleFault) => Some(format!("guest triple fault {at}")),
-            Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({at})")),
+            Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({in_func})")),
             Exit::Fatal(Fatal::Host(what)) => Some(format!("host failure: {what}")),
             Exit::Fatal(Fatal::Divergence) => Some(format!("lockstep: bt and interp diverged {at}")),
             Exit::HaltForever => Some(format!(
@@ -343,6 +368,17 @@ impl Exit {
 }
 
 impl Outcome {
+    /// The guest symbols the run was given (`--symbols`), to name guest
+    /// addresses in what is reported about it.
+    pub fn symbols(&self) -> Option<&Symbols> {
+        self.symbols.as_deref()
+    }
+
+    /// How the run ended, as `Exit::message_named` with the run's symbols.
+    pub fn message(&self) -> Option<String> {
+        self.exit.message_named(&self.machine, self.symbols())
+    }
+
     /// For a Linux kernel (`image`) that stopped for good before it wrote a
     /// byte to the serial port: the likely cause, since it said nothing.
     pub fn silent_stop_hint(&self, image: &[u8]) -> Option<String> {
