@@ -10,13 +10,23 @@
 #
 # Files are cached outside git, in $BT86_LINUX_CACHE (default target/linux):
 #   vmlinuz               the bzImage (from the .deb, by dpkg-deb -x)
-#   initramfs.cpio.gz     busybox + scripts/linux/init (newc, mtimes 0, gzip -n)
+#   initramfs.cpio.gz     busybox + scripts/linux/init as /init and
+#                         scripts/linux/kallsyms as /kallsyms (newc, mtimes 0, gzip -n)
 #   config                the kernel's .config
+#   System.map            the kernel's symbols (its /proc/kallsyms), for
+#                         `bt86 run --symbols`; valid only with `nokaslr`
 #   debs/  apt/  root/    the .debs, a private APT state, the unpacked files
 #
 # The host's package set-up is never touched: APT runs on a private state
 # directory with an i386-only sources list (bookworm main on deb.debian.org).
-# Needs apt-get, dpkg-deb, gzip, sha256sum and cargo.
+# Needs apt-get, dpkg-deb, gzip, sha256sum and cargo; qemu-system-i386 for
+# System.map and --expected.
+#
+# Debian's package ships a stub System.map (the real one is in the -dbg
+# package, hundreds of MB), so the map comes from the kernel itself: QEMU
+# boots it with `nokaslr rdinit=/kallsyms`, and the initramfs's /kallsyms
+# prints /proc/kallsyms between markers. Made only when System.map is not
+# in the cache yet (delete it to make it again; --repin does).
 set -eu
 
 # --- pins (rewritten by --repin) ---------------------------------------
@@ -56,18 +66,26 @@ if [ "${1:-}" = "--repin" ]; then
         -e "s/^KERNEL_SHA256=.*/KERNEL_SHA256=$ksha/" -e "s/^BUSYBOX_VERSION=.*/BUSYBOX_VERSION=$bver/" \
         -e "s/^BUSYBOX_SHA256=.*/BUSYBOX_SHA256=$bsha/" "$SELF"
     echo "fetch-linux: pinned $kpkg $kver and busybox-static $bver in $SELF"
+    rm -f "$CACHE/System.map"
     "$SELF"
     exec "$SELF" --expected
 fi
 
-# The /init output under QEMU (-M isapc, a CPU with bt86's CPUID flags),
-# from the start marker to the end marker: tests/linux/init.expected.
-if [ "${1:-}" = "--expected" ]; then
+# qemu APPEND: boots the cached kernel and initramfs under QEMU (-M isapc,
+# a CPU with bt86's CPUID flags) with the kernel command line APPEND; COM1
+# on stdout, without CRs.
+qemu() {
     cpu=pentium3,-mmx,-sse,-fxsr,-apic,-pae,-mce,-pat,-pse36,-vme,-mtrr,-mca,-hypervisor,+sep
     timeout 300 qemu-system-i386 -M isapc -cpu "$cpu" -m 128 -kernel "$CACHE/vmlinuz" \
-        -initrd "$CACHE/initramfs.cpio.gz" -append "console=ttyS0 quiet" -display none \
+        -initrd "$CACHE/initramfs.cpio.gz" -append "$1" -display none \
         -serial stdio -monitor none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-        </dev/null | tr -d '\r' | sed -n '/^=== bt86 init: start ===$/,/^=== bt86 init: end ===$/p' \
+        </dev/null | tr -d '\r'
+}
+
+# The /init output under QEMU from the start marker to the end marker:
+# tests/linux/init.expected.
+if [ "${1:-}" = "--expected" ]; then
+    qemu "console=ttyS0 quiet" | sed -n '/^=== bt86 init: start ===$/,/^=== bt86 init: end ===$/p' \
         >"$REPO/tests/linux/init.expected"
     echo "fetch-linux: wrote tests/linux/init.expected ($(wc -l <"$REPO/tests/linux/init.expected") lines)"
     exit 0
@@ -114,9 +132,28 @@ dir /sys 755 0 0
 file /bin/busybox $CACHE/root/bin/busybox 755 0 0
 slink /bin/sh busybox 777 0 0
 file /init $REPO/scripts/linux/init 755 0 0
+file /kallsyms $REPO/scripts/linux/kallsyms 755 0 0
 EOF
 (cd "$REPO" && cargo run --quiet --release --example mkinitramfs -- "$CACHE/initramfs.list" "$CACHE/initramfs.cpio")
 gzip -n -9 -f "$CACHE/initramfs.cpio"
 
+# System.map: /proc/kallsyms of the kernel booted with nokaslr (so the
+# addresses are the link-time ones), between /kallsyms's markers. Refused
+# when every address is 0 (kptr_restrict hid them) or startup_32 is
+# missing (not this kernel's text).
+if [ ! -s "$CACHE/System.map" ]; then
+    echo "fetch-linux: booting the kernel under QEMU for its System.map (nokaslr rdinit=/kallsyms)"
+    qemu "console=ttyS0 quiet nokaslr rdinit=/kallsyms" \
+        | sed -n '/^=== bt86 kallsyms: start ===$/,/^=== bt86 kallsyms: end ===$/{/^===/d;p}' \
+        >"$CACHE/System.map.part"
+    if ! grep -q '^[0-9a-f]* [tT] startup_32$' "$CACHE/System.map.part" \
+        || ! grep -qv '^0* ' "$CACHE/System.map.part"; then
+        echo "fetch-linux: QEMU's boot gave no usable System.map (see $CACHE/System.map.part)" >&2
+        exit 1
+    fi
+    mv "$CACHE/System.map.part" "$CACHE/System.map"
+fi
+
 echo "fetch-linux: $KERNEL_PKG $KERNEL_VERSION, $BUSYBOX_PKG $BUSYBOX_VERSION"
 sha256sum "$CACHE/vmlinuz" "$CACHE/initramfs.cpio.gz"
+echo "fetch-linux: System.map: $(wc -l <"$CACHE/System.map") symbols, _text at $(sed -n 's/ [tT] _text$//p' "$CACHE/System.map")"

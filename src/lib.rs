@@ -22,6 +22,7 @@ pub mod machine;
 pub mod memory;
 pub mod pitfalls;
 pub mod session;
+pub mod symbols;
 pub mod system;
 pub mod terminal;
 

@@ -18,7 +18,7 @@ Exit status:
   odd     the guest's isa-debug-exit status: (v << 1) | 1 for a write of v to port 0xf4
   0       the guest requested a reset (as qemu-system-i386 -no-reboot), or Ctrl-A x on the console
   2       bad command line
-  4       missing, unreadable or malformed kernel image
+  4       missing, unreadable or malformed kernel image (or --initrd or --symbols file)
   6       the guest triple-faulted
   8       the guest used an unsupported instruction or feature
   10      the guest halted with interrupts disabled
@@ -194,6 +194,14 @@ struct RunArgs {
     /// bzImage, the one initrd file.
     #[arg(long)]
     initrd: Option<String>,
+    /// The guest kernel's symbols, as a System.map or a copy of
+    /// /proc/kallsyms (`ADDRESS TYPE NAME` lines): a guest address bt86
+    /// reports at a stop is followed by the function it is in,
+    /// ` (func+0xoff)`. scripts/fetch-linux.sh writes Debian's kernel's
+    /// as target/linux/System.map; that kernel randomizes its base
+    /// (KASLR), so the names are right only with `nokaslr` in --append.
+    #[arg(long, value_name = "System.map")]
+    symbols: Option<PathBuf>,
     /// Stop after this many guest instructions.
     #[arg(long)]
     max_insns: Option<u64>,
@@ -521,6 +529,19 @@ fn run(args: RunArgs) -> i32 {
             return status::BAD_IMAGE;
         }
     };
+    let symbols = match args.symbols.as_deref().map(bt86::symbols::Symbols::load).transpose() {
+        Ok(s) => s.map(std::sync::Arc::new),
+        Err(e) => {
+            eprintln!("bt86: {e}");
+            return status::BAD_IMAGE;
+        }
+    };
+    // A System.map holds link-time addresses; a KASLR kernel moves away
+    // from them unless told not to (under bt86 too: it seeds from RDTSC).
+    let nokaslr = args.append.as_deref().is_some_and(|a| a.split_whitespace().any(|w| w == "nokaslr"));
+    if symbols.is_some() && bt86::loader::is_bzimage(&image) && !nokaslr {
+        eprintln!("bt86: warning: --symbols: without nokaslr in --append a KASLR kernel (Debian's) runs at a random address the symbols do not name");
+    }
     let cfg = RunConfig {
         engine: match engine {
             Engine::Interp => EngineKind::Interp,
@@ -547,6 +568,7 @@ fn run(args: RunArgs) -> i32 {
         vendor: args.cpu_vendor.unwrap_or_else(Vendor::host),
         // --stats summarises the tracer's findings too.
         pitfalls: args.pitfalls || (args.stats && matches!(engine, Engine::Trap)),
+        symbols,
     };
     if let Err(e) = cfg.check_vendor() {
         eprintln!("bt86: {e}");
@@ -586,7 +608,7 @@ fn run(args: RunArgs) -> i32 {
     } else {
         session::run(machine, &cfg)
     };
-    if let Some(msg) = out.exit.message(&out.machine) {
+    if let Some(msg) = out.message() {
         eprintln!("bt86: {msg}");
     }
     if let Some(hint) = out.silent_stop_hint(&image) {

@@ -12,8 +12,10 @@ use crate::engine::interp::{Interp, InterpStats};
 use crate::engine::{Exit, Limits};
 use crate::loader::{self, BootParams, LoadError};
 use crate::machine::{Fatal, Machine, MachineConfig};
+use crate::symbols::Symbols;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 
 /// bt86's own exit statuses. Guest statuses from isa-debug-exit are always
 /// odd, so these are even.
@@ -107,6 +109,9 @@ pub struct RunConfig {
     pub vendor: Vendor,
     /// Under `--engine trap`: the pitfall tracer (`system/pitfall_log.rs`).
     pub pitfalls: bool,
+    /// The guest kernel's symbols (`--symbols`), which name the guest
+    /// addresses a run reports; `Outcome::symbols` hands them on.
+    pub symbols: Option<Arc<Symbols>>,
 }
 
 impl Default for RunConfig {
@@ -122,6 +127,7 @@ impl Default for RunConfig {
             trace: Trace::Off,
             vendor: Vendor::host(),
             pitfalls: false,
+            symbols: None,
         }
     }
 }
@@ -172,6 +178,8 @@ pub struct Outcome {
     /// divergence, if any.
     pub lockstep: Option<(u64, Option<String>)>,
     pub machine: Machine,
+    /// The run's `RunConfig::symbols`.
+    pub symbols: Option<Arc<Symbols>>,
 }
 
 /// A serial sink that keeps what the guest wrote (for `bt86 pitfalls`, the
@@ -253,6 +261,7 @@ pub fn run(mut m: Machine, cfg: &RunConfig) -> Outcome {
         trap: trap_stats,
         lockstep: None,
         machine: m,
+        symbols: cfg.symbols.clone(),
     }
 }
 
@@ -287,12 +296,13 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
                 trap: None,
                 lockstep: None,
                 machine: m,
+                symbols: cfg.symbols.clone(),
             };
         }
     };
     let mut ls = crate::engine::lockstep::Lockstep::new(bt, &mut shadow);
     let exit = ls.run(&mut interp, &mut m, cfg.limits);
-    let mut report = ls.divergence.as_ref().map(|d| d.describe());
+    let mut report = ls.divergence.as_ref().map(|d| d.describe(cfg.symbols.as_deref()));
     if report.is_none() {
         if let Some(at) = ls.compare_ram(&m) {
             report = Some(format!("guest RAM differs at the end of the run, first at physical {at:#010x}"));
@@ -309,6 +319,7 @@ pub fn run_lockstep(mut m: Machine, mut shadow: Machine, cfg: &RunConfig) -> Out
         trap: None,
         lockstep: Some((compared, report)),
         machine: m,
+        symbols: cfg.symbols.clone(),
     }
 }
 
@@ -330,23 +341,43 @@ impl Exit {
 
     /// The one-line message bt86 prints on stderr, if any.
     pub fn message(&self, m: &Machine) -> Option<String> {
-        let at = format!("at {:04x}:{:08x}", m.cpu.seg(crate::cpu::Seg::Cs).selector, m.cpu.eip);
+        self.message_named(m, None)
+    }
+
+    /// `message`, with the guest function the CPU stopped in named after
+    /// its address (` (func+0xoff)`) when `symbols` know it.
+    pub fn message_named(&self, m: &Machine, symbols: Option<&Symbols>) -> Option<String> {
+        let cs = m.cpu.seg(crate::cpu::Seg::Cs);
+        let func = symbols.and_then(|s| s.name(cs.base.wrapping_add(m.cpu.eip)));
+        let plain = format!("at {:04x}:{:08x}", cs.selector, m.cpu.eip);
+        // `at 0060:c1da08ff (func+0x78)`, or in parentheses already
+        // `(at 0060:c1da08ff in func+0x78)`.
+        let (at, in_func) = match &func {
+            Some(f) => (format!("{plain} ({f})"), format!("{plain} in {f}")),
+            None => (plain.clone(), plain),
+        };
         match self {
             Exit::GuestExit(_) => None,
             Exit::Reset => Some("guest requested a system reset; stopping (as QEMU with -no-reboot)".into()),
             Exit::Fatal(Fatal::TripleFault) => Some(format!("guest triple fault {at}")),
-            Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({at})")),
+            Exit::Fatal(Fatal::Unsupported(what)) => Some(format!("{what} ({in_func})")),
             Exit::Fatal(Fatal::Host(what)) => Some(format!("host failure: {what}")),
             Exit::Fatal(Fatal::Divergence) => Some(format!("lockstep: bt and interp diverged {at}")),
             Exit::HaltForever => Some(format!(
                 "guest halted {at} with interrupts disabled or every interrupt source masked; it can never wake up"
             )),
             Exit::Stalled(Stall::Panic(line)) => Some(format!("the guest kernel panicked: \"{line}\"; stopping")),
-            Exit::Stalled(Stall::Starved { cs, eip }) => Some(format!(
-                "guest stopped making progress: a device interrupt has waited {} s of virtual time on a clear \
-                 virtual IF since {cs:04x}:{eip:08x}; stopping {at}",
-                STARVED_NS / 1_000_000_000
-            )),
+            Exit::Stalled(Stall::Starved { cs, eip, linear }) => {
+                let since = match symbols.and_then(|s| s.name(*linear)) {
+                    Some(f) => format!("{cs:04x}:{eip:08x} ({f})"),
+                    None => format!("{cs:04x}:{eip:08x}"),
+                };
+                Some(format!(
+                    "guest stopped making progress: a device interrupt has waited {} s of virtual time on a clear \
+                     virtual IF since {since}; stopping {at}",
+                    STARVED_NS / 1_000_000_000
+                ))
+            }
             Exit::InsnLimit => Some(format!("instruction limit reached {at}")),
             Exit::ExceptionLimit => Some(format!("exception limit reached {at}")),
             Exit::Timeout => Some(format!("timeout reached {at}")),
@@ -356,6 +387,17 @@ impl Exit {
 }
 
 impl Outcome {
+    /// The guest symbols the run was given (`--symbols`), to name guest
+    /// addresses in what is reported about it.
+    pub fn symbols(&self) -> Option<&Symbols> {
+        self.symbols.as_deref()
+    }
+
+    /// How the run ended, as `Exit::message_named` with the run's symbols.
+    pub fn message(&self) -> Option<String> {
+        self.exit.message_named(&self.machine, self.symbols())
+    }
+
     /// For a Linux kernel (`image`) that stopped for good before it wrote a
     /// byte to the serial port: the likely cause, since it said nothing.
     pub fn silent_stop_hint(&self, image: &[u8]) -> Option<String> {
@@ -484,7 +526,7 @@ impl Outcome {
             let _ = writeln!(s, "trap reflected int n   {} (INT n, INT3, INTO, INT1)", mon.reflected_int);
             let _ = writeln!(s, "trap monitor region    {} (accesses past a truncated limit, emulated)", mon.region);
             if let Some(log) = self.pitfall_log() {
-                s.push_str(&log.summary(&|_| None));
+                s.push_str(&log.summary(&|a| self.symbols().and_then(|s| s.name(a))));
             }
         }
         s
@@ -509,14 +551,14 @@ impl Outcome {
             return Some("no sensitive instruction behaved differently from ring 0 before it stopped\n".into());
         }
         let mut s = "the sensitive instructions that behaved differently from ring 0, newest first:\n".to_string();
-        s.push_str(&log.newest(STALL_EVENTS, &|_| None));
+        s.push_str(&log.newest(STALL_EVENTS, &|a| self.symbols().and_then(|s| s.name(a))));
         Some(s)
     }
 
     /// `--pitfalls`' report: the summary, then the newest events.
     pub fn pitfall_report(&self) -> Option<String> {
         let log = self.pitfall_log()?;
-        let name = |_| None;
+        let name = |a| self.symbols().and_then(|s| s.name(a));
         let mut s = log.summary(&name);
         if !log.recent.is_empty() {
             s.push_str("pitfalls: the newest, newest first (instructions retired, instruction, address):\n");

@@ -23,10 +23,14 @@ pub struct Divergence {
 }
 
 impl Divergence {
-    /// The fields that differ, one per line, bt's value first.
-    pub fn describe(&self) -> String {
+    /// The fields that differ, one per line, bt's value first; the block
+    /// is named after its function when `symbols` know it (its linear
+    /// address taken with the interpreter's CS base after the block).
+    pub fn describe(&self, symbols: Option<&crate::symbols::Symbols>) -> String {
+        let linear = self.interp.seg(crate::cpu::Seg::Cs).base.wrapping_add(self.block_eip);
+        let func = symbols.and_then(|s| s.name(linear)).map(|f| format!(" ({f})")).unwrap_or_default();
         let mut out = format!(
-            "bt and interp diverge after the block at {:#010x} ({} instructions retired):\n",
+            "bt and interp diverge after the block at {:#010x}{func} ({} instructions retired):\n",
             self.block_eip, self.retired
         );
         let (a, b) = (&self.bt, &self.interp);

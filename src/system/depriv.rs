@@ -107,8 +107,8 @@ pub const PANIC_TEXT: &str = "Kernel panic - not syncing";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stall {
     /// A device interrupt has waited [`STARVED_NS`] with the virtual IF
-    /// clear, since the guest was at `cs:eip`.
-    Starved { cs: u16, eip: u32 },
+    /// clear, since the guest was at `cs:eip` (`linear`).
+    Starved { cs: u16, eip: u32, linear: u32 },
     /// The guest printed a kernel panic on the console (the line).
     Panic(String),
 }
@@ -223,9 +223,11 @@ impl Machine {
             mon.starved_since = None;
             return None;
         }
-        let here = (now, self.cpu.seg(Seg::Cs).selector, self.cpu.eip);
+        let cs = self.cpu.seg(Seg::Cs);
+        let here = (now, cs.selector, self.cpu.eip);
         let (since, cs, eip) = *mon.starved_since.get_or_insert(here);
-        (now.saturating_sub(since) >= STARVED_NS).then_some(Stall::Starved { cs, eip })
+        let linear = self.cpu.seg(Seg::Cs).base.wrapping_add(eip);
+        (now.saturating_sub(since) >= STARVED_NS).then_some(Stall::Starved { cs, eip, linear })
     }
 
     /// Counts a guest access into the monitor's region, which the monitor

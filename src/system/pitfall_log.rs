@@ -261,21 +261,18 @@ impl PitfallLog {
         s
     }
 
-    /// The newest `n` events, newest first, one a line.
+    /// The newest events, newest first, one a line: at most `n`, each
+    /// address once (its newest event).
     pub fn newest(&self, n: usize, name: &dyn Fn(u32) -> Option<String>) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        for e in self.recent.iter().rev().take(n) {
+        let mut seen = std::collections::HashSet::new();
+        for e in self.recent.iter().rev().filter(|e| seen.insert(e.linear)).take(n) {
+            let func = name(e.linear).map(|f| format!(" {f}")).unwrap_or_default();
             let _ = writeln!(
                 s,
-                "  {} {:<9} at {:04x}:{:08x} {}: ring 0 {} | deprivileged {}",
-                e.retired,
-                e.what,
-                e.cs,
-                e.eip,
-                place(e.linear, name),
-                e.ring0,
-                e.deprivileged
+                "  #{:<11} {:<8} {:04x}:{:08x}{func}\n      ring 0: {}\n      deprivileged: {}",
+                e.retired, e.what, e.cs, e.eip, e.ring0, e.deprivileged
             );
         }
         s

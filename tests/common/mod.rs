@@ -332,17 +332,39 @@ pub mod guest {
     }
 }
 
+/// Where scripts/fetch-linux.sh caches the Debian kernel.
+fn linux_cache() -> PathBuf {
+    std::env::var_os("BT86_LINUX_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/linux"))
+}
+
+/// Says plainly on stdout and stderr that `test` did not run, and why.
+fn not_run(test: &str, why: &str) {
+    println!("{test}: NOT RUN: {why} (run scripts/fetch-linux.sh)");
+    eprintln!("{test}: NOT RUN: {why} (run scripts/fetch-linux.sh)");
+}
+
 /// The fetched kernel and initramfs, or `None` after saying plainly that
 /// they are not there.
 pub fn debian_kernel(test: &str) -> Option<(PathBuf, PathBuf)> {
-    let dir = std::env::var_os("BT86_LINUX_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/linux"));
+    let dir = linux_cache();
     let (k, i) = (dir.join("vmlinuz"), dir.join("initramfs.cpio.gz"));
     if k.is_file() && i.is_file() {
         return Some((k, i));
     }
-    println!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
-    eprintln!("{test}: NOT RUN: no Debian kernel in {} (run scripts/fetch-linux.sh)", dir.display());
+    not_run(test, &format!("no Debian kernel in {}", dir.display()));
+    None
+}
+
+/// The fetched kernel, initramfs and System.map, or `None` after saying
+/// plainly that they are not there.
+pub fn debian_kernel_and_map(test: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let (k, i) = debian_kernel(test)?;
+    let map = linux_cache().join("System.map");
+    if map.is_file() {
+        return Some((k, i, map));
+    }
+    not_run(test, &format!("no System.map in {}", linux_cache().display()));
     None
 }
