@@ -17,7 +17,7 @@ use iced_x86::{Instruction, Mnemonic};
 use std::collections::{BTreeMap, VecDeque};
 
 /// How many recent events the log keeps for the stop report.
-pub const RECENT: usize = 64;
+pub const RECENT: usize = 512;
 /// How many first addresses it keeps per instruction.
 pub const FIRST: usize = 4;
 
@@ -44,6 +44,9 @@ pub struct Tally {
     pub count: u64,
     /// Linear addresses of its first differing executions (distinct).
     pub first: Vec<u32>,
+    /// What differed the first time: as ring 0 had it, as the
+    /// deprivileged CPU had it.
+    pub example: (String, String),
 }
 
 /// What the tracer found in a run.
@@ -54,6 +57,8 @@ pub struct PitfallLog {
     /// Of those, how many differed.
     pub differed: u64,
     pub by_insn: BTreeMap<String, Tally>,
+    /// Every instruction address that differed: its key and count.
+    pub sites: BTreeMap<u32, (String, u64)>,
     /// The last [`RECENT`] events, oldest first.
     pub recent: VecDeque<PitfallEvent>,
 }
@@ -61,8 +66,12 @@ pub struct PitfallLog {
 impl PitfallLog {
     fn record(&mut self, e: PitfallEvent) {
         self.differed += 1;
+        self.sites.entry(e.linear).or_insert_with(|| (e.what.clone(), 0)).1 += 1;
         let t = self.by_insn.entry(e.what.clone()).or_default();
         t.count += 1;
+        if t.count == 1 {
+            t.example = (e.ring0.clone(), e.deprivileged.clone());
+        }
         if t.first.len() < FIRST && !t.first.contains(&e.linear) {
             t.first.push(e.linear);
         }
@@ -257,6 +266,7 @@ impl PitfallLog {
         for (what, t) in self.ranked() {
             let first: Vec<String> = t.first.iter().map(|&a| place(a, name)).collect();
             let _ = writeln!(s, "  {what:<10} {:>10}  first at {}", t.count, first.join(", "));
+            let _ = writeln!(s, "      first time: ring 0 {} | deprivileged {}", t.example.0, t.example.1);
         }
         s
     }
