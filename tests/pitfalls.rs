@@ -3,7 +3,7 @@
 //! must differ under trap-and-emulate is Robin & Irvine's list of
 //! sensitive unprivileged IA-32 instructions (USENIX Security 2000; see
 //! ../shared/REFERENCES.md), with IRET added as later lists do, less the
-//! rows the monitor's DPL compression hides (`COMPRESSION_HIDES`); the
+//! rows the shadowing monitor hides (`MONITOR_HIDES`); the
 //! privileged control rows must match, since trapping them works. That the
 //! kernel's ring-0 expectations are what ring-0 hardware does is checked
 //! against QEMU by tests/images.rs (guest-images/expected/pitfalls.out).
@@ -19,14 +19,16 @@ const SENSITIVE: &[&str] = &[
     "verr", "verw", "call far", "jmp far", "ret far", "int",
 ];
 
-/// Rows whose probe the shadow tables' DPL compression (0 to 1) answers as
-/// ring 0 would, by the SDM's checks: VERR and VERW of a ring-0 data
-/// segment test DPL >= max(CPL, RPL), which DPL 1 passes at CPL 1; RETF
-/// to the RPL-1 selector PUSH CS gave is a same-level return into a code
-/// segment whose shadow DPL, 1, equals that RPL. The instructions stay
-/// sensitive (LAR and LSL still show the compressed DPL and the truncated
-/// limit).
-const COMPRESSION_HIDES: &[&str] = &["verr", "verw", "ret far"];
+/// Rows whose probe the shadowing monitor answers as ring 0 would. By the
+/// SDM's checks, with DPL 0 compressed to 1: VERR and VERW of a ring-0
+/// data segment test DPL >= max(CPL, RPL), which DPL 1 passes at CPL 1;
+/// RETF to the RPL-1 selector PUSH CS gave is a same-level return into a
+/// code segment whose shadow DPL, 1, equals that RPL. By the shadow IDT:
+/// INT n enters the monitor, which reflects it writing the frame ring 0
+/// would (CS with the virtual CPL 0 as RPL, no stack switch). The
+/// instructions stay sensitive (LAR and LSL still show the compressed DPL
+/// and the truncated limit; INT n is a trap into the monitor).
+const MONITOR_HIDES: &[&str] = &["verr", "verw", "ret far", "int"];
 
 fn differing(engine: EngineKind) -> (BTreeSet<String>, usize) {
     let rows = pitfalls::run(engine).unwrap_or_else(|e| panic!("{e}"));
@@ -44,9 +46,9 @@ fn every_row_matches_ring_0_under_the_faithful_engines() {
 }
 
 #[test]
-fn exactly_the_sensitive_rows_compression_leaves_differ_under_trap_and_emulate() {
+fn exactly_the_sensitive_rows_the_monitor_leaves_differ_under_trap_and_emulate() {
     let want: BTreeSet<String> =
-        SENSITIVE.iter().filter(|s| !COMPRESSION_HIDES.contains(s)).map(|s| s.to_string()).collect();
+        SENSITIVE.iter().filter(|s| !MONITOR_HIDES.contains(s)).map(|s| s.to_string()).collect();
     let mut seen = Vec::new();
     for mode in [TrapMode::Real, TrapMode::Simulated] {
         let engine = EngineKind::Trap(mode);

@@ -36,6 +36,10 @@ const FAITHFUL: &[&str] = &[
     "strings_o1",
     "calls_o1",
     "bits_o1",
+    "fpu",
+    // Its handlers read the CPL from the CS pushed: the monitor reflects
+    // each exception with the frame ring 0 would get.
+    "exceptions",
 ];
 
 /// Images that depend on sensitive-instruction fidelity, and the pitfall
@@ -45,15 +49,11 @@ const DEPENDENT: &[(&str, &str)] = &[
     ("hello", "prints its entry CS, SS (RPL 1), EFLAGS (IF from PUSHF) and SGDT (the monitor's GDT)"),
     ("rings", "reads CS after returning to ring 0 (RPL 1)"),
     ("code16", "reads CS after returning to 32-bit code (RPL 1)"),
-    ("exceptions", "its handlers read the CPL from the CS pushed: RPL 1, the real CS since its far jump"),
     ("segments", "builds its GDT where SGDT says the current one is (the monitor's)"),
     ("doublefault", "builds its GDT where SGDT says the current one is (the monitor's)"),
     ("tinyos", "IRET to ring 3 at CPL 1 cannot set IF: no timer interrupt ever reaches user code"),
     ("pitfalls", "checks every sensitive instruction (tests/pitfalls.rs asserts each row)"),
     ("shadow", "reads CS, LSL/LAR of a DPL-0 selector and SGDT in its last section (tests/shadow.rs)"),
-    // Not on Robin & Irvine's list: FNSTENV and FNSAVE store the CS of the
-    // last x87 instruction, which is the real CS.
-    ("fpu", "FNSTENV and FNSAVE store the x87's last CS: RPL 1, the real CS since its far jump"),
 ];
 
 fn trap(mode: TrapMode) -> RunConfig {

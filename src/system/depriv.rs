@@ -50,8 +50,11 @@
 //!   guest's own limits), so emulated accesses behave as at ring 0.
 //! - **the IDT is shadowed too**: its gates lead into the monitor, which
 //!   reflects each exception, hardware interrupt and INT n to the guest's
-//!   handler by delivering it on the virtual CPU (the frame ring 0 would
-//!   get: the virtual CS, no stack switch from the guest kernel). INT n's
+//!   handler by delivering it on the virtual CPU, writing the frame ring 0
+//!   would get: no stack switch from the guest kernel, and a CS whose RPL
+//!   is the virtual CPL, 0, even where the real CS has RPL 1 (a guest
+//!   kernel's far jump at CPL 1 loads that). The handler's IRET to RPL 0
+//!   then faults at CPL 1 and the monitor emulates it, IF included. INT n's
 //!   gate-DPL check at the real CPL against the compressed gate gives the
 //!   same answer as the virtual CPU's check at CPL 0 or 3, so INT n is
 //!   simply reflected ([`MonitorStats::reflected_int`]).

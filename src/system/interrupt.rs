@@ -84,7 +84,7 @@ impl Machine {
             stack.push(self, len, self.cpu.gpr[reg::ESP])?;
         }
         stack.push(self, len, self.cpu.eflags)?;
-        stack.push(self, len, self.cpu.seg(Seg::Cs).selector as u32)?;
+        stack.push(self, len, self.pushed_cs() as u32)?;
         stack.push(self, len, ret_eip)?;
         if let Some(code) = error {
             stack.push(self, len, code)?;
@@ -102,6 +102,19 @@ impl Machine {
         }
         self.cpu.halted = 0;
         Ok(())
+    }
+
+    /// The CS an interrupt frame holds: the CS selector, whose RPL is the
+    /// CPL. Under a monitor, which reflects every event to the guest's
+    /// handler by writing the frame itself, the RPL is the *virtual* CPL:
+    /// the real CS of a guest kernel that loaded it at CPL 1 has RPL 1.
+    fn pushed_cs(&self) -> u16 {
+        let sel = self.cpu.seg(Seg::Cs).selector;
+        if self.monitor.is_some() {
+            (sel & !3) | self.cpu.cpl as u16
+        } else {
+            sel
+        }
     }
 
     /// Real-mode delivery through the interrupt vector table. SP moves
