@@ -6,6 +6,8 @@ use crate::system::depriv::{Stall, STARVED_NS};
 
 /// How many pitfall events a stop report shows.
 const STALL_EVENTS: usize = 10;
+/// How many of the first pitfall events `--pitfalls` shows.
+const FIRST_EVENTS: usize = 16;
 use crate::cpu::alu::Vendor;
 use crate::engine::bt::{Bt, BtStats};
 use crate::engine::interp::{Interp, InterpStats};
@@ -560,9 +562,20 @@ impl Outcome {
         let log = self.pitfall_log()?;
         let name = |a| self.symbols().and_then(|s| s.name(a));
         let mut s = log.summary(&name);
+        let funcs = log.by_function(&name);
+        if !funcs.is_empty() {
+            s.push_str("pitfalls: by function (the 20 most frequent):\n");
+            for (what, func, n) in funcs.iter().take(20) {
+                s.push_str(&format!("  {what:<10} {n:>10}  {func}\n"));
+            }
+        }
+        if !log.earliest.is_empty() {
+            s.push_str("pitfalls: the first, oldest first (#instructions retired, instruction, address):\n");
+            s.push_str(&log.first_events(FIRST_EVENTS, &name));
+        }
         if !log.recent.is_empty() {
-            s.push_str("pitfalls: the newest, newest first (instructions retired, instruction, address):\n");
-            s.push_str(&log.newest(crate::system::pitfall_log::RECENT, &name));
+            s.push_str("pitfalls: the newest, newest first:\n");
+            s.push_str(&log.newest(STALL_EVENTS, &name));
         }
         Some(s)
     }

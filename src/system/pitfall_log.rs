@@ -61,7 +61,12 @@ pub struct PitfallLog {
     pub sites: BTreeMap<u32, (String, u64)>,
     /// The last [`RECENT`] events, oldest first.
     pub recent: VecDeque<PitfallEvent>,
+    /// The first [`EARLIEST`] events.
+    pub earliest: Vec<PitfallEvent>,
 }
+
+/// How many of the first events the log keeps.
+pub const EARLIEST: usize = 64;
 
 impl PitfallLog {
     fn record(&mut self, e: PitfallEvent) {
@@ -74,6 +79,9 @@ impl PitfallLog {
         }
         if t.first.len() < FIRST && !t.first.contains(&e.linear) {
             t.first.push(e.linear);
+        }
+        if self.earliest.len() < EARLIEST {
+            self.earliest.push(e.clone());
         }
         if self.recent.len() == RECENT {
             self.recent.pop_front();
@@ -274,17 +282,48 @@ impl PitfallLog {
     /// The newest events, newest first, one a line: at most `n`, each
     /// address once (its newest event).
     pub fn newest(&self, n: usize, name: &dyn Fn(u32) -> Option<String>) -> String {
-        use std::fmt::Write;
-        let mut s = String::new();
-        let mut seen = std::collections::HashSet::new();
-        for e in self.recent.iter().rev().filter(|e| seen.insert(e.linear)).take(n) {
-            let func = name(e.linear).map(|f| format!(" {f}")).unwrap_or_default();
-            let _ = writeln!(
-                s,
-                "  #{:<11} {:<8} {:04x}:{:08x}{func}\n      ring 0: {}\n      deprivileged: {}",
-                e.retired, e.what, e.cs, e.eip, e.ring0, e.deprivileged
-            );
+        describe(self.recent.iter().rev(), n, name)
+    }
+
+    /// The first events, oldest first, as [`PitfallLog::newest`].
+    pub fn first_events(&self, n: usize, name: &dyn Fn(u32) -> Option<String>) -> String {
+        describe(self.earliest.iter(), n, name)
+    }
+}
+
+/// Events one a line, at most `n`, each address once.
+fn describe<'a>(
+    events: impl Iterator<Item = &'a PitfallEvent>,
+    n: usize,
+    name: &dyn Fn(u32) -> Option<String>,
+) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in events.filter(|e| seen.insert(e.linear)).take(n) {
+        let func = name(e.linear).map(|f| format!(" {f}")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  #{:<11} {:<8} {:04x}:{:08x}{func}\n      ring 0: {}\n      deprivileged: {}",
+            e.retired, e.what, e.cs, e.eip, e.ring0, e.deprivileged
+        );
+    }
+    s
+}
+
+impl PitfallLog {
+    /// Differences per instruction and guest function (as `name` gives it,
+    /// offset dropped), most frequent first; empty when `name` knows none.
+    pub fn by_function(&self, name: &dyn Fn(u32) -> Option<String>) -> Vec<(String, String, u64)> {
+        let mut acc: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (&at, (what, n)) in &self.sites {
+            if let Some(f) = name(at) {
+                let func = f.split('+').next().unwrap_or(&f).to_string();
+                *acc.entry((what.clone(), func)).or_default() += n;
+            }
         }
-        s
+        let mut v: Vec<_> = acc.into_iter().map(|((w, f), n)| (w, f, n)).collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+        v
     }
 }
