@@ -136,8 +136,8 @@ pub(super) fn run_both_ways(m: &mut Machine, i: &Instruction, exec: impl Fn(&mut
         if !a.is_empty() {
             log.record(PitfallEvent {
                 cs: start.seg(Seg::Cs).selector,
-                eip: start.eip,
-                linear: start.seg(Seg::Cs).base.wrapping_add(start.eip),
+                eip: i.ip32(),
+                linear: start.seg(Seg::Cs).base.wrapping_add(i.ip32()),
                 retired: m.clock.retired,
                 what: key(i),
                 ring0: a.join(" "),
