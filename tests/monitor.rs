@@ -127,9 +127,9 @@ fn a_kernel_panic_on_the_console_stops_the_run_under_the_monitor_only() {
 }
 
 /// The tracer computes each sensitive instruction both ways. At CPL 0 with
-/// IF clear, PUSHF pushes IF = 0 on ring 0 but the real IF (the monitor's,
-/// 1) deprivileged: one difference, which the guest also sees. PUSH DS and
-/// POP DS of the ring-0 data selector 0x10 do the same both ways (the
+/// IF clear, PUSHF pushes IF = 0 on ring 0 but the real IF, the monitor's
+/// (set), deprivileged: one difference, which the guest also sees. PUSH DS
+/// and POP DS of the ring-0 data selector 0x10 do the same both ways (the
 /// shadow's DPL 1 admits RPL 0 at CPL 1): checked, not logged.
 #[test]
 fn the_tracer_logs_pushf_and_not_what_runs_the_same() {
