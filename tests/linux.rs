@@ -318,3 +318,54 @@ fn tzcnt_and_lzcnt_encodings_are_bsf_and_bsr_under_every_engine() {
         assert_eq!(status, 0x43, "{engine}: check {} failed; stderr: {err}", (status - 1) / 2);
     }
 }
+
+/// Linux under classical trap-and-emulate, as docs/privilege-rings.md
+/// ("Linux under trap-and-emulate") tells it: PUSHF, which reports the
+/// real IF (the monitor's, always set), misleads `local_irq_save` first in
+/// printk (`vprintk_store`) and in `_raw_spin_lock_irqsave`; the matching
+/// restores run STI, so interrupts come on during early boot
+/// (`start_kernel` warns), and an interrupt handler's `irqs_disabled()`
+/// check fails (`irq_work_run_list`'s BUG): the kernel panics, and bt86
+/// says so and names the pitfalls. The same boot under bt runs /init to
+/// its end without any of it.
+#[test]
+fn debian_kernel_under_trap_is_misled_by_pushf_and_panics() {
+    let test = "debian_kernel_under_trap_is_misled_by_pushf_and_panics";
+    let Some((kernel, initrd, map)) = common::debian_kernel_and_map(test) else { return };
+    let (i, map) = (initrd.display().to_string(), map.display().to_string());
+    let base = ["--initrd", &i, "--append", "console=ttyS0 nokaslr", "-m", "128M", "--timeout", "600"];
+    let mut args = vec!["--engine", "trap", "--pitfalls", "--symbols", &map];
+    args.extend_from_slice(&base);
+    let (out, status, err) = run_bt86_kernel(&kernel, &args);
+    let text = String::from_utf8_lossy(&out);
+    for want in [
+        "Interrupts were enabled *very* early, fixing it",
+        "at init/main.c:",
+        "EIP: start_kernel+",
+        "kernel BUG at kernel/irq_work.c:",
+        "EIP: irq_work_run_list+",
+        "Kernel panic - not syncing: Fatal exception in interrupt",
+    ] {
+        assert!(text.contains(want), "{want:?} not in the boot log:\n{text}");
+    }
+    assert_eq!(status, 10, "{err}");
+    assert!(err.starts_with("bt86: the guest kernel panicked: \""), "{err}");
+    // The first difference in kernel code named by the map is a PUSHF in
+    // printk; the counts by function name the spin lock's too.
+    let first = err.split("the first, oldest first").nth(1).expect("the first events").lines();
+    let kernel_pushf = first.into_iter().find(|l| l.contains("pushfd") && l.contains(":c1"));
+    assert!(kernel_pushf.is_some_and(|l| l.contains("vprintk_store+")), "{err}");
+    let by_function = err.split("by function").nth(1).expect("the by-function table");
+    for func in ["_raw_spin_lock_irqsave", "vprintk_store"] {
+        assert!(by_function.lines().any(|l| l.contains("pushfd") && l.ends_with(func)), "{func}:\n{err}");
+    }
+    // Under bt: none of it, and /init runs to its end.
+    let mut args = vec!["--engine", "bt"];
+    args.extend_from_slice(&base);
+    let (out, _, err) = run_bt86_kernel(&kernel, &args);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains(END_MARKER), "bt did not reach the end of /init: {err}\n{text}");
+    for not in ["Interrupts were enabled", "kernel BUG", "Kernel panic"] {
+        assert!(!text.contains(not), "{not:?} under bt:\n{text}");
+    }
+}
