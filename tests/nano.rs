@@ -55,3 +55,37 @@ fn bench_nano_rejects_an_unknown_benchmark() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("unknown nanobenchmark \"nosuch\""), "{stderr}");
 }
+
+/// Under `--engine trap` every privileged instruction of an operation is
+/// one real host trap, and what the monitor reflects through its shadow
+/// IDT (INT 0x80, #PF, #DE) is counted apart, as `BENCHES` declares per
+/// row: the counters grow by exactly that per operation between runs of
+/// 200 and 400 operations (the difference cancels the set-up).
+#[test]
+fn under_trap_each_privileged_instruction_is_one_real_trap_and_reflections_are_apart() {
+    use bt86::engine::Limits;
+    use bt86::session::{self, EngineKind, RunConfig, TrapMode};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guest-images/bin/nano.elf");
+    let image = std::fs::read(&path).expect("nano.elf");
+    for b in bt86::bench::nano::BENCHES {
+        let counts = |iters: u64| {
+            let cfg = RunConfig {
+                engine: EngineKind::Trap(TrapMode::Real),
+                append: Some(format!("bench={} iters={iters}", b.name)),
+                limits: Limits { max_insns: Some(100_000_000), ..Limits::default() },
+                ..RunConfig::default()
+            };
+            let m = session::boot("nano.elf", &image, &cfg, Box::new(std::io::sink())).expect("boot");
+            let out = session::run(m, &cfg);
+            assert_eq!(out.exit.status(), 1, "{}: {:?}", b.name, out.exit);
+            let t = out.trap.expect("trap counters");
+            assert_eq!(t.real_traps, t.monitor.privileged, "{}: a real trap per privileged instruction", b.name);
+            let reflected = t.monitor.reflected_exceptions + t.monitor.reflected_int;
+            (t.monitor.privileged, reflected)
+        };
+        let (p1, r1) = counts(200);
+        let (p2, r2) = counts(400);
+        assert_eq!(p2 - p1, 200 * u64::from(b.traps), "{}: privileged instructions per operation", b.name);
+        assert_eq!(r2 - r1, 200 * u64::from(b.reflected), "{}: reflected events per operation", b.name);
+    }
+}
