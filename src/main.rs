@@ -635,7 +635,7 @@ fn run(args: RunArgs) -> i32 {
         eprint!("{}", out.stats_report());
     }
     if args.pitfalls {
-        if let Some(report) = out.pitfall_report() {
+        if let Some(report) = out.pitfall_report(!args.stats) {
             eprint!("{report}");
         }
     }

@@ -557,11 +557,12 @@ impl Outcome {
         Some(s)
     }
 
-    /// `--pitfalls`' report: the summary, then the newest events.
-    pub fn pitfall_report(&self) -> Option<String> {
+    /// `--pitfalls`' report: the summary (unless `--stats` printed it),
+    /// the counts by function, the first events and the newest.
+    pub fn pitfall_report(&self, with_summary: bool) -> Option<String> {
         let log = self.pitfall_log()?;
         let name = |a| self.symbols().and_then(|s| s.name(a));
-        let mut s = log.summary(&name);
+        let mut s = if with_summary { log.summary(&name) } else { String::new() };
         let funcs = log.by_function(&name);
         if !funcs.is_empty() {
             s.push_str("pitfalls: by function (the 20 most frequent):\n");
