@@ -221,9 +221,11 @@ struct RunArgs {
     /// How --engine trap traps on a privileged instruction.
     #[arg(long, value_enum, value_name = "HOW", default_value = "real")]
     trap: TrapArg,
-    /// With --engine trap: run each sensitive instruction as ring 0 would
-    /// too, and report on stderr every one whose deprivileged result
-    /// differed (counts, first addresses, the newest events).
+    /// With --engine trap: report on stderr every sensitive instruction
+    /// whose deprivileged result differed from ring 0's (counts, first
+    /// addresses, functions with --symbols, the first and newest events).
+    /// The trap engine computes each one both ways in any case, so that a
+    /// guest that stops making progress is told what misled it.
     #[arg(long)]
     pitfalls: bool,
     /// Translator tracing on stderr (--engine bt or trap; rejected with
@@ -566,8 +568,10 @@ fn run(args: RunArgs) -> i32 {
             Some(TraceArg::Perf) => Trace::Perf,
         },
         vendor: args.cpu_vendor.unwrap_or_else(Vendor::host),
-        // --stats summarises the tracer's findings too.
-        pitfalls: args.pitfalls || (args.stats && matches!(engine, Engine::Trap)),
+        // Under trap the tracer always runs (it costs a second run of each
+        // sensitive instruction only), so that a stop can point at what
+        // misled the guest; --pitfalls prints its whole report.
+        pitfalls: matches!(engine, Engine::Trap),
         symbols,
     };
     if let Err(e) = cfg.check_vendor() {

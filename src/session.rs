@@ -540,18 +540,14 @@ impl Outcome {
     }
 
     /// Under `--engine trap`, when the guest stopped making progress: the
-    /// pitfall events that led there, newest first (or how to see them).
+    /// pitfall events that led there, newest first (none if nothing
+    /// sensitive behaved differently).
     pub fn stall_report(&self) -> Option<String> {
         let stopped = matches!(self.exit, Exit::HaltForever | Exit::Stalled(_) | Exit::Fatal(Fatal::TripleFault));
         if !stopped || self.trap.is_none() {
             return None;
         }
-        let Some(log) = self.pitfall_log() else {
-            return Some("run it again with --pitfalls to see the sensitive instructions that misled it\n".into());
-        };
-        if log.recent.is_empty() {
-            return Some("no sensitive instruction behaved differently from ring 0 before it stopped\n".into());
-        }
+        let log = self.pitfall_log().filter(|log| !log.recent.is_empty())?;
         let mut s = "the sensitive instructions that behaved differently from ring 0, newest first:\n".to_string();
         s.push_str(&log.newest(STALL_EVENTS, &|a| self.symbols().and_then(|s| s.name(a))));
         Some(s)
