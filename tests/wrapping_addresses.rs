@@ -60,3 +60,61 @@ fn a_wrapping_address_is_translated_to_wrap() {
         stats.guest_view_faults
     );
 }
+
+/// The stack wraps around 4 GiB too: with ESP at 8, a PUSH, a CALL and a
+/// PUSH of an immediate go below 0 to 0xfffffffc and on, where a 4 MiB
+/// page maps the top of the address space. The direct forms of PUSH, POP,
+/// CALL and RET (`[r15 + r12 - 4]`, `[r15 + r12]`) sum in 64 bits and land
+/// below the linear view, in its guard: the slow path runs them, as the
+/// interpreter does. The interpreter is the oracle, at every instruction
+/// of the first rounds and then every few.
+#[test]
+fn the_stack_wraps_around_zero() {
+    const PD: u32 = 0x3000;
+    let build = || {
+        let mut a = CodeAssembler::new(32).expect("assembler");
+        let program = |a: &mut CodeAssembler| -> Result<(), IcedError> {
+            guest::paging_on(a, PD)?;
+            a.mov(ecx, 50u32)?;
+            let mut again = a.create_label();
+            let mut callee = a.create_label();
+            a.set_label(&mut again)?;
+            a.mov(esp, 8u32)?;
+            a.mov(eax, ecx)?;
+            a.push(eax)?; // at 4
+            a.push(ecx)?; // at 0
+            a.push(0x1234_5678u32 as i32)?; // at 0xfffffffc
+            a.call(callee)?; // the return address at 0xfffffff8
+            a.pop(edx)?;
+            a.pop(esi)?;
+            a.pop(edi)?;
+            a.add(ebx, edx)?;
+            a.add(ebx, esi)?;
+            a.add(ebx, edi)?;
+            a.dec(ecx)?;
+            a.jnz(again)?;
+            a.hlt()?;
+            a.set_label(&mut callee)?;
+            a.push(ebp)?;
+            a.mov(ebp, esp)?;
+            a.mov(edx, dword_ptr(ebp + 4))?;
+            a.add(ebx, edx)?;
+            a.pop(ebp)?;
+            a.ret()
+        };
+        program(&mut a).expect("program");
+        let code = a.assemble(u64::from(CODE)).expect("assemble");
+        let mut m = guest::flat_machine(&code, 8 << 20);
+        // PDE 0: the first 4 MiB, identity; PDE 1023: the top 4 MiB of
+        // the address space at physical 4 MiB.
+        m.ram.write_u32(PhysAddr(PD), 0x83);
+        m.ram.write_u32(PhysAddr(PD + 4 * 1023), 0x40_0083);
+        m
+    };
+    let limits = Limits { max_insns: Some(100_000), ..Limits::default() };
+    let (exit, m) = compare_stopped(build, limits, 60, 7).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever);
+    // The pushed immediate sits at 0xfffffffc, physical 0x7ffffc.
+    assert_eq!(m.ram.read_u32(PhysAddr(0x7f_fffc)), 0x1234_5678);
+    assert_eq!(m.cpu.gpr[4], 8, "ESP back where the last round set it");
+}

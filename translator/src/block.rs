@@ -507,7 +507,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             break;
         }
         // CALL m32: load the target, push the return address, jump.
-        if let Some(c) = (env.mem != MemPath::None).then(|| stack::call_mem(i)).flatten() {
+        if let Some(mut c) = (env.mem != MemPath::None).then(|| stack::call_mem(i)).flatten() {
+            if g.wraps {
+                c.load.direct = memop::HostBytes::default();
+                c.push.direct = memop::HostBytes::default();
+            }
             let l = env.layout;
             let (x87, reload) = (ptrs, reload(x87_loaded));
             let (slow, cont, site) = e.mem(&c.load, true);
@@ -531,7 +535,11 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             ends_with_jmp = true;
             break;
         }
-        if let Some(p) = (env.mem != MemPath::None).then(|| stack::push_mem(i, env.layout.exit_eip)).flatten() {
+        if let Some(mut p) = (env.mem != MemPath::None).then(|| stack::push_mem(i, env.layout.exit_eip)).flatten() {
+            if g.wraps {
+                p.load.direct = memop::HostBytes::default();
+                p.push.direct = memop::HostBytes::default();
+            }
             let (slow, cont, site) = e.mem(&p.load, restore[k]);
             let l = env.layout;
             let ops = &mut e.ops;
@@ -547,7 +555,10 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             kinds.push(Kind::IdentMem);
             continue;
         }
-        if let Some(op) = (env.mem != MemPath::None).then(|| stack::plan(i)).flatten() {
+        if let Some(mut op) = (env.mem != MemPath::None).then(|| stack::plan(i)).flatten() {
+            if g.wraps {
+                op.access.direct = memop::HostBytes::default();
+            }
             let (slow, cont, site) = e.mem(&op.access, op.restore_flags || restore[k]);
             e.ops.extend(op.after.iter().copied());
             let ops = &mut e.ops;

@@ -51,6 +51,13 @@ fn host() -> MemoryOperand {
     MemoryOperand::with_base(Register::R8)
 }
 
+/// `[r15 + r12 + d]`: the direct form's operand at guest ESP + `d` (see
+/// `MemOp::direct`: an ESP below 4 makes a push's address fall below the
+/// view, in its guard, and the slow path runs it).
+fn at_esp(d: i64) -> MemoryOperand {
+    MemoryOperand::new(Register::R15, Register::R12, 1, d, if d == 0 { 0 } else { 1 }, false, Register::None)
+}
+
 /// `lea r12d, [r12 + d]`: moves guest ESP without touching the flags.
 fn adjust_esp(d: i64) -> Option<HostBytes> {
     match d {
@@ -61,7 +68,7 @@ fn adjust_esp(d: i64) -> Option<HostBytes> {
 }
 
 fn esp_plus(d: i64) -> Option<HostBytes> {
-    enc(Instruction::with2(Code::Lea_r32_m, Register::R12D, MemoryOperand::with_base_displ(Register::R12D, d)))
+    enc(Instruction::with2(Code::Lea_r32_m, Register::R12D, MemoryOperand::with_base_displ(Register::R12, d)))
 }
 
 /// The fixed host instructions the inline forms are made of, encoded once
@@ -81,6 +88,12 @@ struct Forms {
     /// `mov dword [r15 + r8], 0` and `mov dword [r8], 0`: the immediate is
     /// the last four bytes.
     store_imm: [Option<HostBytes>; 2],
+    /// The direct forms, by host register number: `mov [r15 + r12 - 4],
+    /// r32` (a push) and `mov r32, [r15 + r12]` (a pop); and `mov dword
+    /// [r15 + r12 - 4], 0` (a push of an immediate, the last four bytes).
+    push_direct: [Option<HostBytes>; 16],
+    pop_direct: [Option<HostBytes>; 16],
+    push_imm_direct: Option<HostBytes>,
 }
 
 /// The 32-bit general registers, in register-number order.
@@ -118,6 +131,9 @@ impl Forms {
             store: GPR32.map(|r| both(&|m| enc(Instruction::with2(Code::Mov_rm32_r32, m, r)))),
             load: GPR32.map(|r| both(&|m| enc(Instruction::with2(Code::Mov_r32_rm32, r, m)))),
             store_imm: both(&|m| enc(Instruction::with2(Code::Mov_rm32_imm32, m, 0u32))),
+            push_direct: GPR32.map(|r| enc(Instruction::with2(Code::Mov_rm32_r32, at_esp(-4), r))),
+            pop_direct: GPR32.map(|r| enc(Instruction::with2(Code::Mov_r32_rm32, r, at_esp(0)))),
+            push_imm_direct: enc(Instruction::with2(Code::Mov_rm32_imm32, at_esp(-4), 0u32)),
         }
     }
 }
@@ -140,23 +156,26 @@ fn reg_forms(table: impl Fn(&Forms) -> &[[Option<HostBytes>; 2]; 16], r: Registe
 /// A 4-byte store of `src` (a register or an immediate) just below ESP.
 fn push_of(code: Code, reg: Option<Register>, imm: u32) -> Option<MemOp> {
     let lea = FORMS.with(|f| f.push_lea)?;
-    let (op, op_host) = match (code, reg) {
-        (Code::Mov_rm32_r32, Some(r)) => reg_forms(|f| &f.store, r)?,
-        (Code::Mov_rm32_imm32, None) => {
-            let [p, h] = FORMS.with(|f| f.store_imm);
-            (p?.with_imm32_at_end(imm), h?.with_imm32_at_end(imm))
+    let (op, op_host, direct) = match (code, reg) {
+        (Code::Mov_rm32_r32, Some(r)) => {
+            let (op, op_host) = reg_forms(|f| &f.store, r)?;
+            (op, op_host, FORMS.with(|f| f.push_direct[r.number()])?)
         }
-        (_, Some(r)) => (enc(Instruction::with2(code, phys(), r))?, enc(Instruction::with2(code, host(), r))?),
-        (_, None) => (enc(Instruction::with2(code, phys(), imm))?, enc(Instruction::with2(code, host(), imm))?),
+        (Code::Mov_rm32_imm32, None) => {
+            let ([p, h], d) = FORMS.with(|f| (f.store_imm, f.push_imm_direct));
+            (p?.with_imm32_at_end(imm), h?.with_imm32_at_end(imm), d?.with_imm32_at_end(imm))
+        }
+        _ => return None,
     };
-    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: true, site_at: 0 })
+    Some(MemOp { lea, op, op_host, direct, len: 4, write: true, site_at: 0 })
 }
 
 /// A 4-byte load at ESP into `dst`.
 fn pop_into(dst: Register) -> Option<MemOp> {
     let lea = FORMS.with(|f| f.pop_lea)?;
     let (op, op_host) = reg_forms(|f| &f.load, dst)?;
-    Some(MemOp { lea, op, op_host, direct: HostBytes::default(), len: 4, write: false, site_at: 0 })
+    let direct = FORMS.with(|f| f.pop_direct[dst.number()])?;
+    Some(MemOp { lea, op, op_host, direct, len: 4, write: false, site_at: 0 })
 }
 
 /// The inline form of `i`, if it has one.
@@ -317,6 +336,7 @@ pub fn push_mem(i: &Instruction, park: i32) -> Option<PushMem> {
     let mut push = push_of(Code::Mov_rm32_r32, Some(Register::R9D), 0)?;
     push.op = HostBytes::try_new(&[&unpark[..], &push.op[..]].concat())?;
     push.op_host = HostBytes::try_new(&[&unpark[..], &push.op_host[..]].concat())?;
+    push.direct = HostBytes::try_new(&[&unpark[..], &push.direct[..]].concat())?;
     push.site_at = unpark.len() as u8;
     Some(PushMem { load: target_load(i)?, push, after: adjust_esp(-4)? })
 }
@@ -336,10 +356,20 @@ mod tests {
         let p = plan_of(&[0x53]).unwrap(); // push ebx
         assert_eq!(show(&p.access.lea), "lea r8d,[r12d-4]");
         assert_eq!(show(&p.access.op), "mov [r15+r8],ebx");
-        assert_eq!(show(&p.after), "lea r12d,[r12d-4]");
+        // The direct form stores below ESP before ESP moves: a fault (an
+        // ESP below 4 lands in the view's guard) leaves ESP as it was.
+        assert_eq!(show(&p.access.direct), "mov [r15+r12-4],ebx");
+        // ESP's upper half is zero: the 64-bit sum, cut to 32 bits, wraps
+        // as the guest's does.
+        assert_eq!(show(&p.after), "lea r12d,[r12-4]");
         let p = plan_of(&[0x5e]).unwrap(); // pop esi
         assert_eq!(show(&p.access.op_host), "mov esi,[r8]");
-        assert_eq!(show(&p.after), "lea r12d,[r12d+4]");
+        assert_eq!(show(&p.access.direct), "mov esi,[r15+r12]");
+        assert_eq!(show(&p.after), "lea r12d,[r12+4]");
+        let p = plan_of(&[0x54]).unwrap(); // push esp: the old value
+        assert_eq!(show(&p.access.direct), "mov [r15+r12-4],r12d");
+        let p = plan_of(&[0x6a, 0xff]).unwrap(); // push -1
+        assert_eq!(show(&p.access.direct), "mov dword ptr [r15+r12-4],0FFFFFFFFh");
         assert!(plan_of(&[0x5c]).is_none()); // pop esp
     }
 
@@ -369,7 +399,8 @@ mod tests {
         assert_eq!(show(&p.access.op), "mov dword ptr [r15+r8],1005h");
         assert_eq!(p.then, Then::Call { target: 0x1015, ret: 0x1005 });
         let p = plan_of(&[0xc2, 8, 0]).unwrap(); // ret 8
-        assert_eq!(show(&p.after), "lea r12d,[r12d+0Ch]");
+        assert_eq!(show(&p.access.direct), "mov r9d,[r15+r12]");
+        assert_eq!(show(&p.after), "lea r12d,[r12+0Ch]");
         assert_eq!(p.then, Then::Return);
         let p = plan_of(&[0xc9]).unwrap(); // leave
         assert_eq!(show(&p.access.lea), "mov r8d,ebp");
@@ -379,6 +410,7 @@ mod tests {
         assert_eq!(show(&p.load.direct), "mov r9d,[r15+rax+4]"); // push dword [eax+4]
         assert_eq!(show(&p.push.op), "mov r9d,[r14+38h]; mov [r15+r8],r9d");
         assert_eq!(show(&p.push.op[p.push.site_at as usize..]), "mov [r15+r8],r9d");
+        assert_eq!(show(&p.push.direct), "mov r9d,[r14+38h]; mov [r15+r12-4],r9d");
         let p = plan_of(&[0xff, 0x24, 0x85, 0, 0x30, 0, 0]).unwrap(); // jmp [eax*4+0x3000]
         assert_eq!(show(&p.access.lea), "lea r8d,[eax*4+3000h]");
         assert_eq!(show(&p.access.op), "mov r9d,[r15+r8]");
