@@ -514,20 +514,25 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             }
             let l = env.layout;
             let (x87, reload) = (ptrs, reload(x87_loaded));
+            // The guarded path's push leaves r9 alone; the others' checks
+            // clobber it, so the target waits in the exit EIP. (A slow path
+            // runs the whole CALL and leaves: neither `cont` is reached
+            // from one.)
+            let park = env.mem != MemPath::Guarded;
             let (slow, cont, site) = e.mem(&c.load, true);
             let ops = &mut e.ops;
-            asm!(ops
-                ; =>cont
-                ; mov [r14 + l.exit_eip], r9d
-            );
+            asm!(ops ; =>cont);
+            if park {
+                asm!(ops ; mov [r14 + l.exit_eip], r9d);
+            }
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             let (slow, cont, site) = e.mem(&c.push, true);
             e.ops.extend(c.after.iter().copied());
             let ops = &mut e.ops;
-            asm!(ops
-                ; =>cont
-                ; mov r9d, [r14 + l.exit_eip]
-            );
+            asm!(ops ; =>cont);
+            if park {
+                asm!(ops ; mov r9d, [r14 + l.exit_eip]);
+            }
             slow_paths.push(SlowPath { slow, cont, arg: g.arg, index, site, kind: SlowKind::Memory, x87, reload });
             x87::materialize(&mut e.ops, env.layout, &ptrs);
             exits.extend(e.guest_call(None, i.next_ip32(), own));
@@ -539,12 +544,19 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             if g.wraps {
                 p.load.direct = memop::HostBytes::default();
                 p.push.direct = memop::HostBytes::default();
+                p.push_kept.direct = memop::HostBytes::default();
             }
             let (slow, cont, site) = e.mem(&p.load, restore[k]);
-            let l = env.layout;
-            let ops = &mut e.ops;
-            asm!(ops ; mov [r14 + l.exit_eip], r9d);
-            let (pslow, pcont, psite) = e.mem(&p.push, restore[k]);
+            // As for CALL m32: only the unguarded paths need r9 parked.
+            let push = if env.mem == MemPath::Guarded {
+                &p.push_kept
+            } else {
+                let l = env.layout;
+                let ops = &mut e.ops;
+                asm!(ops ; mov [r14 + l.exit_eip], r9d);
+                &p.push
+            };
+            let (pslow, pcont, psite) = e.mem(push, restore[k]);
             e.ops.extend(p.after.iter().copied());
             let ops = &mut e.ops;
             asm!(ops ; =>cont ; =>pcont);

@@ -322,7 +322,11 @@ pub fn call_mem(i: &Instruction) -> Option<CallMem> {
 /// effects) and goes on after it.
 pub struct PushMem {
     pub load: MemOp,
+    /// The push of the parked value.
     pub push: MemOp,
+    /// The push of r9d as the load left it, for the guarded path (whose
+    /// load and push touch neither r9 nor the flags).
+    pub push_kept: MemOp,
     /// ESP moved down after the push.
     pub after: HostBytes,
 }
@@ -333,12 +337,13 @@ pub fn push_mem(i: &Instruction, park: i32) -> Option<PushMem> {
     }
     let parked = MemoryOperand::with_base_displ(Register::R14, park as i64);
     let unpark = enc(Instruction::with2(Code::Mov_r32_rm32, Register::R9D, parked))?;
-    let mut push = push_of(Code::Mov_rm32_r32, Some(Register::R9D), 0)?;
+    let push_kept = push_of(Code::Mov_rm32_r32, Some(Register::R9D), 0)?;
+    let mut push = push_kept.clone();
     push.op = HostBytes::try_new(&[&unpark[..], &push.op[..]].concat())?;
     push.op_host = HostBytes::try_new(&[&unpark[..], &push.op_host[..]].concat())?;
     push.direct = HostBytes::try_new(&[&unpark[..], &push.direct[..]].concat())?;
     push.site_at = unpark.len() as u8;
-    Some(PushMem { load: target_load(i)?, push, after: adjust_esp(-4)? })
+    Some(PushMem { load: target_load(i)?, push, push_kept, after: adjust_esp(-4)? })
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ pub fn explain_block(m: &mut Machine, eip: u32) -> Result<BlockExplanation, Stri
     let mut env = bt.env;
     env.mem = mem_path(m, mode, true, true);
     env.fs_gs = mode.fs_gs();
+    // As `Bt::translate` sets them for a run.
+    env.cross_page = bt.chaining && mode.paged();
+    env.host_calls = bt.chaining;
     env.inline_sensitive = inline_sensitive(m, false);
     env.inline_rdtsc = env.inline_sensitive && m.clock.is_deterministic();
     let translated = block::translate(bt.buf.next_addr(), &insns, &env)?;
