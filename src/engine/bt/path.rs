@@ -40,7 +40,7 @@ pub(super) fn path(
     // `starts`: the blocks of the path since it last left its start.
     let mut starts = vec![key.eip];
     while !matches!(mode, Mode::Other { .. }) && blocks.len() < MAX_JOINED && insns.len() < MAX_JOINED_INSNS {
-        let Some(next) = successor(&insns[insns.len() - 1].insn) else { break };
+        let Some(next) = successor(&insns[insns.len() - 1].insn, key.eip) else { break };
         // In the same page (translations are dropped by the page they
         // start in).
         if next >> 12 != key.eip >> 12 {
@@ -108,13 +108,16 @@ pub(super) fn second_page(m: &mut Machine, eip: u32) -> Option<u32> {
     m.mmu.translate(&m.cpu, &mut m.ram, next, Access::Fetch, who).ok().map(|p| p.0)
 }
 
-/// Where a path goes on after a decoded block that ends with `last`, if
-/// it goes on: a direct JMP at its target; a Jcc at the side it likely
-/// takes — back to its target when it branches backwards (a loop), on
+/// Where a path that starts at `start` goes on after a decoded block that
+/// ends with `last`, if it goes on: a direct JMP at its target; a Jcc at
+/// the side it likely takes — back to the path's start when one side goes
+/// there (the loop the path is in: a compiler's `while (a[i] == b[i])
+/// i++;` falls through to the loop's head and branches backwards out of
+/// it), back to its target when it branches backwards (a loop), on
 /// through its fall-through when it branches forwards (the static rule
 /// CPUs follow for a branch they have no history of). `path` decides
 /// whether the block there joins (same page, a loop unrolled only whole).
-fn successor(last: &Instruction) -> Option<u32> {
+fn successor(last: &Instruction, start: u32) -> Option<u32> {
     let direct = matches!(last.op0_kind(), OpKind::NearBranch32 | OpKind::NearBranch16);
     let target = last.near_branch_target() as u32;
     if direct && last.flow_control() == FlowControl::UnconditionalBranch {
@@ -123,5 +126,38 @@ fn successor(last: &Instruction) -> Option<u32> {
     if !last.is_jcc_short_or_near() || last.condition_code() == iced_x86::ConditionCode::None {
         return None;
     }
-    Some(if target <= last.ip32() { target } else { last.next_ip32() })
+    let fall = last.next_ip32();
+    Some(if fall == start {
+        fall
+    } else if target <= last.ip32() {
+        target
+    } else {
+        fall
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::successor;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    fn at(ip: u32, bytes: &[u8]) -> iced_x86::Instruction {
+        Decoder::with_ip(32, bytes, u64::from(ip), DecoderOptions::NONE).decode()
+    }
+
+    #[test]
+    fn a_jcc_goes_on_back_to_the_start_then_backwards_then_through() {
+        // jne 0x1000 at 0x1010 (backwards): its target, a loop.
+        let back = at(0x1010, &[0x75, 0xee]);
+        assert_eq!(successor(&back, 0x2000), Some(0x1000));
+        // jne 0x1020 at 0x1010 (forwards): its fall-through.
+        let fwd = at(0x1010, &[0x75, 0x0e]);
+        assert_eq!(successor(&fwd, 0x2000), Some(0x1012));
+        // The same backward jne when its fall-through is the path's start
+        // (the loop's head, `while (a[i] == b[i]) i++;`): the start.
+        assert_eq!(successor(&back, 0x1012), Some(0x1012));
+        // jmp 0x1000: its target; ret: nowhere.
+        assert_eq!(successor(&at(0x1010, &[0xeb, 0xee]), 0x1012), Some(0x1000));
+        assert_eq!(successor(&at(0x1010, &[0xc3]), 0x1012), None);
+    }
 }
