@@ -174,8 +174,17 @@ pub const MAX_DIRECT_BELOW: i64 = 0x1_0000;
 /// around every time; the LEA form wraps as the guest does.
 pub fn direct_operand(i: &Instruction) -> Option<MemoryOperand> {
     let (b, x) = (i.memory_base(), i.memory_index());
+    if b == Register::None && x == Register::None {
+        // An absolute address: `[r15 + disp32]` while it is below 2 GiB
+        // (the disp32 is sign-extended), in 32-bit addressing (a 16-bit
+        // one's disp16 is an offset that wraps at 64 KiB).
+        let disp = i.memory_displacement32();
+        let ok = disp < 0x8000_0000 && i.memory_displ_size() == 4;
+        return ok
+            .then(|| MemoryOperand::new(Register::R15, Register::None, 1, i64::from(disp), 8, false, Register::None));
+    }
     let r = match (b, x) {
-        (Register::None, r) | (r, Register::None) if r != Register::None => r,
+        (Register::None, r) | (r, Register::None) => r,
         _ => return None,
     };
     if !r.is_gpr32() {
@@ -556,6 +565,12 @@ mod tests {
         // mov eax, [ecx*4 + 0x105340]: an absolute address below 2 GiB too.
         let p = plan_of(&[0x8b, 0x04, 0x8d, 0x40, 0x53, 0x10, 0x00]).unwrap();
         assert_eq!(show(&p.direct), "mov eax,[r15+rcx*4+105340h]");
+        // mov ecx, [0x109000]: an absolute address alone, below 2 GiB.
+        let p = plan_of(&[0x8b, 0x0d, 0x00, 0x90, 0x10, 0x00]).unwrap();
+        assert_eq!(show(&p.direct), "mov ecx,[r15+109000h]");
+        // mov ecx, [0xc1e00000]: above 2 GiB the disp32 would be negative.
+        let p = plan_of(&[0x8b, 0x0d, 0x00, 0x00, 0xe0, 0xc1]).unwrap();
+        assert!(p.direct.is_empty());
     }
 
     #[test]
