@@ -10,37 +10,25 @@ use bt86::engine::Limits;
 use bt86::session::{self, EngineKind, RunConfig, TrapMode};
 use common::*;
 
-/// Images whose kernels never look at what the deprivileged CPU changes.
-const FAITHFUL: &[&str] = &[
+/// Images whose kernels never look at what the deprivileged CPU changes,
+/// besides the workloads (`WORKLOADS`).
+const FAITHFUL_KERNELS: &[&str] = &[
     "interrupts",
     "paging",
     "cpuinfo",
     "smc",
     "alu",
     "nano",
-    "crc32",
-    "sort",
-    "sieve",
-    "matmul",
-    "bytecode",
-    "lz",
-    "memcpy",
-    "flops",
-    "strings",
-    "calls",
-    "bits",
-    "crc32_o1",
-    "sort_o1",
-    "lz_o1",
-    "bytecode_o1",
-    "strings_o1",
-    "calls_o1",
-    "bits_o1",
     "fpu",
     // Its handlers read the CPL from the CS pushed: the monitor reflects
     // each exception with the frame ring 0 would get.
     "exceptions",
 ];
+
+/// Every image that must print what QEMU prints under trap.
+fn faithful() -> impl Iterator<Item = &'static str> {
+    FAITHFUL_KERNELS.iter().chain(WORKLOADS).copied()
+}
 
 /// Images that depend on sensitive-instruction fidelity, and the pitfall
 /// that shows (reasoning from the model in src/system/depriv.rs, checked
@@ -65,9 +53,7 @@ fn every_image_is_classified() {
     let mut names = image_names();
     // The native-oracle images (x87) are run under trap by tests/images.rs.
     names.retain(|n| {
-        !FAITHFUL.contains(&n.as_str())
-            && !DEPENDENT.iter().any(|(d, _)| d == n)
-            && !NATIVE_ORACLE.contains(&n.as_str())
+        !faithful().any(|f| f == n) && !DEPENDENT.iter().any(|(d, _)| d == n) && !NATIVE_ORACLE.contains(&n.as_str())
     });
     assert!(names.is_empty(), "images not classified for --engine trap: {names:?}");
 }
@@ -80,7 +66,7 @@ fn faithful_images_match_qemu_under_trap() {
     // guest can see: it is checked on the images that are not pure
     // CPU-bound workloads.
     let names = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
-        FAITHFUL.iter().filter(|n| keep(n)).map(|n| n.to_string()).collect()
+        faithful().filter(|n| keep(n)).map(|n| n.to_string()).collect()
     };
     check_images(&trap(TrapMode::Real), "trap", &names(&|n| n != "interrupts"));
     check_images(&trap(TrapMode::Simulated), "trap --trap=simulated", &names(&|n| !WORKLOADS.contains(&n)));

@@ -1,6 +1,7 @@
 //! Unit tests of `block`: what the translator emits for small blocks.
 
 use super::*;
+use crate::Layout;
 use iced_x86::{Decoder, DecoderOptions};
 
 /// The executable segments of an ELF32 image: (virtual address, bytes).
