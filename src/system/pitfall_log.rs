@@ -116,7 +116,8 @@ pub fn key(i: &Instruction) -> String {
 pub(super) fn run_both_ways(m: &mut Machine, i: &Instruction, exec: impl Fn(&mut Machine) -> Fault<()>) -> Fault<()> {
     let start = m.cpu.clone();
     let fatal = m.fatal.clone();
-    let outer = m.journal.replace(Vec::new());
+    debug_assert!(m.journal.is_none(), "a sensitive instruction inside another's run");
+    m.journal = Some(Vec::new());
     let r0 = exec(m);
     let ring0 = m.cpu.clone();
     let ring0_writes = undo(m);
@@ -125,11 +126,6 @@ pub(super) fn run_both_ways(m: &mut Machine, i: &Instruction, exec: impl Fn(&mut
     m.journal = Some(Vec::new());
     let r1 = m.deprivileged(i, &exec);
     let depriv_writes = m.journal.take().unwrap_or_default();
-    // An enclosing journal (none today) sees this run's stores.
-    m.journal = outer.map(|mut j| {
-        j.extend_from_slice(&depriv_writes);
-        j
-    });
     let (a, b) = differences(m, (&r0, &ring0, &ring0_writes), (&r1, &depriv_writes));
     if let Some(log) = m.monitor.as_mut().and_then(|mon| mon.log.as_mut()) {
         log.checked += 1;
