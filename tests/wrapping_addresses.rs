@@ -118,3 +118,47 @@ fn the_stack_wraps_around_zero() {
     assert_eq!(m.ram.read_u32(PhysAddr(0x7f_fffc)), 0x1234_5678);
     assert_eq!(m.cpu.gpr[4], 8, "ESP back where the last round set it");
 }
+
+/// Two registers wrap too: `[ebx + ecx*4 + TABLE]` with EBX = -8 or -16
+/// and ECX = 1 or 2. Where the host lets translated code use a GS base
+/// (`translator::memop::Forms::Gs`), that is `gs:[rbx + rcx*4 + disp]`,
+/// summed in 64 bits: past 4 GiB from the view's base, in its guard. The
+/// slow path is right, and after `WRAP_LIMIT` faults the page is
+/// translated again with the LEA form; the interpreter is the oracle.
+#[test]
+fn a_two_register_address_that_wraps() {
+    let build = || {
+        let mut a = CodeAssembler::new(32).expect("assembler");
+        let program = |a: &mut CodeAssembler| -> Result<(), IcedError> {
+            a.mov(esp, 0xf000u32)?;
+            a.xor(edi, edi)?;
+            a.mov(esi, ROUNDS)?;
+            let mut again = a.create_label();
+            a.set_label(&mut again)?;
+            // ESI odd: EBX = -8, ECX = 2 (sum 0); even: EBX = -16, ECX = 1
+            // (sum -12). [ebx + ecx*4 + TABLE] is TABLE or TABLE - 12.
+            a.mov(ecx, esi)?;
+            a.and(ecx, 1)?;
+            a.lea(ebx, dword_ptr(ecx * 8 - 16))?;
+            a.inc(ecx)?;
+            a.mov(eax, dword_ptr(ebx + ecx * 4 + TABLE))?;
+            a.add(edi, eax)?;
+            a.dec(esi)?;
+            a.jnz(again)?;
+            a.hlt()
+        };
+        program(&mut a).expect("program");
+        let code = a.assemble(u64::from(CODE)).expect("assemble");
+        let mut m = guest::flat_machine(&code, RAM);
+        m.ram.write_u32(PhysAddr(TABLE), 5);
+        m.ram.write_u32(PhysAddr(TABLE - 12), 3);
+        m
+    };
+    let limits = Limits { max_insns: Some(100_000), ..Limits::default() };
+    let (exit, m) = compare_stopped(build, limits, 40, 977).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(exit, Exit::HaltForever);
+    assert_eq!(m.cpu.gpr[7], ROUNDS / 2 * 5 + ROUNDS / 2 * 3);
+    let mut m = build();
+    let (_, stats) = guest::run_bt(&mut m, limits);
+    assert!(stats.guest_view_faults < 50, "kept faulting: {} view faults", stats.guest_view_faults);
+}

@@ -434,7 +434,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             e.ops.extend(ident_code[from as usize..to as usize].iter().copied());
             kinds.push(Kind::Ident);
         } else if let Some(mut m) = (env.mem != MemPath::None)
-            .then(|| memop::plan_forms(i, env.mem.forms(), env.seg_base(i.memory_segment())))
+            .then(|| memop::plan_forms(i, env.forms(), env.seg_base(i.memory_segment())))
             .flatten()
         {
             if g.wraps {
@@ -502,7 +502,7 @@ fn translate_in(base: usize, insns: &[GuestInsn], env: &Env, s: &mut Scratch) ->
             ptrs.after(i);
             kinds.push(Kind::Inline);
         } else if let Some(mut d) = (env.mem != MemPath::None)
-            .then(|| memop::divide_by_memory(i, env.mem.forms(), env.seg_base(i.memory_segment())))
+            .then(|| memop::divide_by_memory(i, env.forms(), env.seg_base(i.memory_segment())))
             .flatten()
         {
             if g.wraps {

@@ -413,6 +413,7 @@ mod tests {
             inline_rdtsc: false,
             cross_page: false,
             host_calls: false,
+            gs_view: false,
         }
     }
 

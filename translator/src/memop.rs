@@ -200,6 +200,35 @@ pub fn direct_operand(i: &Instruction) -> Option<MemoryOperand> {
     Some(MemoryOperand::new(Register::R15, regs::map(r)?.full_register(), scale, disp, size, false, Register::None))
 }
 
+/// `MemOp::direct`'s operand for an address with two registers (and a
+/// displacement not below `-MAX_DIRECT_BELOW`), for `Forms::Gs`:
+/// `gs:[base + index*scale + disp]`, where GS's base is the view's. Summed
+/// in 64 bits like the one-register form, so a sum the guest wraps lands
+/// in the view's guard (`guard::ABOVE` covers 4 GiB + 8 × 4 GiB + 2 GiB)
+/// and takes the slow path.
+fn gs_operand(i: &Instruction) -> Option<MemoryOperand> {
+    let (b, x) = (i.memory_base(), i.memory_index());
+    if !b.is_gpr32() || !x.is_gpr32() {
+        return None;
+    }
+    let disp = i.memory_displacement32() as i32 as i64;
+    if disp < -MAX_DIRECT_BELOW {
+        return None;
+    }
+    let size = if disp == 0 { 0 } else { 8 };
+    let (b, x) = (regs::map(b)?.full_register(), regs::map(x)?.full_register());
+    Some(MemoryOperand::new(b, x, i.memory_index_scale(), disp, size, false, Register::GS))
+}
+
+/// The direct form's operand for `i` under `forms`, if it has one.
+pub fn direct_operand_for(i: &Instruction, forms: Forms) -> Option<MemoryOperand> {
+    match forms {
+        Forms::Host => None,
+        Forms::Gs => direct_operand(i).or_else(|| gs_operand(i)),
+        _ => direct_operand(i),
+    }
+}
+
 /// `lea r8d, [EA]` with the guest's address registers in their host
 /// registers (or `mov r8d, imm32` for an absolute address): the guest
 /// address of `i`'s memory operand, wrapping at 4 GiB as the guest's does.
@@ -243,6 +272,11 @@ pub enum Forms {
     Both,
     /// Only `MemOp::op` (`op_host` left empty): paging off.
     Physical,
+    /// As `Physical`, and an address with two registers has a direct form
+    /// too, through the host's GS base, which the runtime sets to the
+    /// view's base (`gs_operand`): the guarded path, where the host lets
+    /// user code write its GS base.
+    Gs,
     /// Only `MemOp::op_host` (`op` left empty): the inline TLB.
     Host,
 }
@@ -355,9 +389,10 @@ pub fn plan_forms(i: &Instruction, forms: Forms, based: Option<SegBase>) -> Opti
         None => lea_r8(i)?,
     };
     j.set_segment_prefix(Register::None);
-    let direct = match direct_operand(i).filter(|_| forms != Forms::Host && based.is_none()) {
+    let direct = match direct_operand_for(i, forms).filter(|_| based.is_none()) {
         Some(m) => {
             let mut d = j;
+            d.set_segment_prefix(m.segment_prefix);
             d.set_memory_base(m.base);
             d.set_memory_index(m.index);
             d.set_memory_index_scale(m.scale);
@@ -375,7 +410,7 @@ pub fn plan_forms(i: &Instruction, forms: Forms, based: Option<SegBase>) -> Opti
     let op = if forms == Forms::Host { HostBytes::default() } else { encode(&j)? };
     j.set_memory_base(Register::R8);
     j.set_memory_index(Register::None);
-    let op_host = if forms == Forms::Physical { HostBytes::default() } else { encode(&j)? };
+    let op_host = if matches!(forms, Forms::Physical | Forms::Gs) { HostBytes::default() } else { encode(&j)? };
     // Memory usage only: the register usage iced would also work out is
     // not needed.
     let write = TOOLS.with(|t| {
@@ -439,7 +474,7 @@ pub fn load_into_r9(i: &Instruction, load: Code, forms: Forms, based: Option<Seg
         plan.op_host = into_r9(MemoryOperand::with_base(Register::R8))?;
     }
     if !plan.direct.is_empty() {
-        plan.direct = into_r9(direct_operand(i)?)?;
+        plan.direct = into_r9(direct_operand_for(i, forms)?)?;
     }
     Some(plan)
 }
@@ -600,8 +635,13 @@ mod tests {
         let p = plan_of(&[0x01, 0x4c, 0xb3, 0xfc]).unwrap();
         assert_eq!(show(&p.lea), "lea r8d,[rbx+rsi*4-4]".replace("rbx", "ebx").replace("rsi", "esi"));
         assert_eq!(show(&p.op), "add [r15+r8],ecx");
-        // Two registers: no direct form.
+        // Two registers: no direct form, but through GS.
         assert!(p.direct.is_empty());
+        let i = Decoder::with_ip(32, &[0x01, 0x4c, 0xb3, 0xfc], 0, DecoderOptions::NONE).decode();
+        let g = plan_forms(&i, Forms::Gs, None).unwrap();
+        assert_eq!(show(&g.direct), "add gs:[rbx+rsi*4-4],ecx");
+        assert!(g.op_host.is_empty());
+        assert!(plan_forms(&i, Forms::Host, None).unwrap().direct.is_empty());
         assert!(p.write);
         // mov edx, [edx*4+0x105380]; mov byte [eax-1], 7
         assert_eq!(

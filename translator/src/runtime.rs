@@ -236,7 +236,11 @@ fn save_x87(
     );
 }
 
-pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
+/// The runtime's routines (entry, exit, callout, the indirect-branch
+/// cache's miss, the return pads' `no_pad`) for a code buffer at `base`.
+/// With `gs_view` the entry also sets the host's GS base to the view's
+/// base (WRGSBASE: only where the host lets user code run it).
+pub fn emit_runtime(base: usize, l: &Layout, gs_view: bool) -> Result<Runtime, String> {
     let mut ops = VecAssembler::<X64Relocation>::new(base);
     let leave = ops.new_dynamic_label();
     let x87_load = ops.new_dynamic_label();
@@ -255,6 +259,18 @@ pub fn emit_runtime(base: usize, l: &Layout) -> Result<Runtime, String> {
         ; mov r14, rsi
         ; mov r15, rdx
         ; mov r11, rcx
+    );
+    if gs_view {
+        // The host's GS base is the view's (r15): a two-register address
+        // is `gs:[base + index*scale + disp]` (`memop::Forms::Gs`).
+        let wrgsbase = crate::memop::HostBytes::encode(
+            &iced_x86::Instruction::with1(iced_x86::Code::Wrgsbase_r64, iced_x86::Register::R15)
+                .map_err(|e| e.to_string())?,
+        )
+        .ok_or("cannot encode wrgsbase")?;
+        ops.extend(wrgsbase.iter().copied());
+    }
+    asm!(ops
         ; mov [r14 + l.entry_rsp], rsp
         ; mov rsp, [r14 + l.host_stack]
         ; mov [r14 + l.state], r13

@@ -53,6 +53,9 @@ pub struct Context {
     /// the guest's address (`MemPath::Guarded`), so reaching a memory slow
     /// path means its access faulted.
     pub guarded: bool,
+    /// The guarded path's two-register addresses have direct forms too
+    /// (`Env::gs_view`).
+    pub gs_view: bool,
     /// Per instruction EIP: memory slow paths reached from a direct
     /// `[r15 + reg + disp]` form (`wrapped`).
     pub direct_faults: crate::engine::interp::cache::Map<u32, u32>,
@@ -183,6 +186,7 @@ impl Default for Context {
             linear_on: false,
             churn_window: (0, 0),
             guarded: false,
+            gs_view: false,
             direct_faults: Default::default(),
             wrap_eips: Default::default(),
             redo_pages: Vec::new(),
@@ -372,7 +376,9 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
 /// `WRAP_LIMIT` has its page translated again without that form (true:
 /// the block must leave for the dispatcher to do it).
 fn wrapped(m: &mut Machine, ctx: &mut Context, i: &iced_x86::Instruction) -> bool {
-    if translator::memop::direct_operand(i).is_none() || ctx.wrap_eips.contains(&i.ip32()) {
+    use translator::memop::{direct_operand_for, Forms};
+    let forms = if ctx.gs_view { Forms::Gs } else { Forms::Physical };
+    if direct_operand_for(i, forms).is_none() || ctx.wrap_eips.contains(&i.ip32()) {
         return false;
     }
     let n = ctx.direct_faults.entry(i.ip32()).or_default();

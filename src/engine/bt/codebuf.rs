@@ -236,3 +236,17 @@ pub fn enter(buf: &CodeBuffer, enter: usize, m: &mut Machine, scratch: &mut Scra
         f(m, scratch, membase, target);
     }
 }
+
+/// Whether user code may write its GS base (WRGSBASE): the CPU has
+/// FSGSBASE and the kernel enabled it for user mode (Linux 5.9 on says so
+/// in `AT_HWCAP2`). Translated code then reaches a two-register address
+/// through GS, whose base the runtime's entry sets to the view's; nothing
+/// else in the process uses GS (Rust's and glibc's thread-local storage is
+/// FS on x86-64).
+pub fn user_gs_base() -> bool {
+    const HWCAP2_FSGSBASE: u64 = 1 << 1;
+    // SAFETY: getauxval reads the process's auxiliary vector, which the
+    // kernel set up before main; it has no preconditions.
+    let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
+    hwcap2 & HWCAP2_FSGSBASE != 0
+}

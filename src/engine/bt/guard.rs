@@ -35,10 +35,11 @@ use std::os::fd::AsRawFd;
 /// Bytes reserved below a view's base: a negative 32-bit displacement
 /// added to a small register, and the width of an access.
 pub const BELOW: usize = (1 << 31) + 4096;
-/// Bytes reserved from a view's base: a register times 8 plus a positive
-/// displacement, and the width of an access (the 4 GiB a guest addresses
-/// lie at the start).
-pub const ABOVE: usize = (1 << 35) + (1 << 31) + 8192;
+/// Bytes reserved from a view's base: a base register, an index register
+/// times 8 and a positive displacement (`memop::Forms::Gs`'s two-register
+/// form), and the width of an access (the 4 GiB a guest addresses lie at
+/// the start).
+pub const ABOVE: usize = (1 << 32) + (1 << 35) + (1 << 31) + 8192;
 /// Bytes reserved per view (address space only: PROT_NONE, no memory).
 pub const RESERVE: usize = BELOW + ABOVE;
 

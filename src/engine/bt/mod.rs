@@ -194,7 +194,8 @@ impl Bt {
         block::warm_up();
         let mut buf = CodeBuffer::new(CODE_SIZE).map_err(|e| format!("translation cache: {e}"))?;
         let l = layout();
-        let rt = translator::runtime::emit_runtime(buf.next_addr(), &l)?;
+        let gs_view = codebuf::user_gs_base();
+        let rt = translator::runtime::emit_runtime(buf.next_addr(), &l, gs_view)?;
         let base = buf.push(&rt.bytes).ok_or("translation cache too small")?;
         let stub = if real_traps {
             // cli; ret
@@ -219,6 +220,7 @@ impl Bt {
             inline_rdtsc: false,
             cross_page: false,
             host_calls: false,
+            gs_view,
         };
         let mut scratch = codebuf::new_scratch((base + rt.ibtc_miss) as u64);
         scratch.callout_fn = callout::interp_callout as *const () as u64;
@@ -236,7 +238,7 @@ impl Bt {
             chains: Chains::default(),
             chaining: true,
             scratch,
-            ctx: Box::new(Context { ibtc_miss: (base + rt.ibtc_miss) as u64, ..Context::default() }),
+            ctx: Box::new(Context { ibtc_miss: (base + rt.ibtc_miss) as u64, gs_view, ..Context::default() }),
             trace_blocks: false,
             perf_map: None,
             runtime: (base, rt.bytes.len()),

@@ -52,6 +52,10 @@ pub struct Env {
     /// Guest CALLs as host calls, so that a guest RET returns with the
     /// host's return prediction (`Emitter::guest_call`); needs chaining.
     pub host_calls: bool,
+    /// The runtime sets the host's GS base to the view's base at entry
+    /// (`runtime::emit_runtime`'s `gs_view`): on the guarded path an
+    /// address with two registers is one instruction (`memop::Forms::Gs`).
+    pub gs_view: bool,
 }
 
 /// FS and GS, each whether it is a segment translated code reaches
@@ -64,6 +68,14 @@ pub struct FsGs {
 }
 
 impl Env {
+    /// The forms of a memory access this translation uses.
+    pub fn forms(&self) -> memop::Forms {
+        match self.mem {
+            MemPath::Guarded if self.gs_view => memop::Forms::Gs,
+            m => m.forms(),
+        }
+    }
+
     /// How memory operands through `seg` reach their segment's base, when
     /// it is FS or GS and inline.
     pub fn seg_base(&self, seg: Register) -> Option<memop::SegBase> {
@@ -100,7 +112,7 @@ pub enum MemPath {
 
 impl MemPath {
     /// The form of memory operations this path runs (`memop::plan_forms`).
-    pub(super) fn forms(self) -> memop::Forms {
+    fn forms(self) -> memop::Forms {
         match self {
             MemPath::Tlb { .. } => memop::Forms::Host,
             _ => memop::Forms::Physical,

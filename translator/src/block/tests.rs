@@ -86,6 +86,7 @@ fn guarded_env() -> Env {
         inline_rdtsc: false,
         cross_page: false,
         host_calls: false,
+        gs_view: false,
     }
 }
 
@@ -212,6 +213,7 @@ fn emitted_bytes_digest() {
                         inline_rdtsc: true,
                         cross_page: false,
                         host_calls: false,
+                        gs_view: false,
                     };
                     match translate(0x7100_0000, &b, &env) {
                         Ok(t) => {
