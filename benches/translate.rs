@@ -102,6 +102,7 @@ fn emit(c: &mut Criterion, runs: &[Run]) {
         inline_rdtsc: false,
         cross_page: false,
         host_calls: false,
+        gs_view: false,
     };
     for Run { name, machine: m, keys, .. } in runs {
         // The same blocks, decoded once here as the engine cuts them.
