@@ -515,10 +515,6 @@ fn run(args: RunArgs) -> i32 {
         eprintln!("bt86: --pitfalls traces what a deprivileged CPU gets wrong: use it with --engine trap");
         return status::USAGE;
     }
-    if args.pitfalls && !matches!(engine, Engine::Trap) {
-        eprintln!("bt86: --pitfalls traces what a deprivileged CPU gets wrong: use it with --engine trap");
-        return status::USAGE;
-    }
     let path = args.kernel.display().to_string();
     let image = match read_kernel(&args.kernel) {
         Ok(b) => b,

@@ -395,6 +395,11 @@ impl Outcome {
         self.symbols.as_deref()
     }
 
+    /// The guest function at linear address `a`, if the symbols know it.
+    fn name(&self, a: u32) -> Option<String> {
+        self.symbols().and_then(|s| s.name(a))
+    }
+
     /// How the run ended, as `Exit::message_named` with the run's symbols.
     pub fn message(&self) -> Option<String> {
         self.exit.message_named(&self.machine, self.symbols())
@@ -528,7 +533,7 @@ impl Outcome {
             let _ = writeln!(s, "trap reflected int n   {} (INT n, INT3, INTO, INT1)", mon.reflected_int);
             let _ = writeln!(s, "trap monitor region    {} (accesses past a truncated limit, emulated)", mon.region);
             if let Some(log) = self.pitfall_log() {
-                s.push_str(&log.summary(&|a| self.symbols().and_then(|s| s.name(a))));
+                s.push_str(&log.summary(&|a| self.name(a)));
             }
         }
         s
@@ -549,7 +554,7 @@ impl Outcome {
         }
         let log = self.pitfall_log().filter(|log| !log.recent.is_empty())?;
         let mut s = "the sensitive instructions that behaved differently from ring 0, newest first:\n".to_string();
-        s.push_str(&log.newest(STALL_EVENTS, &|a| self.symbols().and_then(|s| s.name(a))));
+        s.push_str(&log.newest(STALL_EVENTS, &|a| self.name(a)));
         Some(s)
     }
 
@@ -557,7 +562,7 @@ impl Outcome {
     /// the counts by function, the first events and the newest.
     pub fn pitfall_report(&self, with_summary: bool) -> Option<String> {
         let log = self.pitfall_log()?;
-        let name = |a| self.symbols().and_then(|s| s.name(a));
+        let name = |a| self.name(a);
         let mut s = if with_summary { log.summary(&name) } else { String::new() };
         let funcs = log.by_function(&name);
         if !funcs.is_empty() {

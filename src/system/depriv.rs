@@ -65,8 +65,8 @@
 //!   to ring 0, a POPF that also loads something refused); a POPF or IRET
 //!   that runs at CPL 1 without faulting cannot change the real IF (CPL 1
 //!   is above IOPL 0), so the monitor never sees the change: the virtual
-//!   IF keeps its old value. The monitor delivers a device interrupt only when the
-//!   virtual IF is set (the engines' ordinary delivery reads it).
+//!   IF keeps its old value. The monitor delivers a device interrupt only
+//!   when the virtual IF is set (the engines' ordinary delivery reads it).
 //! - the guest kernel's ring 0 and the real ring 1 are one level in the
 //!   model: a sensitive instruction that ends at CPL 1 leaves the virtual
 //!   CPL at 0 (the selectors it loaded keep their RPL 1, as on hardware).
@@ -149,12 +149,13 @@ pub struct Monitor {
     /// Set while the real, deprivileged CPU runs an instruction: descriptor
     /// reads then see the shadow tables.
     pub shadowing: bool,
-    /// With `--pitfalls` (or `--stats`): each sensitive instruction is
-    /// also computed as ring 0 would run it, and the differences logged.
+    /// The pitfall tracer (on under `bt86 run --engine trap`): each
+    /// sensitive instruction is also computed as ring 0 would run it, and
+    /// the differences logged.
     pub log: Option<Box<PitfallLog>>,
-    /// Since when (virtual time, and where) a device interrupt has been
-    /// waiting on a clear virtual IF.
-    pub starved_since: Option<(u64, u16, u32)>,
+    /// Since when (virtual time) a device interrupt has been waiting on a
+    /// clear virtual IF, and where the guest was then.
+    pub starved_since: Option<(u64, Stall)>,
 }
 
 /// The descriptor the real CPU finds in the monitor's shadow table where
@@ -227,10 +228,9 @@ impl Machine {
             return None;
         }
         let cs = self.cpu.seg(Seg::Cs);
-        let here = (now, cs.selector, self.cpu.eip);
-        let (since, cs, eip) = *mon.starved_since.get_or_insert(here);
-        let linear = self.cpu.seg(Seg::Cs).base.wrapping_add(eip);
-        (now.saturating_sub(since) >= STARVED_NS).then_some(Stall::Starved { cs, eip, linear })
+        let (cs, eip, linear) = (cs.selector, self.cpu.eip, cs.base.wrapping_add(self.cpu.eip));
+        let (since, at) = mon.starved_since.get_or_insert((now, Stall::Starved { cs, eip, linear }));
+        (now.saturating_sub(*since) >= STARVED_NS).then(|| at.clone())
     }
 
     /// Counts a guest access into the monitor's region, which the monitor

@@ -285,6 +285,21 @@ impl PitfallLog {
     pub fn first_events(&self, n: usize, name: &dyn Fn(u32) -> Option<String>) -> String {
         describe(self.earliest.iter(), n, name)
     }
+
+    /// Differences per instruction and guest function (as `name` gives it,
+    /// offset dropped), most frequent first; empty when `name` knows none.
+    pub fn by_function(&self, name: &dyn Fn(u32) -> Option<String>) -> Vec<(String, String, u64)> {
+        let mut acc: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for (&at, (what, n)) in &self.sites {
+            if let Some(f) = name(at) {
+                let func = f.split('+').next().unwrap_or(&f).to_string();
+                *acc.entry((what.clone(), func)).or_default() += n;
+            }
+        }
+        let mut v: Vec<_> = acc.into_iter().map(|((w, f), n)| (w, f, n)).collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+        v
+    }
 }
 
 /// Events one a line, at most `n`, each address once.
@@ -305,21 +320,4 @@ fn describe<'a>(
         );
     }
     s
-}
-
-impl PitfallLog {
-    /// Differences per instruction and guest function (as `name` gives it,
-    /// offset dropped), most frequent first; empty when `name` knows none.
-    pub fn by_function(&self, name: &dyn Fn(u32) -> Option<String>) -> Vec<(String, String, u64)> {
-        let mut acc: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for (&at, (what, n)) in &self.sites {
-            if let Some(f) = name(at) {
-                let func = f.split('+').next().unwrap_or(&f).to_string();
-                *acc.entry((what.clone(), func)).or_default() += n;
-            }
-        }
-        let mut v: Vec<_> = acc.into_iter().map(|((w, f), n)| (w, f, n)).collect();
-        v.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
-        v
-    }
 }

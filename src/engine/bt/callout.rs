@@ -249,10 +249,16 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
     // The linear address of a slow-path access, taken before the
     // instruction changes its registers (segments are flat here, but for
     // FS and GS bases).
-    let lin = (fill != 0 && paged && !ctx.linear_on).then(|| {
+    // Under a monitor it is also counted when it lies in the monitor's
+    // region (which translated code never maps).
+    let operand = (fill != 0 && ((paged && !ctx.linear_on) || m.monitor.is_some())).then(|| {
         use crate::engine::interp::operand::{ea, seg_of};
         m.cpu.seg(seg_of(d.insn.memory_segment())).base.wrapping_add(ea(&m.cpu, &d.insn))
     });
+    if operand.is_some_and(|at| in_monitor_region(m, at)) {
+        m.monitor_region_access();
+    }
+    let lin = operand.filter(|_| paged && !ctx.linear_on);
     // In a linear view: the page whose fault led here, to map once the
     // access has succeeded.
     let view_fault = match (&ctx.linear, ctx.mode) {
@@ -264,13 +270,6 @@ fn run_callout(m: *mut Machine, s: *mut Scratch) -> u64 {
         }
         _ => None,
     };
-    if fill != 0 && m.monitor.is_some() {
-        use crate::engine::interp::operand::{ea, seg_of};
-        let at = m.cpu.seg(seg_of(d.insn.memory_segment())).base.wrapping_add(ea(&m.cpu, &d.insn));
-        if in_monitor_region(m, at) {
-            m.monitor_region_access();
-        }
-    }
     // Leaves after it, so that the dispatcher translates the page again.
     let redo = fill != 0 && ctx.guarded && wrapped(m, ctx, &d.insn);
     let n = (s.callout_index >> 16) as i64;
